@@ -1,0 +1,1 @@
+"""Delivering per-model daily usage to API_Meter: records, sender, ledger, spool (no Dagster)."""

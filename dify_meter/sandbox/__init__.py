@@ -1,0 +1,1 @@
+"""Simulators of Dify and API_Meter for tests, benchmarks and the demo."""

@@ -1,0 +1,206 @@
+"""Every setting of shared/specs/configuration.md, read from the environment and `.env`.
+
+Malformed values stop the program with a message naming the variable and the expected form.
+Settings that only some commands need (Dify credentials, API_Meter) are optional here and
+demanded by `require_dify()` / `require_api_meter()` when they are used, so the Dagster code
+location still loads (and shows what is missing) on a machine that is not configured yet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date, timedelta
+from functools import cached_property
+from typing import Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_NAMES = {"localhost"}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the expected form."""
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _first_and_last_of_previous_month(today: date) -> tuple[date, date]:
+    first_this = today.replace(day=1)
+    last_prev = first_this - timedelta(days=1)
+    return last_prev.replace(day=1), last_prev
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    dify_api_url: str | None = None
+    dify_api_key: SecretStr | None = None
+    dify_workspace_id: str | None = None
+    dify_email: str | None = None
+    dify_password: SecretStr | None = None
+    dify_timezone: str = "UTC"
+    dify_partitions_start: date = date(2025, 1, 1)
+    dify_start_date: date | None = None
+    dify_end_date: date | None = None
+    dify_aggregation_period: Literal["daily", "weekly", "monthly"] = "daily"
+    dify_output_mode: Literal["per_model", "per_user", "per_app", "workspace", "all"] = "per_model"
+    dify_max_run_seconds: int = Field(default=3600, ge=0)
+    dify_max_concurrency: int = Field(default=8, ge=1, le=64)
+    dify_detail_reads: Literal["auto", "never"] = "auto"
+    dify_lookback_days: int = Field(default=2, ge=0, le=60)
+    dify_meter_duckdb: str = "data/dify_meter.duckdb"
+    dify_meter_normalization_file: str | None = None
+    api_meter_url: str | None = None
+    api_meter_token: SecretStr | None = None
+    api_meter_tenant_id: str | None = None
+    api_meter_batch_size: int = Field(default=500, ge=1, le=10000)
+    api_meter_timeout_seconds: float = Field(default=30, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    schedule_enabled: bool = False
+    schedule_cron: str = "0 1 * * *"
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+
+    @field_validator(
+        "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
+        "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("dify_output_mode", "dify_aggregation_period", "dify_detail_reads", "log_level",
+                     mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("dify_timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"expected an IANA timezone name such as UTC or Europe/Berlin, got {value!r}") from exc
+        return value
+
+    @field_validator("dify_api_url", "api_meter_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL such as https://host.example.com, got {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("api_meter_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not is_loopback_host(parts.hostname):
+            raise ValueError(f"must use https:// (http:// is allowed only for loopback hosts), got {value!r}")
+        return value
+
+    @field_validator("api_meter_tenant_id")
+    @classmethod
+    def _valid_uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(UUID(value.strip()))
+        except ValueError as exc:
+            raise ValueError(f"expected a UUID such as 12345678-1234-1234-1234-123456789abc, got {value!r}") from exc
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"expected a 5-field cron expression such as '0 1 * * *', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.dify_start_date and self.dify_end_date and self.dify_start_date > self.dify_end_date:
+            raise ValueError(
+                f"DIFY_START_DATE ({self.dify_start_date}) is after DIFY_END_DATE ({self.dify_end_date})"
+            )
+        return self
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.dify_timezone)
+
+    def default_export_range(self, today: date) -> tuple[date, date]:
+        """DIFY_START_DATE..DIFY_END_DATE, each defaulting to the previous calendar month."""
+        first, last = _first_and_last_of_previous_month(today)
+        return self.dify_start_date or first, self.dify_end_date or last
+
+    def require_dify(self) -> None:
+        """Raise SettingsError unless Dify can be reached with one complete auth mode."""
+        if not self.dify_api_url:
+            raise SettingsError("DIFY_API_URL is required: the base URL of Dify, e.g. https://dify.example.com")
+        if self.dify_api_key is not None:
+            if not self.dify_workspace_id:
+                raise SettingsError(
+                    "DIFY_WORKSPACE_ID is required with DIFY_API_KEY: the workspace (tenant) id that Dify "
+                    "expects in the X-WORKSPACE-ID header"
+                )
+            return
+        if self.dify_email and self.dify_password is not None:
+            return
+        raise SettingsError(
+            "Dify credentials are missing: set DIFY_API_KEY and DIFY_WORKSPACE_ID (admin API key), "
+            "or DIFY_EMAIL and DIFY_PASSWORD (service account)"
+        )
+
+    def require_api_meter(self) -> None:
+        missing = [
+            name
+            for name, value in (
+                ("API_METER_URL", self.api_meter_url),
+                ("API_METER_TOKEN", self.api_meter_token),
+                ("API_METER_TENANT_ID", self.api_meter_tenant_id),
+            )
+            if value is None
+        ]
+        if missing:
+            raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see README, Configuration)")
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper() or "configuration"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if item["loc"] else message)
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment and `.env`; raise SettingsError naming each bad variable.
+
+    The raw input value is never echoed for secrets: pydantic's messages only quote our own text.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

@@ -1,0 +1,1 @@
+"""The local truth in DuckDB: schema, raw events, normalization, aggregates (no Dagster)."""
