@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from dify_meter.dify.details import ConversationDetail
+from dify_meter.usage.detail_cache import DuckDBDetailCache
+from dify_meter.usage.event import UsageEvent
+from dify_meter.usage.raw_events import replace_window, summarize_window
+from dify_meter.usage.store import DuckDBStore, StoreLockedError
+
+
+def make_event(event_id: str, day: date, **changes: object) -> UsageEvent:
+    event = UsageEvent(
+        event_id=event_id, source="message", usage_date=day,
+        occurred_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+        app_id="app-1", app_name="Support Chat", app_mode="chat", user_type="end_user", user_id="alice",
+        provider_raw="openai", model_raw="gpt-4o", input_tokens=100, output_tokens=20, total_tokens=120,
+        cost=Decimal("0.0012345"), currency="USD", priced=True, approximate=False,
+        conversation_id="c1", message_id=event_id, workflow_run_id=None, node_type=None,
+    )
+    return dataclasses.replace(event, **changes)
+
+
+DAY1, DAY2 = date(2026, 11, 10), date(2026, 11, 11)
+
+
+def stored_ids(store: DuckDBStore) -> list[tuple[str, date]]:
+    with store.connect() as conn:
+        return conn.execute("SELECT event_id, usage_date FROM raw_usage_events ORDER BY 1").fetchall()
+
+
+def test_replace_window_replaces_only_that_window(tmp_path):
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    with store.connect() as conn:
+        replace_window(conn, DAY1, DAY2, [make_event("a", DAY1), make_event("b", DAY2)])
+        replace_window(conn, DAY2, DAY2, [make_event("c", DAY2)])
+    assert stored_ids(store) == [("a", DAY1), ("c", DAY2)]
+
+
+def test_replace_is_idempotent_and_exact(tmp_path):
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    events = [make_event(f"e{i}", DAY1, cost=Decimal("0.0000001") * i) for i in range(1201)]
+    for _ in range(2):
+        with store.connect() as conn:
+            replace_window(conn, DAY1, DAY1, events)
+    with store.connect() as conn:
+        summary = summarize_window(conn, DAY1, DAY1)
+    assert summary.events == 1201
+    assert summary.total_tokens == 1201 * 120
+    assert summary.cost_by_currency == {"USD": sum((e.cost for e in events), Decimal(0))}
+
+
+def test_failed_replace_leaves_previous_rows(tmp_path):
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    with store.connect() as conn:
+        replace_window(conn, DAY1, DAY1, [make_event("old", DAY1)])
+        duplicated = [make_event("x", DAY1), make_event("x", DAY1)]
+        with pytest.raises(ValueError, match="collected 2 times"):
+            replace_window(conn, DAY1, DAY1, duplicated)
+        with pytest.raises(ValueError, match="outside"):
+            replace_window(conn, DAY1, DAY1, [make_event("y", DAY2)])
+    assert stored_ids(store) == [("old", DAY1)]
+
+
+def test_event_moving_to_another_day_is_not_stored_twice(tmp_path):
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    with store.connect() as conn:
+        replace_window(conn, DAY1, DAY1, [make_event("a", DAY1)])
+        replace_window(conn, DAY2, DAY2, [make_event("a", DAY2)])
+    assert stored_ids(store) == [("a", DAY2)]
+
+
+def test_timestamps_and_money_round_trip_exactly(tmp_path):
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    event = make_event("a", DAY1, cost=Decimal("123456789.0123456789"))
+    with store.connect() as conn:
+        replace_window(conn, DAY1, DAY1, [event])
+        occurred_at, cost = conn.execute("SELECT occurred_at, cost FROM raw_usage_events").fetchone()
+    assert occurred_at == event.occurred_at and occurred_at.utcoffset().total_seconds() == 0
+    assert cost == event.cost
+
+
+def test_detail_cache_round_trip(tmp_path):
+    cache = DuckDBDetailCache(DuckDBStore(tmp_path / "m.duckdb"))
+    detail = ConversationDetail(
+        app_id="app-1", conversation_id="c1", provider="openai", model="gpt-4o-mini",
+        detail_updated_at=datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC), read_at=datetime(2026, 11, 28, 1, 2, 4, tzinfo=UTC),
+        completion_message={"id": "m1", "message_tokens": 3},
+    )
+    cache.put_details([detail])
+    assert cache.get_details(["c1", "c2"]) == {"c1": detail}
+    assert cache.get_details([]) == {}
+
+
+def _hold_write_lock(path: str, ready, release) -> None:
+    conn = duckdb.connect(path)
+    ready.set()
+    release.wait(30)
+    conn.close()
+
+
+def test_lock_held_by_another_process_is_a_clear_error(tmp_path):
+    path = tmp_path / "m.duckdb"
+    with DuckDBStore(path).connect():
+        pass
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_write_lock, args=(str(path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StoreLockedError, match="locked by another process"):
+            with DuckDBStore(path, lock_wait_seconds=0.3).connect():
+                pass
+        with pytest.raises(StoreLockedError):
+            with DuckDBStore(path).connect_read_only():
+                pass
+    finally:
+        release.set()
+        holder.join(30)
+    with DuckDBStore(path).connect_read_only() as conn:
+        assert conn.execute("SELECT count(*) FROM raw_usage_events").fetchone() == (0,)
