@@ -1,0 +1,116 @@
+from datetime import date
+
+import pytest
+
+from dify_meter.settings import SettingsError, is_loopback_host, load_settings
+
+ALL_VARIABLES = [
+    "DIFY_API_URL", "DIFY_API_KEY", "DIFY_WORKSPACE_ID", "DIFY_EMAIL", "DIFY_PASSWORD", "DIFY_TIMEZONE",
+    "DIFY_PARTITIONS_START", "DIFY_START_DATE", "DIFY_END_DATE", "DIFY_AGGREGATION_PERIOD", "DIFY_OUTPUT_MODE",
+    "DIFY_MAX_RUN_SECONDS", "DIFY_MAX_CONCURRENCY", "DIFY_DETAIL_READS", "DIFY_LOOKBACK_DAYS", "DIFY_METER_DUCKDB",
+    "DIFY_METER_NORMALIZATION_FILE", "API_METER_URL", "API_METER_TOKEN", "API_METER_TENANT_ID",
+    "API_METER_BATCH_SIZE", "API_METER_TIMEOUT_SECONDS", "MAX_RETRIES", "SCHEDULE_ENABLED", "SCHEDULE_CRON",
+    "LOG_LEVEL",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    for name in ALL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_are_those_of_the_configuration_spec():
+    s = load_settings()
+    assert (s.dify_timezone, s.dify_partitions_start, s.dify_aggregation_period, s.dify_output_mode) == (
+        "UTC", date(2025, 1, 1), "daily", "per_model"
+    )
+    assert (s.dify_max_run_seconds, s.dify_max_concurrency, s.dify_detail_reads, s.dify_lookback_days) == (
+        3600, 8, "auto", 2
+    )
+    assert s.dify_meter_duckdb == "data/dify_meter.duckdb"
+    assert (s.api_meter_batch_size, s.api_meter_timeout_seconds, s.max_retries) == (500, 30, 3)
+    assert (s.schedule_enabled, s.schedule_cron, s.log_level) == (False, "0 1 * * *", "info")
+
+
+def test_default_export_range_is_the_previous_month():
+    assert load_settings().default_export_range(date(2026, 3, 15)) == (date(2026, 2, 1), date(2026, 2, 28))
+    assert load_settings().default_export_range(date(2026, 1, 1)) == (date(2025, 12, 1), date(2025, 12, 31))
+
+
+def test_dot_env_is_read(tmp_path):
+    (tmp_path / ".env").write_text("DIFY_TIMEZONE=Asia/Tokyo\nDIFY_OUTPUT_MODE=ALL\n")
+    s = load_settings()
+    assert (s.dify_timezone, s.dify_output_mode) == ("Asia/Tokyo", "all")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("DIFY_TIMEZONE", "Mars/Olympus", "IANA timezone"),
+        ("DIFY_MAX_CONCURRENCY", "many", "valid integer"),
+        ("DIFY_MAX_CONCURRENCY", "0", "greater than or equal to 1"),
+        ("DIFY_PARTITIONS_START", "01/02/2025", "date"),
+        ("DIFY_OUTPUT_MODE", "per_team", "per_model"),
+        ("DIFY_DETAIL_READS", "sometimes", "never"),
+        ("DIFY_API_URL", "dify.example.com", "http(s) URL"),
+        ("API_METER_URL", "http://meter.example.com", "https://"),
+        ("API_METER_TENANT_ID", "tenant-1", "UUID"),
+        ("SCHEDULE_CRON", "every day", "cron"),
+        ("SCHEDULE_ENABLED", "maybe", "boolean"),
+        ("LOG_LEVEL", "loud", "debug"),
+    ],
+)
+def test_a_bad_value_names_the_variable(monkeypatch, variable, value, expected):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert variable in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_start_after_end_is_an_error(monkeypatch):
+    monkeypatch.setenv("DIFY_START_DATE", "2026-02-10")
+    monkeypatch.setenv("DIFY_END_DATE", "2026-02-01")
+    with pytest.raises(SettingsError, match="DIFY_START_DATE .* is after DIFY_END_DATE"):
+        load_settings()
+
+
+def test_secrets_never_appear_in_errors_or_repr(monkeypatch):
+    monkeypatch.setenv("DIFY_API_KEY", "super-secret-admin-key")
+    monkeypatch.setenv("API_METER_TOKEN", "super-secret-meter-token")
+    monkeypatch.setenv("DIFY_MAX_CONCURRENCY", "x")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "super-secret" not in str(error.value)
+    monkeypatch.delenv("DIFY_MAX_CONCURRENCY")
+    assert "super-secret" not in repr(load_settings())
+
+
+def test_require_dify_names_what_is_missing(monkeypatch):
+    with pytest.raises(SettingsError, match="DIFY_API_URL"):
+        load_settings().require_dify()
+    monkeypatch.setenv("DIFY_API_URL", "http://127.0.0.1:5001")
+    with pytest.raises(SettingsError, match="DIFY_API_KEY and DIFY_WORKSPACE_ID"):
+        load_settings().require_dify()
+    monkeypatch.setenv("DIFY_API_KEY", "k")
+    with pytest.raises(SettingsError, match="DIFY_WORKSPACE_ID is required"):
+        load_settings().require_dify()
+    monkeypatch.setenv("DIFY_WORKSPACE_ID", "w")
+    load_settings().require_dify()
+
+
+def test_require_api_meter_names_what_is_missing(monkeypatch):
+    monkeypatch.setenv("API_METER_URL", "https://meter.example.com")
+    with pytest.raises(SettingsError, match="API_METER_TOKEN, API_METER_TENANT_ID"):
+        load_settings().require_api_meter()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.9.10", True), ("localhost", True), ("::1", True), ("[::1]", True),
+     ("10.0.0.1", False), ("meter.example.com", False), (None, False)],
+)
+def test_loopback_hosts(host, loopback):
+    assert is_loopback_host(host) is loopback
