@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from dify_meter.usage.rollups import create_rollup_views
+
 SQL_DIR = Path(__file__).parent / "sql"
 
 
@@ -83,6 +85,7 @@ class DuckDBStore:
         try:
             for statement in _schema_statements():
                 conn.execute(statement)
+            create_rollup_views(conn, read_sql("rollup_view.sql"))
             yield conn
         finally:
             conn.close()

@@ -1,0 +1,43 @@
+# Developer entry points. `make demo` and `make test` are the README's quick start: each creates
+# the virtualenv and installs the project first, so they work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-unit test-integration test-e2e lint format typecheck clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dify-meter demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -m "not integration and not e2e"
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -q -m integration
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q -m e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check dify_meter dify_meter_tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format dify_meter dify_meter_tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy dify_meter
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
