@@ -1,0 +1,186 @@
+"""Data checks of a window of days: plain functions over DuckDB, wrapped as Dagster asset checks.
+
+Each returns a CheckOutcome whose facts say what was compared and the numbers, so a person reading
+the Dagster UI understands the result without opening code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+import duckdb
+
+from dify_meter.markdown import markdown_table
+from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, prepare_window_events
+from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
+from dify_meter.usage.store import read_sql
+
+Severity = Literal["ERROR", "WARN"]
+
+# Wrapping a normalized model must never keep: Bedrock regional/publisher prefixes and version
+# suffixes, Vertex "@version".
+LEFTOVER_WRAPPING = re.compile(r"^(us|eu|apac|global)\.|^(anthropic|amazon|meta|mistral|cohere|ai21)\.|-v\d+:\d+$|@")
+
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "per_model": ("usage_date", "provider", "model"),
+    "per_user": ("usage_date", "user_type", "user_id", "currency"),
+    "per_app": ("usage_date", "app_id", "currency"),
+    "workspace": ("usage_date", "currency"),
+}
+
+
+@dataclass
+class CheckOutcome:
+    passed: bool
+    severity: Severity
+    summary: str
+    facts: dict[str, int | str] = field(default_factory=dict)  # numbers are plotted, text is shown
+    tables: dict[str, str] = field(default_factory=dict)  # markdown
+
+
+def _window(first_day: date, last_day: date) -> dict[str, date]:
+    return {"first_day": first_day, "last_day": last_day}
+
+
+def check_normalization(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
+                        normalizer: Normalizer) -> CheckOutcome:
+    """Every per_model provider is known (or `unknown`), every model well formed and unwrapped."""
+    rows = conn.execute(
+        "SELECT provider, model, sum(total_tokens), sum(cost) FROM usage_per_model "
+        "WHERE usage_date BETWEEN $first_day AND $last_day GROUP BY 1, 2 ORDER BY 1, 2",
+        _window(first_day, last_day),
+    ).fetchall()
+    bad_provider = [r for r in rows if r[0] != "unknown" and not normalizer.is_known_provider(r[0])]
+    bad_model = [r for r in rows if not MODEL_PATTERN.match(r[1]) or LEFTOVER_WRAPPING.search(r[1])]
+    prepare_window_events(conn, first_day, last_day, normalizer)
+    unknown = conn.execute(
+        "SELECT provider_raw, model_raw, sum(total_tokens), sum(cost) FROM window_events "
+        "WHERE provider = 'unknown' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    ).fetchall()
+    total_tokens = sum(int(r[2]) for r in rows)
+    unknown_tokens = sum(int(r[2]) for r in unknown)
+    facts: dict[str, int | str] = {
+        "keys_checked": len(rows),
+        "unknown_provider_keys": sum(1 for r in rows if r[0] == "unknown"),
+        "unknown_tokens": unknown_tokens,
+        "unknown_token_share_percent": f"{(100 * unknown_tokens / total_tokens):.2f}" if total_tokens else "0.00",
+        "malformed_providers": len(bad_provider),
+        "malformed_models": len(bad_model),
+    }
+    tables = {}
+    if unknown:
+        tables["raw_ids_normalized_to_unknown"] = markdown_table(
+            ("provider_raw", "model_raw", "tokens", "token share %", "cost"),
+            [(p, m, t, f"{100 * t / total_tokens:.2f}", c) for p, m, t, c in unknown],
+        )
+    if bad_provider or bad_model:
+        tables["malformed"] = markdown_table(("provider", "model", "tokens", "cost"), bad_provider + bad_model)
+        return CheckOutcome(False, "ERROR", "malformed provider or model names reached usage_per_model", facts,
+                            tables)
+    if unknown:
+        return CheckOutcome(False, "WARN", f"{len(unknown)} raw provider/model ids normalize to provider "
+                            "'unknown': extend the mapping (DIFY_METER_NORMALIZATION_FILE)", facts, tables)
+    return CheckOutcome(True, "ERROR", "every provider is known and every model is well formed", facts, tables)
+
+
+def check_conservation(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
+                       last_day: date) -> CheckOutcome:
+    """The aggregate's daily sums equal the raw events' daily sums, exactly."""
+    table = AGGREGATE_TABLES[mode]
+    differences = conn.execute(
+        read_sql("check_conservation.sql").format(table=table), _window(first_day, last_day)
+    ).fetchall()
+    totals = conn.execute(
+        "SELECT count(*), coalesce(sum(total_tokens), 0), coalesce(sum(cost), 0) FROM raw_usage_events "
+        "WHERE usage_date BETWEEN ? AND ?",
+        [first_day, last_day],
+    ).fetchone()
+    assert totals is not None
+    facts: dict[str, int | str] = {
+        "compared": f"{table} vs raw_usage_events, {first_day}..{last_day}: input, output and total tokens, "
+                    "requests, cost, unpriced and approximate events per day",
+        "raw_events": int(totals[0]),
+        "raw_total_tokens": int(totals[1]),
+        "raw_cost_all_currencies": str(totals[2]),
+        "days_differing": len(differences),
+    }
+    if differences:
+        headers = ("day", "raw in", f"{mode} in", "raw out", f"{mode} out", "raw total", f"{mode} total",
+                   "raw requests", f"{mode} requests", "raw cost", f"{mode} cost", "raw unpriced",
+                   f"{mode} unpriced", "raw approx", f"{mode} approx")
+        return CheckOutcome(False, "ERROR", f"{table} does not add up to the raw events on "
+                            f"{len(differences)} day(s)", facts, {"differences": markdown_table(headers, differences)})
+    return CheckOutcome(True, "ERROR", f"{table} sums equal the raw events exactly", facts)
+
+
+def check_key_uniqueness(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
+                         last_day: date) -> CheckOutcome:
+    table, keys = AGGREGATE_TABLES[mode], KEY_COLUMNS[mode]
+    duplicates = conn.execute(
+        f"SELECT {', '.join(keys)}, count(*) FROM {table} WHERE usage_date BETWEEN ? AND ? "
+        f"GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL",
+        [first_day, last_day],
+    ).fetchall()
+    rows = conn.execute(f"SELECT count(*) FROM {table} WHERE usage_date BETWEEN ? AND ?",
+                        [first_day, last_day]).fetchone()
+    facts: dict[str, int | str] = {"key": ", ".join(keys), "rows": rows[0] if rows else 0,
+                                   "duplicated_keys": len(duplicates)}
+    if duplicates:
+        return CheckOutcome(False, "ERROR", f"{len(duplicates)} keys of {table} have more than one row", facts,
+                            {"duplicates": markdown_table((*keys, "rows"), duplicates)})
+    return CheckOutcome(True, "ERROR", f"one row per ({', '.join(keys)})", facts)
+
+
+def check_currency(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> CheckOutcome:
+    """A per_model key whose priced events have two currencies cannot be sent: it is held back."""
+    conflicts = conn.execute(
+        "SELECT usage_date, provider, model, currency, request_count, cost FROM usage_per_model "
+        "WHERE currency_conflict AND usage_date BETWEEN ? AND ? ORDER BY ALL",
+        [first_day, last_day],
+    ).fetchall()
+    facts: dict[str, int | str] = {"keys_held_back": len(conflicts)}
+    if conflicts:
+        return CheckOutcome(
+            False, "ERROR",
+            f"{len(conflicts)} per-model keys mix currencies in their priced events; they are held back from "
+            "API_Meter (the rest of the day is delivered). Check the model's pricing in Dify.",
+            facts, {"held_back": markdown_table(("day", "provider", "model", "currencies", "requests", "cost"),
+                                          conflicts)},
+        )
+    return CheckOutcome(True, "ERROR", "every per-model key has a single currency", facts)
+
+
+def check_token_arithmetic(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
+                           last_day: date) -> CheckOutcome:
+    table = AGGREGATE_TABLES[mode]
+    counts = {}
+    for name in ("raw_usage_events", table):
+        row = conn.execute(
+            f"SELECT count(*) FROM {name} WHERE usage_date BETWEEN ? AND ? "
+            "AND total_tokens <> input_tokens + output_tokens",
+            [first_day, last_day],
+        ).fetchone()
+        counts[name] = row[0] if row else 0
+    facts: dict[str, int | str] = {"raw_rows_wrong": counts["raw_usage_events"], f"{table}_rows_wrong": counts[table]}
+    if any(counts.values()):
+        return CheckOutcome(False, "ERROR", "rows where total_tokens != input_tokens + output_tokens", facts)
+    return CheckOutcome(True, "ERROR", "total = input + output on every raw and aggregate row", facts)
+
+
+def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> CheckOutcome:
+    rows = conn.execute(
+        "SELECT provider, model, sum(unpriced_events), sum(total_tokens) FROM usage_per_model "
+        "WHERE unpriced_events > 0 AND usage_date BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 4 DESC",
+        [first_day, last_day],
+    ).fetchall()
+    facts: dict[str, int | str] = {"unpriced_models": len(rows), "unpriced_events": sum(int(r[2]) for r in rows)}
+    if rows:
+        return CheckOutcome(
+            False, "WARN", f"{len(rows)} models have usage with cost 0 (no pricing configured in Dify): "
+            "their tokens are exact, their cost is not known", facts,
+            {"unpriced": markdown_table(("provider", "model", "unpriced events", "tokens of the key"), rows)},
+        )
+    return CheckOutcome(True, "WARN", "every event carries a price", facts)

@@ -1,0 +1,15 @@
+INSERT INTO usage_per_user
+SELECT usage_date,
+       user_type,
+       user_id,
+       resolved_currency,
+       sum(input_tokens),
+       sum(output_tokens),
+       sum(total_tokens),
+       count(*),
+       sum(cost),
+       count(*) FILTER (WHERE NOT priced),
+       count(*) FILTER (WHERE approximate),
+       $built_at
+FROM window_events
+GROUP BY usage_date, user_type, user_id, resolved_currency;
