@@ -71,7 +71,7 @@ def _spell_model(text: str) -> str:
 
 
 def _finish_model(text: str) -> str:
-    return text.replace("_", "-").replace("@", "-").replace("/", "-")
+    return text.replace("@", "-").replace("/", "-")
 
 
 def _provider_key(text: str) -> str:
@@ -108,9 +108,8 @@ class _FileReader:
 
     def _strings(self, key: str, value: Any, pattern: re.Pattern[str], form: str) -> set[str]:
         if not isinstance(value, list):
-            raise self.fail(key, f"expected a list of strings such as [\"a\", \"b\"], "
-                                 f"got {type(value).__name__}")
-        result = set()
+            raise self.fail(key, f'expected a list of strings such as ["a", "b"], got {type(value).__name__}')
+        result: set[str] = set()
         for item in value:
             if not isinstance(item, str) or not pattern.fullmatch(item):
                 raise self.fail(key, f"{item!r} is not {form}")
@@ -119,16 +118,18 @@ class _FileReader:
 
     def _table(self, key: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table ([{key}] with \"name\" = \"value\" lines), "
-                                 f"got {type(value).__name__}")
+            raise self.fail(
+                key, f'expected a table ([{key}] with "name" = "value" lines), got {type(value).__name__}'
+            )
         return value
 
     def _pairs(self, key: str, value: Any) -> list[tuple[str, str]]:
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for name, target in self._table(key, value).items():
             if not isinstance(target, str):
-                raise self.fail(f"{key}.{name!r}",
-                                f"expected a string, got {type(target).__name__} {target!r}")
+                raise self.fail(
+                    f"{key}.{name!r}", f"expected a string, got {type(target).__name__} {target!r}"
+                )
             pairs.append((name, target))
         return pairs
 
@@ -138,36 +139,56 @@ class _FileReader:
             where = f"{key}.{name!r}"
             source = _finish_model(_spell_model(name))
             if not MODEL_PATTERN.fullmatch(source):
-                raise self.fail(where, "the name cannot match any normalized model: use letters, digits "
-                                       "and . _ : + - (spaces count as -)")
+                raise self.fail(
+                    where,
+                    "the name cannot match any normalized model: use letters, digits "
+                    "and . _ : + - (spaces count as -)",
+                )
             if not MODEL_PATTERN.fullmatch(target):
                 suggestion = _finish_model(_spell_model(target))
                 hint = f", e.g. {suggestion!r}" if MODEL_PATTERN.fullmatch(suggestion) else ""
-                raise self.fail(where, f"target {target!r} must match {MODEL_PATTERN.pattern} "
-                                       f"(lowercase letters, digits and . _ : + -){hint}")
+                raise self.fail(
+                    where,
+                    f"target {target!r} must match {MODEL_PATTERN.pattern} "
+                    f"(lowercase letters, digits and . _ : + -){hint}",
+                )
             if table.get(source, target) != target:
-                raise self.fail(where, f"same name as another entry after normalization ({source!r}) "
-                                       f"but a different target; keep one")
+                raise self.fail(
+                    where,
+                    f"same name as another entry after normalization ({source!r}) "
+                    f"but a different target; keep one",
+                )
             table[source] = target
         return table
 
     def _known_providers(self, mapping: _Mapping, value: Any) -> None:
-        names = self._strings("known_providers", value, _PROVIDER_NAME,
-                              "a provider name (lowercase letters, digits and _ only, e.g. \"acme_llm\")")
+        names = self._strings(
+            "known_providers",
+            value,
+            _PROVIDER_NAME,
+            'a provider name (lowercase letters, digits and _ only, e.g. "acme_llm")',
+        )
         if UNKNOWN in names:
             raise self.fail("known_providers", f"{UNKNOWN!r} is reserved for ids that match no provider")
         mapping.known_providers = names
 
     def _publisher_prefixed(self, mapping: _Mapping, value: Any) -> None:
-        mapping.publisher_prefixed = self._strings("publisher_prefixed_providers", value, _PROVIDER_NAME,
-                                                   "a provider name (lowercase letters, digits and _ only)")
+        mapping.publisher_prefixed = self._strings(
+            "publisher_prefixed_providers",
+            value,
+            _PROVIDER_NAME,
+            "a provider name (lowercase letters, digits and _ only)",
+        )
 
     def _provider_aliases(self, mapping: _Mapping, value: Any) -> None:
         for name, target in self._pairs("provider_aliases", value):
             alias = _provider_key(name)
             if not _PROVIDER_ID.fullmatch(alias) or alias.count("/") not in (0, 2):
-                raise self.fail(f"provider_aliases.{name!r}", "expected a Dify provider id: \"provider\" or "
-                                "\"org/plugin/provider\" of letters, digits, _ - and .")
+                raise self.fail(
+                    f"provider_aliases.{name!r}",
+                    'expected a Dify provider id: "provider" or '
+                    '"org/plugin/provider" of letters, digits, _ - and .',
+                )
             mapping.provider_aliases[alias] = target
 
     def _publisher_aliases(self, mapping: _Mapping, value: Any) -> None:
@@ -179,11 +200,11 @@ class _FileReader:
     def _azure(self, mapping: _Mapping, value: Any) -> None:
         for key, item in self._table("azure", value).items():
             if key != "deployments":
-                raise self.fail(f"azure.{key}", "unknown key; [azure] has only \"deployments\"")
+                raise self.fail(f"azure.{key}", 'unknown key; [azure] has only "deployments"')
             mapping.azure_deployments = self._model_table("azure.deployments", item)
 
     def _bedrock(self, mapping: _Mapping, value: Any) -> None:
-        token = "a lowercase token of letters, digits and - (e.g. \"us\", \"anthropic\")"
+        token = 'a lowercase token of letters, digits and - (e.g. "us", "anthropic")'
         for key, item in self._table("bedrock", value).items():
             where = f"bedrock.{key}"
             if key == "region_prefixes":
@@ -193,15 +214,17 @@ class _FileReader:
             elif key == "keep_version_suffix":
                 mapping.bedrock_keep_version = self._strings(where, item, MODEL_PATTERN, "a normalized model")
             else:
-                raise self.fail(where, "unknown key; [bedrock] has region_prefixes, publishers, "
-                                       "keep_version_suffix")
+                raise self.fail(
+                    where, "unknown key; [bedrock] has region_prefixes, publishers, keep_version_suffix"
+                )
 
     def _ollama(self, mapping: _Mapping, value: Any) -> None:
         for key, item in self._table("ollama", value).items():
             if key != "drop_tags":
-                raise self.fail(f"ollama.{key}", "unknown key; [ollama] has only \"drop_tags\"")
-            mapping.ollama_drop_tags = self._strings("ollama.drop_tags", item, MODEL_PATTERN,
-                                                     "a tag such as \"latest\"")
+                raise self.fail(f"ollama.{key}", 'unknown key; [ollama] has only "drop_tags"')
+            mapping.ollama_drop_tags = self._strings(
+                "ollama.drop_tags", item, MODEL_PATTERN, 'a tag such as "latest"'
+            )
 
 
 def _parse(path: str, text: str) -> _Mapping:
@@ -220,9 +243,11 @@ def _check_references(path: str, mapping: _Mapping, known: frozenset[str]) -> No
             raise NormalizationConfigError(
                 f"{path}: provider_aliases.{alias!r}: target {target!r} is not a known provider; {choices}"
             )
-    for name in sorted(mapping.publisher_prefixed - known):
+    strangers = sorted(mapping.publisher_prefixed - known)
+    if strangers:
         raise NormalizationConfigError(
-            f"{path}: publisher_prefixed_providers: {name!r} is not a known provider; {choices}"
+            f"{path}: publisher_prefixed_providers: {', '.join(map(repr, strangers))} "
+            f"not a known provider; {choices}"
         )
 
 
@@ -337,9 +362,8 @@ class Normalizer:
         start = 1 if len(parts) > 2 and parts[0] in mapping.bedrock_regions else 0
         if len(parts) - start < 2 or parts[start] not in mapping.bedrock_publishers:
             return text, None
-        model = ".".join(parts[start + 1:])
+        model = ".".join(parts[start + 1 :])
         revision = _BEDROCK_REVISION.search(model)
         if revision and model[: revision.start()] not in mapping.bedrock_keep_version:
             model = model[: revision.start()]
         return model, self._publisher(parts[start])
-
