@@ -54,7 +54,7 @@ def check_normalization(conn: duckdb.DuckDBPyConnection, first_day: date, last_d
         _window(first_day, last_day),
     ).fetchall()
     bad_provider = [r for r in rows if r[0] != "unknown" and not normalizer.is_known_provider(r[0])]
-    bad_model = [r for r in rows if not MODEL_PATTERN.match(r[1]) or LEFTOVER_WRAPPING.search(r[1])]
+    bad_model = [r for r in rows if not MODEL_PATTERN.fullmatch(r[1]) or LEFTOVER_WRAPPING.search(r[1])]
     prepare_window_events(conn, first_day, last_day, normalizer)
     unknown = conn.execute(
         "SELECT provider_raw, model_raw, sum(total_tokens), sum(cost) FROM window_events "
