@@ -1,0 +1,63 @@
+"""Fetch → store: read a window of days from Dify and replace those days in raw_usage_events.
+
+Plain Python shared by the Dagster asset and the CLI. The whole window is read from Dify first
+(one read for a multi-day range); the table is touched only after the fetch succeeded, in one
+transaction, so a failure part-way leaves every previous row untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from dify_meter.dify.client import DifyClient
+from dify_meter.dify.events import FetchResult, fetch_usage_events
+from dify_meter.settings import Settings
+from dify_meter.usage.detail_cache import DuckDBDetailCache
+from dify_meter.usage.raw_events import RawSummary, replace_window, summarize_window
+from dify_meter.usage.store import DuckDBStore
+
+
+@dataclass(frozen=True)
+class RawRefresh:
+    first_day: date
+    last_day: date
+    fetch: FetchResult
+    summary: RawSummary
+
+
+def window_days(window_start: datetime, window_end: datetime, settings: Settings) -> tuple[date, date]:
+    """The first and last calendar day (in DIFY_TIMEZONE) of a [start, end) window of whole days."""
+    tz = settings.timezone
+    return window_start.astimezone(tz).date(), (window_end.astimezone(tz) - timedelta(microseconds=1)).date()
+
+
+def open_dify_client(settings: Settings) -> DifyClient:
+    settings.require_dify()
+    assert settings.dify_api_url and settings.dify_api_key and settings.dify_workspace_id
+    return DifyClient(
+        settings.dify_api_url,
+        api_key=settings.dify_api_key.get_secret_value(),
+        workspace_id=settings.dify_workspace_id,
+        max_concurrency=settings.dify_max_concurrency,
+    )
+
+
+def refresh_raw_usage(
+    settings: Settings, store: DuckDBStore, window_start: datetime, window_end: datetime
+) -> RawRefresh:
+    first_day, last_day = window_days(window_start, window_end, settings)
+    with open_dify_client(settings) as client:
+        fetched = fetch_usage_events(
+            client,
+            window_start,
+            window_end,
+            timezone=settings.dify_timezone,
+            detail_cache=DuckDBDetailCache(store),
+            detail_reads=settings.dify_detail_reads,
+            max_run_seconds=settings.dify_max_run_seconds,
+        )
+    with store.connect() as conn:
+        replace_window(conn, first_day, last_day, fetched.events)
+        summary = summarize_window(conn, first_day, last_day)
+    return RawRefresh(first_day, last_day, fetched, summary)

@@ -1,0 +1,1 @@
+"""Dagster definitions only, kept thin: each asset calls into dify/, usage/ and api_meter/."""

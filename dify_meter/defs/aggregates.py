@@ -1,0 +1,98 @@
+import dagster as dg
+
+from dify_meter.collect import window_days
+from dify_meter.defs.checks import check_result
+from dify_meter.defs.metadata import money, table
+from dify_meter.defs.partitions import daily_partitions
+from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.usage import checks
+from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, rebuild_aggregate
+from dify_meter.usage.normalize import Normalizer
+
+DESCRIPTIONS: dict[str, str] = {
+    "per_model": "Daily usage per (normalized provider, model): the rows delivered to API_Meter. Provider and "
+    "model are normalized before grouping, so `openai` and `langgenius/openai/openai` make one row.",
+    "per_user": "Daily usage per (user type, user id, currency): end users by session id, console accounts by id. "
+    "Local only (DuckDB and logs).",
+    "per_app": "Daily usage per (app, currency), with the app's name and mode. Local only.",
+    "workspace": "Daily usage of the whole workspace per currency. Local only.",
+}
+
+# Blocking: a failure would corrupt what is sent downstream. The currency check is not blocking:
+# only the conflicting keys are held back, the rest of the day is delivered.
+COMMON_CHECKS = {"conservation": True, "key_uniqueness": True, "token_arithmetic": True}
+PER_MODEL_CHECKS = {**COMMON_CHECKS, "normalization": True, "currency": False, "unpriced_usage": False}
+
+
+def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> list[dg.AssetCheckResult]:
+    outcomes = {
+        "conservation": checks.check_conservation(conn, mode, first_day, last_day),
+        "key_uniqueness": checks.check_key_uniqueness(conn, mode, first_day, last_day),
+        "token_arithmetic": checks.check_token_arithmetic(conn, mode, first_day, last_day),
+    }
+    if mode == "per_model":
+        outcomes["normalization"] = checks.check_normalization(conn, first_day, last_day, normalizer)
+        outcomes["currency"] = checks.check_currency(conn, first_day, last_day)
+        outcomes["unpriced_usage"] = checks.check_unpriced(conn, first_day, last_day)
+    return [check_result(name, outcome) for name, outcome in outcomes.items()]
+
+
+def build_aggregate_asset(mode: AggregateMode) -> dg.AssetsDefinition:
+    name = AGGREGATE_TABLES[mode]
+    check_names = PER_MODEL_CHECKS if mode == "per_model" else COMMON_CHECKS
+
+    @dg.asset(
+        name=name,
+        deps=["raw_usage_events"],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="usage",
+        kinds={"duckdb", "sql"},
+        owners=["team:platform"],
+        pool="duckdb",
+        description=f"{DESCRIPTIONS[mode]} DuckDB table `{name}`, rebuilt from raw_usage_events for the "
+        "window in one transaction; exact DECIMAL money; weekly and monthly roll-ups as views "
+        f"`{name}_weekly` / `{name}_monthly`.",
+        check_specs=[
+            dg.AssetCheckSpec(check, asset=name, blocking=blocking) for check, blocking in check_names.items()
+        ],
+    )
+    def aggregate(
+        context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
+    ) -> dg.MaterializeResult:
+        settings = meter_settings.load()
+        normalizer = Normalizer.load(settings.dify_meter_normalization_file)
+        window = context.partition_time_window
+        first_day, last_day = window_days(window.start, window.end, settings)
+        with duckdb_store.store().connect() as conn:
+            summary = rebuild_aggregate(conn, mode, first_day, last_day, normalizer)
+            check_results = _run_checks(conn, mode, first_day, last_day, normalizer)
+        context.log.info(
+            f"{name} {first_day}..{last_day}: {summary.rows} rows, {summary.events} requests, "
+            f"{summary.total_tokens} tokens, cost {dict(summary.cost_by_currency)}"
+        )
+        metadata: dict[str, dg.RawMetadataValue] = {
+            "days": f"{first_day} .. {last_day}",
+            "rows": summary.rows,
+            "request_count": summary.events,
+            "input_tokens": summary.input_tokens,
+            "output_tokens": summary.output_tokens,
+            "total_tokens": summary.total_tokens,
+            "unpriced_events": summary.unpriced_events,
+            "approximate_events": summary.approximate_events,
+            **{f"distinct_{label}": count for label, count in summary.distinct.items()},
+            "top_rows": table(summary.preview_columns, summary.preview),
+        }
+        for currency, cost in summary.cost_by_currency.items():
+            metadata[f"cost_{currency}"] = money(cost)
+            # A float copy only so the UI can plot cost over partitions; the exact value is above.
+            metadata[f"cost_{currency}_plot"] = float(cost)
+        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+    return aggregate
+
+
+usage_per_model = build_aggregate_asset("per_model")
+usage_per_user = build_aggregate_asset("per_user")
+usage_per_app = build_aggregate_asset("per_app")
+usage_workspace = build_aggregate_asset("workspace")

@@ -1,0 +1,55 @@
+import dagster as dg
+
+from dify_meter.collect import refresh_raw_usage
+from dify_meter.defs.metadata import money, table
+from dify_meter.defs.partitions import daily_partitions
+from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="dify",
+    kinds={"duckdb", "python"},
+    owners=["team:platform"],
+    pool="duckdb",
+    description=(
+        "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
+        "node; see usage-semantics.md), read from the Dify console API into DuckDB table "
+        "`raw_usage_events`. A range run reads Dify once for the whole range. Re-materializing a day "
+        "replaces its rows in one transaction; a failed fetch leaves them untouched."
+    ),
+)
+def raw_usage_events(
+    context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
+) -> dg.MaterializeResult:
+    settings = meter_settings.load()
+    window = context.partition_time_window
+    refresh = refresh_raw_usage(settings, duckdb_store.store(), window.start, window.end)
+    summary, fetch = refresh.summary, refresh.fetch
+    for warning in fetch.warnings:
+        context.log.warning(warning)
+    context.log.info(
+        f"{summary.events} usage events for {refresh.first_day}..{refresh.last_day}: "
+        f"{summary.total_tokens} tokens, {fetch.requests} Dify requests, {fetch.detail_reads} detail reads"
+    )
+    metadata: dict[str, object] = {
+        "days": f"{refresh.first_day} .. {refresh.last_day}",
+        "events": summary.events,
+        "input_tokens": summary.input_tokens,
+        "output_tokens": summary.output_tokens,
+        "total_tokens": summary.total_tokens,
+        "unpriced_events": summary.unpriced_events,
+        "approximate_events": summary.approximate_events,
+        "apps_read": fetch.apps_read,
+        "apps_with_usage": summary.apps,
+        "dify_requests": fetch.requests,
+        "detail_reads": fetch.detail_reads,
+        "skipped_apps": len(fetch.skipped_apps),
+        "per_app": table(["app", "mode", "events", "tokens"], summary.per_app),
+    }
+    for currency, cost in summary.cost_by_currency.items():
+        metadata[f"cost_{currency}"] = money(cost)
+    if len(summary.per_day) > 1:
+        metadata["per_day"] = table(["day", "events", "tokens"], summary.per_day, limit=62)
+    return dg.MaterializeResult(metadata=metadata)
