@@ -1,0 +1,231 @@
+"""The simulator's data, shaped like Dify's own PostgreSQL tables (one dataclass per table).
+
+Only the columns the console API renders or filters on are kept. Timestamps are aware UTC
+datetimes with whole seconds (Dify returns Unix seconds). JSON columns (`metadata`, `process_data`,
+`outputs`, `execution_metadata`, ...) hold exactly what Dify stores: prices there are decimal
+strings. Numeric columns (`Message.total_price`) are `Decimal` with Dify's 7 places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+# Message invoke_from values; "debugger" is the app editor's preview.
+DEBUGGER = "debugger"
+# Chat and workflow modes whose console endpoints this simulator serves.
+CHAT_MODES = ("chat", "agent-chat", "advanced-chat")
+MESSAGE_MODES = ("chat", "agent-chat", "completion")
+WORKFLOW_MODES = ("advanced-chat", "workflow")
+
+
+@dataclass
+class Tenant:
+    id: str
+    name: str
+    plan: str
+    status: str
+    created_at: datetime
+    setup_at: datetime  # when POST /setup finished (GET /setup reports it)
+
+
+@dataclass
+class Account:
+    id: str
+    name: str
+    email: str
+    timezone: str
+    role: str  # the tenant_account_joins role: owner, admin, editor, normal
+    created_at: datetime
+    last_login_at: datetime | None = None
+    last_active_at: datetime | None = None
+    last_login_ip: str | None = None
+    interface_language: str = "en-US"
+    interface_theme: str = "light"
+    status: str = "active"
+
+
+@dataclass
+class AppModelConfig:
+    id: str
+    app_id: str
+    provider: str
+    model_name: str
+    model_mode: str  # "chat" or "completion": the model's mode, not the app's
+    created_by: str
+    created_at: datetime
+    completion_params: JsonDict = field(default_factory=lambda: {"temperature": 0.7})
+    pre_prompt: str = "You are a helpful assistant."
+    agent_mode: JsonDict | None = None  # stored JSON; None renders as the disabled default
+    prompt_type: str = "simple"
+
+    @property
+    def model(self) -> JsonDict:
+        return {
+            "provider": self.provider,
+            "name": self.model_name,
+            "mode": self.model_mode,
+            "completion_params": self.completion_params,
+        }
+
+
+@dataclass
+class Workflow:
+    id: str
+    app_id: str
+    version: str
+    created_by: str
+    created_at: datetime
+    graph: JsonDict = field(default_factory=lambda: {"nodes": [], "edges": []})
+
+
+@dataclass
+class App:
+    id: str
+    name: str
+    mode: str  # chat, agent-chat, completion, advanced-chat, workflow, channel, rag-pipeline
+    status: str  # "normal"; anything else makes every per-app endpoint 404
+    created_by: str
+    created_at: datetime
+    app_model_config_id: str | None = None  # the current (published) config of message-based apps
+    workflow_id: str | None = None
+    description: str = ""
+    icon_type: str = "emoji"
+    icon: str = "🤖"
+    icon_background: str = "#FFEAD5"
+    enable_site: bool = True
+    enable_api: bool = True
+
+
+@dataclass
+class EndUser:
+    id: str
+    app_id: str
+    type: str  # service-api, web-app, trigger, ...
+    session_id: str
+    external_user_id: str | None = None
+    is_anonymous: bool = False  # rendered as false whatever it is (Dify 1.12.1)
+
+
+@dataclass
+class Conversation:
+    id: str
+    app_id: str
+    app_model_config_id: str | None  # the config it was created with (None for advanced-chat)
+    mode: str
+    name: str
+    from_source: str  # api (end user) or console (account)
+    from_end_user_id: str | None
+    from_account_id: str | None
+    invoke_from: str  # service-api, web-app, explore, debugger
+    created_at: datetime
+    updated_at: datetime
+    read_at: datetime | None = None
+    status: str = "normal"
+    summary: str | None = None
+
+
+@dataclass
+class Message:
+    id: str
+    app_id: str
+    conversation_id: str
+    query: str
+    answer: str
+    message_tokens: int
+    answer_tokens: int
+    total_price: Decimal  # Numeric(10,7); what Dify's statistics sum
+    currency: str
+    from_source: str
+    from_end_user_id: str | None
+    from_account_id: str | None
+    invoke_from: str
+    created_at: datetime
+    metadata: JsonDict | None  # message_metadata; None renders as {} (older rows: no usage)
+    workflow_run_id: str | None = None
+    model_provider: str | None = None  # columns Dify stores but the console API never returns
+    model_id: str | None = None
+    inputs: JsonDict = field(default_factory=dict)
+    provider_response_latency: float = 1.3
+    status: str = "normal"
+    error: str | None = None
+
+
+@dataclass
+class AgentThought:
+    id: str
+    message_id: str
+    position: int
+    thought: str
+    tool: str
+    tool_input: str
+    observation: str
+    created_at: datetime
+
+
+@dataclass
+class WorkflowRun:
+    id: str
+    app_id: str
+    workflow_id: str
+    type: str  # "workflow" or "chat" (advanced-chat)
+    triggered_from: str  # app-run, debugging, webhook, schedule, plugin
+    version: str
+    status: str  # running, succeeded, failed, stopped, partial-succeeded
+    elapsed_time: float
+    total_tokens: int
+    total_steps: int
+    created_by_role: str  # account or end_user
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None = None
+    exceptions_count: int = 0
+    graph: JsonDict = field(default_factory=lambda: {"nodes": [], "edges": []})
+    inputs: JsonDict = field(default_factory=dict)
+    outputs: JsonDict = field(default_factory=dict)
+
+
+@dataclass
+class NodeExecution:
+    id: str
+    app_id: str
+    workflow_run_id: str
+    index: int
+    node_id: str
+    node_type: str
+    title: str
+    status: str
+    created_by_role: str
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    process_data: JsonDict | None = None
+    outputs: JsonDict | None = None
+    execution_metadata: JsonDict | None = None
+    inputs: JsonDict = field(default_factory=dict)
+    error: str | None = None
+    elapsed_time: float = 0.8
+    predecessor_node_id: str | None = None
+    process_data_truncated: bool = False
+
+
+@dataclass
+class WorkflowAppLog:
+    id: str
+    app_id: str
+    workflow_run_id: str
+    created_from: str  # service-api, web-app, installed-app
+    created_by_role: str
+    created_by: str
+    created_at: datetime  # about the run's end
+
+
+Row = (
+    Tenant | Account | AppModelConfig | Workflow | App | EndUser | Conversation | Message | AgentThought
+    | WorkflowRun | NodeExecution | WorkflowAppLog
+)
