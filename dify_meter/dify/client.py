@@ -1,0 +1,245 @@
+"""HTTP client of Dify's console API, authenticated with the admin API key.
+
+Every request goes through `DifyClient._get_json`: the one seam where a later change adds login modes,
+retries, rate-limit handling and an allowlist. The client is safe to share between threads; its
+connection pool is sized for `max_concurrency` parallel requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from dify_meter.dify.errors import (
+    AppLabel,
+    DifyConnectionError,
+    DifyResponseError,
+    describe_request,
+    http_error,
+)
+from dify_meter.dify.models import (
+    AccountProfile,
+    App,
+    AppsPage,
+    Body,
+    ChatConversationDetail,
+    ChatConversationsPage,
+    CompletionConversationDetail,
+    CompletionConversationsPage,
+    ListPage,
+    MessagesPage,
+    NodeExecution,
+    NodeExecutions,
+    TokenCosts,
+    WorkflowAppLogsPage,
+    WorkflowTokenCosts,
+    parse_body,
+)
+
+CONSOLE_API_PREFIX = "/console/api"
+MAX_PAGE_LIMIT = 100  # Dify rejects limit > 100 with 400 invalid_param
+
+
+PageT = TypeVar("PageT", bound=ListPage)
+
+
+def console_api_root(base_url: str) -> str:
+    """`https://dify.example.com` (or that plus /console/api) -> `https://dify.example.com/console/api`."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"Dify base URL must be an http(s) URL such as https://dify.example.com, got {base_url!r}")
+    root = base_url.strip().rstrip("/")
+    return root if root.endswith(CONSOLE_API_PREFIX) else root + CONSOLE_API_PREFIX
+
+
+class DifyClient:
+    def __init__(self, base_url: str, *, api_key: str, workspace_id: str, timeout: float = 30.0,
+                 max_concurrency: int = 8) -> None:
+        if not api_key:
+            raise ValueError("DIFY_API_KEY is empty: set it to Dify's ADMIN_API_KEY")
+        if not workspace_id:
+            raise ValueError("DIFY_WORKSPACE_ID is empty: set it to the workspace (tenant) id")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.base_url = console_api_root(base_url)
+        self.max_concurrency = max_concurrency
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "X-WORKSPACE-ID": workspace_id},
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self._lock = threading.Lock()
+        self._request_count = 0
+        self._detail_read_count = 0
+
+    def __repr__(self) -> str:
+        return f"DifyClient({self.base_url!r})"  # never the key
+
+    def __enter__(self) -> DifyClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent so far, whatever their outcome."""
+        with self._lock:
+            return self._request_count
+
+    @property
+    def detail_read_count(self) -> int:
+        """Conversation detail reads so far (each one marks a conversation read in Dify)."""
+        with self._lock:
+            return self._detail_read_count
+
+    # --- the one place every request goes through ---------------------------------------------------
+
+    def _get_json(self, endpoint: str, path: str, *, app: AppLabel | None = None,
+                  params: dict[str, str | int] | None = None) -> Any:
+        request = describe_request("GET", endpoint, app)
+        with self._lock:
+            self._request_count += 1
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise DifyConnectionError(
+                f"{request}: could not reach Dify at {self.base_url} ({type(exc).__name__}: {exc})"
+            ) from None
+        if not response.is_success:
+            raise http_error("GET", endpoint, app, response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError:
+            snippet = response.text[:80].replace("\n", " ")
+            raise DifyResponseError(
+                f"{request}: expected JSON, got {response.headers.get('content-type', 'no content type')} "
+                f"starting with {snippet!r}"
+            ) from None
+
+    def _get(self, model: type[Body], endpoint: str, path: str, *, app: AppLabel | None = None,
+             params: dict[str, str | int] | None = None) -> Body:
+        data = self._get_json(endpoint, path, app=app, params=params)
+        return parse_body(model, data, request=describe_request("GET", endpoint, app))
+
+    def _pages(self, model: type[PageT], endpoint: str, path: str, *, app: AppLabel | None,
+               params: dict[str, str | int], limit: int) -> Iterator[PageT]:
+        """Page-based lists (`page`, `limit`, `has_more`), fetched lazily one page at a time."""
+        _check_limit(limit)
+        page_number = 1
+        while True:
+            page = self._get(model, endpoint, path, app=app,
+                             params={**params, "page": page_number, "limit": limit})
+            yield page
+            if not page.has_more:
+                return
+            if not page.data:
+                raise DifyResponseError(
+                    f"{describe_request('GET', endpoint, app)}: page {page_number} is empty but says has_more"
+                )
+            page_number += 1
+
+    # --- endpoints ----------------------------------------------------------------------------------
+
+    def account_profile(self) -> AccountProfile:
+        return self._get(AccountProfile, "/account/profile", "/account/profile")
+
+    def iter_apps(self, *, limit: int = MAX_PAGE_LIMIT) -> Iterator[App]:
+        for page in self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": "all"}, limit=limit):
+            yield from page.data
+
+    def app_detail(self, app: App) -> App:
+        return self._get(App, "/apps/{id}", f"/apps/{app.id}", app=app.label)
+
+    def iter_chat_conversation_pages(self, app: App, *, start: str | None = None, end: str | None = None,
+                                     sort_by: str = "-updated_at", limit: int = MAX_PAGE_LIMIT,
+                                     ) -> Iterator[ChatConversationsPage]:
+        """`start`/`end` are `YYYY-MM-DD HH:MM` in the account timezone; with `*updated_at` sorting they
+        filter `updated_at`."""
+        params = _present({"start": start, "end": end, "sort_by": sort_by})
+        yield from self._pages(ChatConversationsPage, "/apps/{id}/chat-conversations",
+                               f"/apps/{app.id}/chat-conversations", app=app.label, params=params, limit=limit)
+
+    def iter_completion_conversation_pages(self, app: App, *, start: str | None = None,
+                                           end: str | None = None, limit: int = MAX_PAGE_LIMIT,
+                                           ) -> Iterator[CompletionConversationsPage]:
+        params = _present({"start": start, "end": end})
+        yield from self._pages(CompletionConversationsPage, "/apps/{id}/completion-conversations",
+                               f"/apps/{app.id}/completion-conversations", app=app.label, params=params,
+                               limit=limit)
+
+    def chat_conversation_detail(self, app: App, conversation_id: str) -> ChatConversationDetail:
+        """Side effect in Dify: marks the conversation read and moves its `updated_at` to now."""
+        with self._lock:
+            self._detail_read_count += 1
+        return self._get(ChatConversationDetail, "/apps/{id}/chat-conversations/{conversation_id}",
+                         f"/apps/{app.id}/chat-conversations/{conversation_id}", app=app.label)
+
+    def completion_conversation_detail(self, app: App, conversation_id: str) -> CompletionConversationDetail:
+        """Side effect in Dify: marks the conversation read."""
+        with self._lock:
+            self._detail_read_count += 1
+        return self._get(CompletionConversationDetail, "/apps/{id}/completion-conversations/{conversation_id}",
+                         f"/apps/{app.id}/completion-conversations/{conversation_id}", app=app.label)
+
+    def chat_messages(self, app: App, conversation_id: str, *, first_id: str | None = None,
+                      limit: int = MAX_PAGE_LIMIT) -> MessagesPage:
+        """One page, oldest to newest: the newest `limit` messages older than `first_id` (all if None)."""
+        _check_limit(limit)
+        params = _present({"conversation_id": conversation_id, "first_id": first_id, "limit": limit})
+        return self._get(MessagesPage, "/apps/{id}/chat-messages", f"/apps/{app.id}/chat-messages",
+                         app=app.label, params=params)
+
+    def iter_chat_message_pages(self, app: App, conversation_id: str, *,
+                                limit: int = MAX_PAGE_LIMIT) -> Iterator[MessagesPage]:
+        """Newest page first, then older ones through `first_id = data[0].id` (may skip same-second
+        messages at page boundaries: see `dify_meter.dify.messages`)."""
+        first_id: str | None = None
+        while True:
+            page = self.chat_messages(app, conversation_id, first_id=first_id, limit=limit)
+            yield page
+            if not page.has_more or not page.data:
+                return
+            first_id = page.data[0].id
+
+    def iter_workflow_app_log_pages(self, app: App, *, created_at_after: str, created_at_before: str,
+                                    limit: int = MAX_PAGE_LIMIT) -> Iterator[WorkflowAppLogsPage]:
+        """Both bounds are ISO-8601 UTC and inclusive; the log time is about the run's end."""
+        params: dict[str, str | int] = {"created_at__after": created_at_after, "created_at__before": created_at_before}
+        yield from self._pages(WorkflowAppLogsPage, "/apps/{id}/workflow-app-logs",
+                               f"/apps/{app.id}/workflow-app-logs", app=app.label, params=params, limit=limit)
+
+    def node_executions(self, app: App, workflow_run_id: str) -> list[NodeExecution]:
+        return self._get(NodeExecutions, "/apps/{id}/workflow-runs/{run_id}/node-executions",
+                         f"/apps/{app.id}/workflow-runs/{workflow_run_id}/node-executions", app=app.label).data
+
+    def token_costs(self, app: App, *, start: str, end: str) -> TokenCosts:
+        """Dify's own daily totals of a messages-based app (excludes debugger conversations)."""
+        return self._get(TokenCosts, "/apps/{id}/statistics/token-costs",
+                         f"/apps/{app.id}/statistics/token-costs", app=app.label,
+                         params={"start": start, "end": end})
+
+    def workflow_token_costs(self, app: App, *, start: str, end: str) -> WorkflowTokenCosts:
+        """Dify's own daily tokens of a workflow app (app-run runs only, no price)."""
+        return self._get(WorkflowTokenCosts, "/apps/{id}/workflow/statistics/token-costs",
+                         f"/apps/{app.id}/workflow/statistics/token-costs", app=app.label,
+                         params={"start": start, "end": end})
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise ValueError(f"page limit must be between 1 and {MAX_PAGE_LIMIT}, got {limit}")
+
+
+def _present(params: dict[str, str | int | None]) -> dict[str, str | int]:
+    return {key: value for key, value in params.items() if value is not None}

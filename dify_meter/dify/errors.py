@@ -1,0 +1,93 @@
+"""Errors of the Dify client. Messages name the request and the app, never a credential."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AppLabel:
+    """Just enough of an app to name it in an error message."""
+
+    id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"app {self.name!r} ({self.id})"
+
+
+class DifyError(RuntimeError):
+    """Base of every error raised while reading Dify."""
+
+
+class DifyResponseError(DifyError):
+    """A 2xx response whose body is not what the endpoint documents."""
+
+
+class DifyConnectionError(DifyError):
+    """Dify could not be reached (connection refused, timeout, TLS)."""
+
+
+class DifyHTTPError(DifyError):
+    """A non-2xx answer from Dify."""
+
+    def __init__(self, message: str, *, status: int, code: str | None, endpoint: str,
+                 app: AppLabel | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.endpoint = endpoint
+        self.app = app
+
+
+class DifyAuthError(DifyHTTPError):
+    """401: the admin key or the workspace id is wrong, or admin keys are disabled."""
+
+
+class DifyNotFoundError(DifyHTTPError):
+    """404 on a per-app endpoint: unknown or deleted app, wrong mode, or a vanished conversation."""
+
+    @property
+    def app_gone(self) -> bool:
+        """True when Dify says the app itself is not there (deleted, abnormal status, wrong mode)."""
+        return self.code == "app_not_found"
+
+
+def describe_request(method: str, endpoint: str, app: AppLabel | None) -> str:
+    where = f"{method} {endpoint}"
+    return f"{where} for {app}" if app else where
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """Dify's error body is {"code", "message", "status"}; anything else yields (None, None)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    code, message = data.get("code"), data.get("message")
+    return (code if isinstance(code, str) else None, message if isinstance(message, str) else None)
+
+
+def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, body: bytes) -> DifyHTTPError:
+    """The exception for a non-2xx answer, classified by status (and Dify's error code)."""
+    code, dify_message = _error_fields(body)
+    request = describe_request(method, endpoint, app)
+    said = f": Dify says: {dify_message}" if dify_message else ""
+    if status == 401:
+        return DifyAuthError(
+            f"{request} was refused with 401{said}. Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and "
+            "DIFY_WORKSPACE_ID, and that Dify runs with ADMIN_API_KEY_ENABLE=true.",
+            status=status, code=code, endpoint=endpoint, app=app,
+        )
+    if status == 404 and app is not None:
+        return DifyNotFoundError(
+            f"{request} answered 404 ({code or 'not found'}){said}",
+            status=status, code=code, endpoint=endpoint, app=app,
+        )
+    return DifyHTTPError(
+        f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{said}",
+        status=status, code=code, endpoint=endpoint, app=app,
+    )
