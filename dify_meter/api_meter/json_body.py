@@ -18,7 +18,9 @@ def decimal_text(value: Decimal) -> str:
         raise ValueError(f"{value} is not a finite number and cannot be sent as an amount")
     if value == 0:
         return "0"
-    return format(value.normalize(), "f")
+    # Not Decimal.normalize(): it rounds to the context precision (28 digits), and DECIMAL(38,10) has 38.
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _encode(value: object, out: list[str]) -> None:

@@ -135,7 +135,10 @@ class ApiMeterSender:
                 try:
                     self._send_batch(client, batch, report, on_batch)
                 except DeliveryError as error:
-                    report.not_attempted = [record for rest in batches[position + 1 :] for record in rest]
+                    # This batch's unsent 413 halves and every later batch were never attempted.
+                    reported = {id(record) for result in report.batches for record in result.records}
+                    remaining = [record for rest in batches[position:] for record in rest]
+                    report.not_attempted = [record for record in remaining if id(record) not in reported]
                     error.report = report
                     raise
         return report

@@ -209,7 +209,10 @@ class ApiMeterServer:
         self._httpd = server_class((self.host.strip("[]"), self.port), _Handler)
         self._httpd.meter = self
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"api-meter-{self.port}", daemon=True)
+        # A short poll interval makes stop() quick; the default 0.5 s would dominate the tests.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"api-meter-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
