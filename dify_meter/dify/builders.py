@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from dify_meter.dify.models import (
     AGENT_NODE_TYPE,
@@ -60,7 +59,7 @@ def cost_of(price: Decimal | None, currency: str | None) -> Cost:
 
 
 def message_event(app: App, message: Message, *, user: User, provider: str, model: str, approximate: bool,
-                  timezone: ZoneInfo) -> UsageEvent:
+                  timezone: tzinfo) -> UsageEvent:
     """A chat, agent-chat or completion message: tokens from the message, price from metadata.usage."""
     usage = message.metadata.usage
     cost = cost_of(usage.total_price, usage.currency) if usage else cost_of(None, None)
@@ -119,7 +118,7 @@ class RunContext:
     message_id: str | None
 
 
-def node_events(run: RunContext, nodes: list[NodeExecution], *, timezone: ZoneInfo,
+def node_events(run: RunContext, nodes: list[NodeExecution], *, timezone: tzinfo,
                 warnings: list[str]) -> list[UsageEvent]:
     """One event per usage-bearing leaf node (and agent node); iteration/loop totals are never counted."""
     events = []

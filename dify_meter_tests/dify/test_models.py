@@ -46,7 +46,7 @@ from dify_meter.dify.models import (
 from dify_meter_tests.dify.recorded import body, fixture_names, recorded
 
 ID = r"[0-9a-f-]{36}"
-MODEL_FOR = [  # (method, path under /console/api, model), first match wins
+MODEL_FOR: list[tuple[str, str, type[BaseModel]]] = [  # (method, path under /console/api, model); first match
     ("GET", rf"/apps/{ID}/chat-conversations/{ID}", ChatConversationDetail),
     ("GET", rf"/apps/{ID}/chat-conversations", ChatConversationsPage),
     ("GET", rf"/apps/{ID}/completion-conversations/{ID}", CompletionConversationDetail),
