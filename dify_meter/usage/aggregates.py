@@ -1,7 +1,7 @@
 """Normalize → aggregate: rebuild a per-mode daily aggregate from raw_usage_events for a window.
 
-The four modes share one normalized, currency-resolved view of the window (window_events.sql);
-each mode's grouping lives in its own .sql file. A rebuild deletes and re-inserts the window's rows
+The four modes share one normalized, currency-resolved view of the window (window_keys.sql,
+window_events.sql); each mode's grouping lives in its own .sql file. A rebuild deletes and re-inserts the window's rows
 in one transaction, so the table never holds a half-built window.
 """
 
@@ -58,7 +58,8 @@ def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, las
 def prepare_window_events(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
                           normalizer: Normalizer) -> None:
     load_normalized_models(conn, first_day, last_day, normalizer)
-    conn.execute(read_sql("window_events.sql"), {"first_day": first_day, "last_day": last_day})
+    conn.execute(read_sql("window_keys.sql"), {"first_day": first_day, "last_day": last_day})
+    conn.execute(read_sql("window_events.sql"))
 
 
 @dataclass
