@@ -155,7 +155,7 @@ class _Extraction:
             with self._lock:
                 self.gone.setdefault(app.id, f"Dify answered 404 ({error.code}) while reading it: deleted "
                                              "or no longer normal")
-            self._warn(f"{app.label} skipped: {error}")
+            self._warn(f"skipped: {error}")
         else:
             self._warn(f"{app.label}: {what} skipped: {error}")
 
