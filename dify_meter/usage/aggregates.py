@@ -1,8 +1,9 @@
 """Normalize → aggregate: rebuild a per-mode daily aggregate from raw_usage_events for a window.
 
-The four modes share one normalized, currency-resolved view of the window (window_keys.sql,
-window_events.sql); each mode's grouping lives in its own .sql file. A rebuild deletes and re-inserts the window's rows
-in one transaction, so the table never holds a half-built window.
+The four modes share one normalized, currency-resolved view of the window (window_ids.sql,
+window_keys.sql, window_events.sql); each mode's grouping lives in its own .sql file. A rebuild
+deletes and re-inserts the window's rows in one transaction, so the table never holds a half-built
+window.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
 
 def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
                            normalizer: Normalizer) -> int:
-    """Fill temp table normalized_models with the window's distinct raw ids, normalized in Python."""
-    pairs = conn.execute(
-        "SELECT DISTINCT provider_raw, model_raw FROM raw_usage_events WHERE usage_date BETWEEN ? AND ?",
-        [first_day, last_day],
-    ).fetchall()
+    """Fill temp table window_ids with the window's distinct raw ids (window_ids.sql), and temp table
+    normalized_models with each raw (provider, model) id normalized in Python."""
+    conn.execute(read_sql("window_ids.sql"), {"first_day": first_day, "last_day": last_day})
+    pairs = conn.execute("SELECT DISTINCT provider_raw, model_raw FROM window_ids").fetchall()
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE normalized_models "
         "(provider_raw VARCHAR, model_raw VARCHAR, provider VARCHAR, model VARCHAR, publisher VARCHAR)"
@@ -58,7 +58,7 @@ def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, las
 def prepare_window_events(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
                           normalizer: Normalizer) -> None:
     load_normalized_models(conn, first_day, last_day, normalizer)
-    conn.execute(read_sql("window_keys.sql"), {"first_day": first_day, "last_day": last_day})
+    conn.execute(read_sql("window_keys.sql"))
     conn.execute(read_sql("window_events.sql"))
 
 

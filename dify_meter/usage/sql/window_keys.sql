@@ -1,4 +1,4 @@
--- One row per (usage_date, provider_raw, model_raw) of the window ($first_day..$last_day): the
+-- One row per (usage_date, provider_raw, model_raw) of the window (window_ids.sql): the
 -- normalized provider, model and publisher, and the currency resolution of its normalized key.
 -- Normalization happens before grouping: normalized_models (a temp table filled from the Python
 -- normalizer) maps each raw (provider, model) id to the billing provider and normalized model.
@@ -7,14 +7,9 @@
 -- Working on the window's few distinct ids instead of its events keeps this cheap; window_events
 -- applies it to every event.
 CREATE OR REPLACE TEMP TABLE window_keys AS
-WITH raw_ids AS (
-    SELECT DISTINCT usage_date, provider_raw, model_raw, priced, coalesce(currency, 'USD') AS reported_currency
-    FROM raw_usage_events
-    WHERE usage_date BETWEEN $first_day AND $last_day
-),
-normalized AS (
+WITH normalized AS (
     SELECT r.*, n.provider, n.model, n.publisher
-    FROM raw_ids AS r
+    FROM window_ids AS r
     JOIN normalized_models AS n
       ON n.provider_raw = r.provider_raw AND n.model_raw = r.model_raw
 ),
