@@ -14,20 +14,15 @@ Life of an entry (one per usage_date):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 
 from dify_meter.usage.store import transaction
 
 SpoolStatus = Literal["pending", "failed", "resolved"]
-
-_COLUMNS = (
-    "usage_date, status, permanent, reason, last_error, http_status, attempts, first_failed_at, last_failed_at, "
-    "last_attempt_at, next_attempt_at, data_version, resolved_at, resolution"
-)
 
 # The latest ledger row of a day is a delivery made after the entry's last failure, from data at
 # least as new: nothing is left to replay.
@@ -74,9 +69,12 @@ class SpoolEntry:
     resolution: str | None
 
 
-def _entry(row: tuple) -> SpoolEntry:
+_COLUMNS = ", ".join(field.name for field in fields(SpoolEntry))
+
+
+def _entry(row: tuple[Any, ...]) -> SpoolEntry:
     values = [value.astimezone(UTC) if isinstance(value, datetime) else value for value in row]
-    return SpoolEntry(*values)
+    return SpoolEntry(*values)  # type: ignore[arg-type]  # rows are selected as _COLUMNS
 
 
 def _aware(now: datetime) -> datetime:

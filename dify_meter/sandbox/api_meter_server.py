@@ -349,7 +349,7 @@ class ApiMeterServer:
         records = payload.get("records") if isinstance(payload, dict) else None
         count = len(records) if isinstance(records, list) else 0
         tenant = payload.get("tenant_id") if isinstance(payload, dict) else None
-        if is_uuid(tenant) and tenant.lower() != self.tenant_id:
+        if isinstance(tenant, str) and is_uuid(tenant) and tenant.lower() != self.tenant_id:
             return _Reply(403, {"error": f"this token is not allowed for tenant_id {tenant}"}, records=count)
         try:
             tenant_id, valid = validate_usage_request(payload)
