@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,7 @@ from dify_meter.dify.builders import (
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.details import ConversationDetail, DetailCache
 from dify_meter.dify.errors import DifyNotFoundError
+from dify_meter.dify.listing import chat_conversations, completion_conversations, workflow_logs
 from dify_meter.dify.messages import read_conversation_messages
 from dify_meter.dify.models import (
     App,
@@ -40,7 +41,7 @@ from dify_meter.dify.models import (
     parse_body,
 )
 from dify_meter.dify.parallel import parallel_each, parallel_map
-from dify_meter.dify.windows import Window, account_end, account_start, iso_utc_ceil, iso_utc_floor
+from dify_meter.dify.windows import Window
 from dify_meter.usage.event import UsageEvent
 
 DetailReads = Literal["auto", "never"]
@@ -52,9 +53,6 @@ WORKFLOW = "workflow"
 SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW}
 
 DETAIL_BATCH_SIZE = 20
-# A completion conversation and its message are written in two transactions: list a minute earlier
-# so that a message inside the window whose conversation row is dated just before it is not lost.
-COMPLETION_LIST_MARGIN = timedelta(minutes=1)
 
 
 def utc_now() -> datetime:
@@ -214,59 +212,17 @@ class _Extraction:
         listing = _Listing(app)
         try:
             if app.mode == COMPLETION:
-                listing.completions = self._completion_conversations(app)
+                listing.completions = completion_conversations(self.client, app, self.window, self.account_tz)
             elif app.mode == WORKFLOW:
-                listing.logs = self._workflow_logs(app)
+                listing.logs = workflow_logs(self.client, app, self.window, self.max_run_seconds)
             else:
-                listing.chats = self._chat_conversations(app)
+                listing.chats = chat_conversations(self.client, app, self.window, self.account_tz)
                 if app.mode in CHAT_MODES and self.detail_reads == "never":
                     listing.current_model = app.current_model or self.client.app_detail(app).current_model
         except DifyNotFoundError as error:
             self._not_found(app, error, "listing")
             return None
         return listing
-
-    def _chat_conversations(self, app: App) -> list[ChatConversation]:
-        """Conversations updated since the window start (no upper bound: they span days)."""
-        start = account_start(self.window.start, self.account_tz)
-        seen: dict[str, ChatConversation] = {}
-        newest_first_seen: datetime | None = None
-        page_count = 0
-        for page in self.client.iter_chat_conversation_pages(app, start=start):
-            page_count += 1
-            if newest_first_seen is None and page.data:
-                newest_first_seen = max(conversation.updated_at for conversation in page.data)
-            seen.update((conversation.id, conversation) for conversation in page.data)
-        if page_count > 1 and newest_first_seen is not None:
-            # A conversation updated while we paged (a new message, someone opening it in Dify) jumps to
-            # the top, possibly from a page not read yet to one already read. Such jumps carry an
-            # updated_at at least as new as the newest one seen on the first page: re-read the top.
-            for page in self.client.iter_chat_conversation_pages(app, start=start):
-                seen.update((conversation.id, conversation) for conversation in page.data)
-                if not page.data or page.data[-1].updated_at < newest_first_seen:
-                    break
-        return [conversation for conversation in seen.values() if conversation.created_at < self.window.end]
-
-    def _completion_conversations(self, app: App) -> list[CompletionConversation]:
-        listed_from = self.window.start - COMPLETION_LIST_MARGIN
-        seen: dict[str, CompletionConversation] = {}
-        for page in self.client.iter_completion_conversation_pages(
-            app, start=account_start(listed_from, self.account_tz), end=account_end(self.window.end, self.account_tz),
-        ):
-            seen.update((conversation.id, conversation) for conversation in page.data
-                        if listed_from <= conversation.created_at < self.window.end)
-        return list(seen.values())
-
-    def _workflow_logs(self, app: App) -> list[WorkflowAppLog]:
-        """Logs are dated by the run's end: read past the window by max_run_seconds, keep runs started in it."""
-        after = iso_utc_floor(self.window.start)
-        before = iso_utc_ceil(self.window.end + timedelta(seconds=self.max_run_seconds))
-        runs: dict[str, WorkflowAppLog] = {}
-        for page in self.client.iter_workflow_app_log_pages(app, created_at_after=after, created_at_before=before):
-            for log in page.data:
-                if self.window.contains(log.workflow_run.created_at):
-                    runs.setdefault(log.workflow_run.id, log)
-        return list(runs.values())
 
     # --- phase 2: messages --------------------------------------------------------------------------
 
