@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from dify_meter.sandbox.dify_catalog import Usage
 from dify_meter.sandbox.dify_gen_context import GenContext
@@ -79,7 +80,7 @@ def add_conversation(ctx: GenContext, app: App, kind: str, config: AppModelConfi
 
 def _message(ctx: GenContext, app: App, conversation: Conversation, usage: Usage, moment: datetime,
              without_usage: bool) -> Message:
-    metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage.as_json()}
+    metadata: dict[str, Any] = {"annotation_reply": None, "retriever_resources": [], "usage": usage.as_json()}
     return Message(
         id=ctx.uuid(),
         app_id=app.id,

@@ -109,7 +109,7 @@ class RunBuilder:
         return self._node(node_type, node_id, title, process_data=process_data, outputs=outputs,
                           execution_metadata=metadata, process_data_truncated=shape == "truncated")
 
-    def container(self, kind: str, node_id: str, title: str, rounds: int, body: Callable[[int], None]) -> None:
+    def container(self, kind: str, node_id: str, title: str, rounds: int, body: Callable[[int], object]) -> None:
         """An iteration or loop: its row comes first, its children follow, and its metadata sums them."""
         node = self._node(kind, node_id, title, outputs={"output": ["ok"] * rounds})
         calls_before = len(self.calls)

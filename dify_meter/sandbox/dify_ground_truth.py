@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dify_meter.sandbox.dify_tables import DEBUGGER, App, Message, NodeExecution
 from dify_meter.sandbox.dify_time import local_date
-from dify_meter.usage.event import UsageEvent
+from dify_meter.usage.event import UsageEvent, UserType
 
 if TYPE_CHECKING:
     from dify_meter.sandbox.dify_workspace import Workspace
@@ -59,7 +59,7 @@ def _message_events(ws: Workspace, app: App, window: _Window, detail_reads: str)
     events = []
     for conversation in ws.conversations_of(app.id):
         config_id = app.app_model_config_id if approximate else conversation.app_model_config_id
-        config = ws.app_model_configs[config_id]
+        config = ws.app_model_configs[config_id or ""]
         user_type, user_id = ws.session_or_account(conversation.from_end_user_id, conversation.from_account_id)
         for message in ws.messages_of(conversation.id):
             if message.created_at not in window:
@@ -124,10 +124,9 @@ def _workflow_events(ws: Workspace, app: App, window: _Window) -> list[UsageEven
         log = ws.log_of_run(run.id)
         if log is None or run.created_at not in window:
             continue  # no app log: a debugger run, or one still running
+        user: tuple[UserType, str] = ("account", log.created_by)
         if log.created_by_role == "end_user":
             user = ("end_user", ws.end_users[log.created_by].session_id)
-        else:
-            user = ("account", log.created_by)
         for node in ws.nodes_of(run.id):
             event = _node_event(node, app, user, run.created_at, window, None)
             if event:
@@ -138,7 +137,7 @@ def _workflow_events(ws: Workspace, app: App, window: _Window) -> list[UsageEven
 def _node_event(
     node: NodeExecution,
     app: App,
-    user: tuple[str, str],
+    user: tuple[UserType, str],
     occurred_at: datetime,
     window: _Window,
     message: Message | None,
@@ -161,7 +160,7 @@ def _node_event(
         app_id=app.id,
         app_name=app.name,
         app_mode=app.mode,
-        user_type=user[0],  # type: ignore[arg-type]
+        user_type=user[0],
         user_id=user[1],
         provider_raw=process_data.get("model_provider") or "unknown",
         model_raw=process_data.get("model_name") or "unknown",

@@ -35,7 +35,7 @@ from dify_meter.settings import is_loopback_host
 DIFY_VERSION = "1.12.1"
 DEFAULT_API_KEY = "sandbox-admin-key"
 INVALID_TOKEN = ApiError(401, "unauthorized", "Invalid token.")
-SHUTDOWN_POLL_SECONDS = 0.05  # how long stop() may wait for the serving loop to notice
+SHUTDOWN_POLL_SECONDS = 0.02  # how long stop() may wait for the serving loop to notice
 
 # Headers (lower-cased names) -> the account the request acts as, or None if not this auth mode.
 Authenticator = Callable[[Mapping[str, str]], Account | None]

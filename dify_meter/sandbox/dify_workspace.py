@@ -34,7 +34,7 @@ from dify_meter.sandbox.dify_tables import (
     WorkflowAppLog,
     WorkflowRun,
 )
-from dify_meter.usage.event import UsageEvent
+from dify_meter.usage.event import UsageEvent, UserType
 
 
 class Workspace:
@@ -129,7 +129,7 @@ class Workspace:
     def log_of_run(self, run_id: str) -> WorkflowAppLog | None:
         return self._log_by_run.get(run_id)
 
-    def session_or_account(self, end_user_id: str | None, account_id: str | None) -> tuple[str, str]:
+    def session_or_account(self, end_user_id: str | None, account_id: str | None) -> tuple[UserType, str]:
         """(user_type, user_id) as the usage rules name a user: end-user session id, else account id."""
         if end_user_id and end_user_id in self.end_users:
             return "end_user", self.end_users[end_user_id].session_id

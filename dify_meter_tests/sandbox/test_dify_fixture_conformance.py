@@ -7,6 +7,7 @@ is `api_base_url`, which names the server's own address.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +33,7 @@ READ_TIME = datetime.fromtimestamp(1795824465, UTC)  # when the recordings read 
 SUPPORT_CHAT = "a1000000-0000-4000-8000-000000000001"
 
 
-def _prepare(name: str, recorded: dict[str, Any], dify: DifySimulator) -> None:
+def _prepare(name: str, recorded: dict[str, Any], dify: DifySimulator, http: httpx.Client) -> None:
     """Put the simulator in the state the recording was made in."""
     owner = dify.workspace.owner
     if name.endswith("-utc.json"):
@@ -46,7 +47,7 @@ def _prepare(name: str, recorded: dict[str, Any], dify: DifySimulator) -> None:
         dify.set_now(READ_TIME)
         for conversation_id in ("c1000000-0000-4000-8000-000000000001", "c1000000-0000-4000-8000-000000000002"):
             url = f"{dify.base_url}/console/api/apps/{SUPPORT_CHAT}/chat-conversations/{conversation_id}"
-            response = httpx.get(url, headers=dify.auth_headers())
+            response = http.get(url, headers=dify.auth_headers())
             assert response.status_code == 200
 
 
@@ -70,14 +71,20 @@ def test_every_fixture_is_replayed_or_explained() -> None:
     assert len(REPLAYED) >= 70
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:  # one client: building one costs more than a request
+        yield client
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("name", REPLAYED)
-def test_simulator_answers_like_recorded_dify(name: str) -> None:
+def test_simulator_answers_like_recorded_dify(name: str, http: httpx.Client) -> None:
     recorded = load_fixture(name)
     request, expected = recorded["request"], recorded["response"]
     with DifySimulator(fixture_workspace()) as dify:
-        _prepare(name, recorded, dify)
-        response = httpx.request(
+        _prepare(name, recorded, dify, http)
+        response = http.request(
             request["method"],
             dify.base_url + request["path"],
             params=request["query"],
