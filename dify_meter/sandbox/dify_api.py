@@ -29,7 +29,7 @@ from dify_meter.sandbox.dify_queries import (
     validate,
 )
 from dify_meter.sandbox.dify_tables import DEBUGGER, Account, App, Conversation
-from dify_meter.sandbox.dify_time import localize, parse_console_minute
+from dify_meter.sandbox.dify_time import localize, parse_console_minute, unix
 from dify_meter.sandbox.dify_workspace import Workspace
 
 Json = dict[str, Any]
@@ -130,8 +130,7 @@ def get_all_workspaces(call: Call) -> tuple[int, Json]:
     query = validate(WorkspaceListQuery, call.args)
     tenant = call.ws.tenant
     items, paging = _page([tenant], query.page, query.limit)
-    data = [{"id": t.id, "name": t.name, "status": t.status, "created_at": int(t.created_at.timestamp())}
-            for t in items]
+    data = [{"id": t.id, "name": t.name, "status": t.status, "created_at": unix(t.created_at)} for t in items]
     return 200, {"data": data, "has_more": paging["has_more"], "limit": query.limit, "page": query.page,
                  "total": paging["total"]}
 

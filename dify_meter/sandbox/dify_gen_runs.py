@@ -75,6 +75,10 @@ class RunBuilder:
         return self._node(node_type, node_id, title, status=status, error=error, outputs=outputs or {},
                           execution_metadata={})
 
+    def in_progress(self, node_type: str, node_id: str, title: str) -> NodeExecution:
+        """A node still running: no end, no usage yet."""
+        return self._node(node_type, node_id, title, status="running", outputs=None, execution_metadata={})
+
     def call(self, node_type: str, node_id: str, title: str, model: Model | None, *, shape: str = "1.x",
              within: tuple[str, str, int] | None = None) -> NodeExecution:
         """A model call: llm, question-classifier, parameter-extractor (shape 1.x, 0.x, truncated) or agent.

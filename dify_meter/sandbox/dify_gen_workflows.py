@@ -140,7 +140,7 @@ def running_run(ctx: GenContext, app: App, start: datetime) -> WorkflowRun:
     builder = RunBuilder(ctx, app, _creator(ctx, app, "app-run"), start, triggered_from="app-run")
     _start(builder, "app-run")
     builder.call("llm", "first", "First step", models.GPT_4O)
-    builder._node("llm", "second", "Second step", status="running")
+    builder.in_progress("llm", "second", "Second step")
     return builder.finish(status="running")
 
 
