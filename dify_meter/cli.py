@@ -1,0 +1,46 @@
+"""`dify-meter`: the command line. Exit codes: 0 success, 1 failure at run time, 2 bad usage or config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dify_meter import __version__
+from dify_meter.settings import SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dify_meter.demo import register as register_demo
+    from dify_meter.sandbox import api_meter_cli, dify_cli
+
+    parser = argparse.ArgumentParser(
+        prog="dify-meter",
+        description="Exact daily LLM usage from a Dify workspace, kept in DuckDB and delivered to API_Meter.",
+    )
+    parser.add_argument("--version", action="version", version=f"dify-meter {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register_demo(commands)
+    sandbox = commands.add_parser("sandbox", help="run a simulator (Dify console API or API_Meter) on loopback")
+    simulators = sandbox.add_subparsers(dest="simulator", metavar="SIMULATOR", required=True)
+    dify_cli.register(simulators)
+    api_meter_cli.register(simulators)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except SettingsError as exc:
+        print(f"dify-meter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

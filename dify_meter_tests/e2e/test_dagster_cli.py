@@ -1,0 +1,83 @@
+"""The shell forms users run, as subprocesses against the Dify simulator on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from dify_meter.sandbox.dify_server import DifySimulator
+from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter.usage.store import DuckDBStore
+from dify_meter_tests.dify.support import assert_same_events
+from dify_meter_tests.test_collect import day_window, stored_events
+
+pytestmark = pytest.mark.e2e
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dagster_env(tmp_path: Path, simulator: DifySimulator, timezone: str) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DIFY_API_URL": simulator.base_url,
+        "DIFY_API_KEY": simulator.api_key,
+        "DIFY_WORKSPACE_ID": simulator.workspace_id,
+        "DIFY_TIMEZONE": timezone,
+        "DIFY_PARTITIONS_START": "2026-01-01",
+        "DIFY_METER_DUCKDB": str(tmp_path / "m.duckdb"),
+    }
+
+
+def materialize(env: dict[str, str], *partition_args: str, select: str = "raw_usage_events"):
+    return subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", select, *partition_args,
+         "-m", "dify_meter.definitions"],
+        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_partition_range_from_the_shell_across_a_dst_change(tmp_path):
+    first, last, timezone = date(2026, 10, 31), date(2026, 11, 2), "America/New_York"
+    workspace = generate_workspace(seed=3, start_date=first - timedelta(days=1), days=5)
+    with DifySimulator(workspace) as simulator:
+        result = materialize(dagster_env(tmp_path, simulator, timezone), "--partition-range", f"{first}...{last}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "RUN_SUCCESS" in result.stdout + result.stderr
+    start, end = day_window(first, last, timezone)
+    assert_same_events(stored_events(DuckDBStore(tmp_path / "m.duckdb")), workspace.ground_truth(start, end, timezone))
+
+
+def test_single_partition_with_its_aggregates_and_a_clear_config_error(tmp_path):
+    day = date(2026, 6, 3)
+    workspace = generate_workspace(seed=3, start_date=day - timedelta(days=1), days=3)
+    with DifySimulator(workspace) as simulator:
+        env = dagster_env(tmp_path, simulator, "UTC")
+        result = materialize(env, "--partition", day.isoformat(), select="raw_usage_events*")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        bad = materialize({**env, "DIFY_MAX_CONCURRENCY": "lots"}, "--partition", day.isoformat())
+    with DuckDBStore(tmp_path / "m.duckdb").connect_read_only() as conn:
+        raw_tokens = conn.execute("SELECT sum(total_tokens) FROM raw_usage_events").fetchone()[0]
+        model_tokens = conn.execute("SELECT sum(total_tokens) FROM usage_per_model").fetchone()[0]
+    start, end = day_window(day, day, "UTC")
+    assert raw_tokens == model_tokens == sum(e.total_tokens for e in workspace.ground_truth(start, end, "UTC"))
+    assert bad.returncode != 0
+    assert "DIFY_MAX_CONCURRENCY" in bad.stdout + bad.stderr
+
+
+def test_demo_runs_end_to_end_and_matches_the_ground_truth(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dify_meter.cli", "demo", "--days", "2", "--home", str(tmp_path / "demo")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "exact match" in result.stdout
+    assert "| provider | model | requests |" in result.stdout
