@@ -27,6 +27,9 @@ AGGREGATE_TABLES: dict[str, str] = {
     "workspace": "usage_workspace",
 }
 
+# Rows per INSERT of normalized ids: bounds the parameters of one statement.
+_INSERT_BATCH = 500
+
 # What a person wants to see first in each table's preview: its key columns.
 PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "per_model": ("usage_date", "provider", "model"),
@@ -50,8 +53,13 @@ def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, las
     for provider_raw, model_raw in pairs:
         normalized = normalizer.normalize(provider_raw, model_raw)
         rows.append((provider_raw, model_raw, normalized.provider, normalized.model, normalized.publisher))
-    if rows:
-        conn.executemany("INSERT INTO normalized_models VALUES (?, ?, ?, ?, ?)", rows)
+    # Multi-row INSERTs: DuckDB's executemany runs row by row (16 ms for 40 rows, vs 2 ms).
+    for start in range(0, len(rows), _INSERT_BATCH):
+        batch = rows[start : start + _INSERT_BATCH]
+        conn.execute(
+            "INSERT INTO normalized_models VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(batch)),
+            [value for row in batch for value in row],
+        )
     return len(rows)
 
 
