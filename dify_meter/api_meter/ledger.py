@@ -22,13 +22,25 @@ from dify_meter.usage.store import transaction
 Outcome = Literal["delivered", "failed"]
 NOT_ATTEMPTED = "not attempted: an earlier batch of the same send failed"
 
-_INSERT = """
-INSERT INTO api_meter_ledger (
-    batch_id, usage_date, provider, model, payload_hash, input_tokens, output_tokens, total_tokens,
-    request_count, cost, currency, attempted_at, outcome, http_status, attempts, inserted, updated,
-    response_text, run_id, data_version
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+_LEDGER_COLUMNS = {
+    "batch_id": "VARCHAR", "usage_date": "DATE", "provider": "VARCHAR", "model": "VARCHAR",
+    "payload_hash": "VARCHAR", "input_tokens": "BIGINT", "output_tokens": "BIGINT", "total_tokens": "BIGINT",
+    "request_count": "BIGINT", "cost": "DECIMAL(38, 10)", "currency": "VARCHAR", "attempted_at": "TIMESTAMPTZ",
+    "outcome": "VARCHAR", "http_status": "INTEGER", "attempts": "INTEGER", "inserted": "INTEGER",
+    "updated": "INTEGER", "response_text": "VARCHAR", "run_id": "VARCHAR", "data_version": "TIMESTAMPTZ",
+}
+# One list parameter per column, unnested side by side: DuckDB's executemany is row-at-a-time
+# (~1 ms a row) and multi-row VALUES still ~0.2 ms a row; this is ~0.015 ms a row.
+_INSERT = (
+    f"INSERT INTO api_meter_ledger ({', '.join(_LEDGER_COLUMNS)}) SELECT "
+    + ", ".join(f"unnest(?::{sql_type}[])" for sql_type in _LEDGER_COLUMNS.values())
+)
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
+
 
 _LAST_DELIVERED = """
 WITH wanted AS (
@@ -135,8 +147,7 @@ def record_attempt(
         data_versions=data_versions, batch_id=batch_id,
     )
     with transaction(conn):
-        if rows:
-            conn.executemany(_INSERT, rows)
+        _insert(conn, rows)
     return batch_id
 
 
@@ -168,7 +179,7 @@ def record_batch(
     """Record one batch as it completes (fits `ApiMeterSender.send(on_batch=...)`)."""
     rows = _batch_rows(batch, run_id=run_id, data_versions=data_versions)
     with transaction(conn):
-        conn.executemany(_INSERT, rows)
+        _insert(conn, rows)
 
 
 def record_report(
@@ -188,8 +199,7 @@ def record_report(
             data_versions=data_versions, batch_id=uuid.uuid4().hex,
         )
     with transaction(conn):
-        if rows:
-            conn.executemany(_INSERT, rows)
+        _insert(conn, rows)
 
 
 def last_delivered(conn: duckdb.DuckDBPyConnection, usage_dates: Iterable[date]) -> dict[DeliveryKey, LedgerEntry]:

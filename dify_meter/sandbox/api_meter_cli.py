@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token the server accepts")
     parser.add_argument("--tenant", default=DEFAULT_TENANT_ID, help="tenant UUID the token is allowed for")
-    parser.add_argument("--store", type=Path, help="JSON file that keeps the records across restarts")
+    parser.add_argument("--store", type=Path, help="SQLite file that keeps the records across restarts")
     faults = parser.add_argument_group("faults", "misbehave on the next N usage requests")
     faults.add_argument("--fail-next", type=int, default=0, metavar="N", help="answer N requests with a 5xx")
     faults.add_argument("--fail-status", type=int, default=503, help="status of --fail-next (default 503)")

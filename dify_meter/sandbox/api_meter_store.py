@@ -1,18 +1,18 @@
 """What the reference API_Meter holds: one value per (tenant_id, provider, model, usage_date).
 
-Upserts are all-or-nothing and, with a file, persisted before they are acknowledged: the file is
-rewritten to a temporary name and renamed over the old one, so a crash leaves the old or the new
-state, never half of one. Costs are stored as decimal strings so they stay exact.
+Upserts are all-or-nothing and, with a file, persisted before they are acknowledged, in one SQLite
+transaction holding only the request's records (rewriting a whole file per request cost ~0.4 s at
+10,000 records): a crash leaves the old or the new state, never half of one. Reads are served from
+memory. Costs are stored as decimal strings so they stay exact.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,18 @@ from typing import Any, NamedTuple
 
 from dify_meter.sandbox.api_meter_validation import ValidRecord
 
-STORE_FORMAT = "dify-meter-sandbox-api-meter/1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_records (
+    tenant_id TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, usage_date TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
+    request_count INTEGER NOT NULL, cost_actual TEXT NOT NULL, currency TEXT NOT NULL,
+    source_event_id TEXT NOT NULL, writes INTEGER NOT NULL, last_written_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, provider, model, usage_date)
+)
+"""
+_UPSERT = """
+INSERT OR REPLACE INTO usage_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
 
 
 class StoredKey(NamedTuple):
@@ -57,26 +68,21 @@ class StoreFileError(RuntimeError):
     """The store file cannot be read; the message says which file and what to do."""
 
 
-def _to_json(key: StoredKey, record: StoredRecord) -> dict[str, Any]:
-    row: dict[str, Any] = {**key._asdict(), **asdict(record)}
-    row["usage_date"] = key.usage_date.isoformat()
-    row["cost_actual"] = str(record.cost_actual)
-    row["last_written_at"] = record.last_written_at.isoformat()
-    return row
+def _to_row(key: StoredKey, record: StoredRecord) -> tuple[object, ...]:
+    return (
+        key.tenant_id, key.provider, key.model, key.usage_date.isoformat(), record.input_tokens,
+        record.output_tokens, record.total_tokens, record.request_count, str(record.cost_actual), record.currency,
+        record.source_event_id, record.writes, record.last_written_at.isoformat(),
+    )
 
 
-def _from_json(row: dict[str, Any]) -> tuple[StoredKey, StoredRecord]:
-    key = StoredKey(row["tenant_id"], row["provider"], row["model"], date.fromisoformat(row["usage_date"]))
+def _from_row(row: tuple[Any, ...]) -> tuple[StoredKey, StoredRecord]:
+    (tenant_id, provider, model, day, inputs, outputs, total, requests, cost, currency, event_id, writes,
+     written_at) = row
+    key = StoredKey(tenant_id, provider, model, date.fromisoformat(day))
     record = StoredRecord(
-        input_tokens=int(row["input_tokens"]),
-        output_tokens=int(row["output_tokens"]),
-        total_tokens=int(row["total_tokens"]),
-        request_count=int(row["request_count"]),
-        cost_actual=Decimal(row["cost_actual"]),
-        currency=row["currency"],
-        source_event_id=row["source_event_id"],
-        writes=int(row["writes"]),
-        last_written_at=datetime.fromisoformat(row["last_written_at"]),
+        inputs, outputs, total, requests, Decimal(cost), currency, event_id, writes,
+        datetime.fromisoformat(written_at),
     )
     return key, record
 
@@ -87,46 +93,45 @@ class ApiMeterStore:
         self._lock = threading.Lock()
         self._records: dict[StoredKey, StoredRecord] = self._load() if path else {}
 
-    def _load(self) -> dict[StoredKey, StoredRecord]:
+    def _connect(self) -> sqlite3.Connection:
         assert self.path is not None
-        if not self.path.exists():
-            return {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute(_SCHEMA)
+        return connection
+
+    def _load(self) -> dict[StoredKey, StoredRecord]:
         try:
-            content = json.loads(self.path.read_text(encoding="utf-8"))
-            if content.get("format") != STORE_FORMAT:
-                raise ValueError(f"format is {content.get('format')!r}, expected {STORE_FORMAT!r}")
-            return dict(_from_json(row) for row in content["records"])
-        except (OSError, ValueError, ArithmeticError, KeyError, TypeError, AttributeError) as exc:
+            with closing(self._connect()) as connection:
+                return dict(_from_row(row) for row in connection.execute("SELECT * FROM usage_records"))
+        except (sqlite3.Error, OSError, ValueError, ArithmeticError) as exc:
             raise StoreFileError(
                 f"cannot read the sandbox API_Meter store {self.path}: {exc}. Delete it to start empty, "
                 "or pass another --store file."
             ) from exc
 
-    def _persist(self, records: dict[StoredKey, StoredRecord]) -> None:
+    def _persist(self, changed: dict[StoredKey, StoredRecord]) -> None:
         if self.path is None:
             return
-        content = {"format": STORE_FORMAT, "records": [_to_json(key, value) for key, value in records.items()]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(content, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with closing(self._connect()) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(_UPSERT, [_to_row(key, value) for key, value in changed.items()])
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
     def upsert(self, tenant_id: str, records: Iterable[ValidRecord], now: datetime) -> tuple[int, int]:
         """Apply all records or none; returns (inserted, updated)."""
         with self._lock:
-            updated_state = dict(self._records)
+            changed: dict[StoredKey, StoredRecord] = {}
             inserted = updated = 0
             for record in records:
                 key = StoredKey(tenant_id.lower(), record.provider, record.model, record.usage_date)
-                previous = updated_state.get(key)
-                updated_state[key] = StoredRecord(
+                previous = changed.get(key) or self._records.get(key)
+                changed[key] = StoredRecord(
                     record.input_tokens, record.output_tokens, record.total_tokens, record.request_count,
                     record.cost_actual, record.currency, record.source_event_id,
                     writes=(previous.writes if previous else 0) + 1, last_written_at=now,
@@ -135,8 +140,8 @@ class ApiMeterStore:
                     inserted += 1
                 else:
                     updated += 1
-            self._persist(updated_state)
-            self._records = updated_state
+            self._persist(changed)
+            self._records.update(changed)
             return inserted, updated
 
     def records(self) -> dict[StoredKey, StoredRecord]:

@@ -15,7 +15,7 @@ from dify_meter_tests.api_meter.samples import TENANT_ID, TOKEN
 
 @pytest.fixture
 def meter(tmp_path: Path) -> Iterator[ApiMeterServer]:
-    with ApiMeterServer(token=TOKEN, tenant_id=TENANT_ID, store_path=tmp_path / "api_meter.json") as server:
+    with ApiMeterServer(token=TOKEN, tenant_id=TENANT_ID, store_path=tmp_path / "api_meter.sqlite") as server:
         yield server
 
 

@@ -49,7 +49,7 @@ def test_dropped_connection_after_apply_leaves_exact_totals(meter: ApiMeterServe
 
 
 def test_server_restart_between_batches_keeps_what_it_had(tmp_path: Path, sleeps: list[float]) -> None:
-    store = tmp_path / "api_meter.json"
+    store = tmp_path / "api_meter.sqlite"
     first = ApiMeterServer(token=TOKEN, tenant_id=TENANT_ID, store_path=store).start()
     servers = [first]
 

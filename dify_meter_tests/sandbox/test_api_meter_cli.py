@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 
 from dify_meter.api_meter.records import build_request
 from dify_meter.sandbox.api_meter_cli import register
+from dify_meter.sandbox.api_meter_store import ApiMeterStore
 from dify_meter_tests.api_meter.samples import TENANT_ID, TOKEN, sample_records
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_register_adds_the_api_meter_sub_command() -> None:
 
 
 def test_cli_prints_the_settings_serves_and_persists(tmp_path: Path) -> None:
-    store = tmp_path / "meter.json"
+    store = tmp_path / "meter.sqlite"
     process = subprocess.Popen(
         [sys.executable, "-m", "dify_meter.sandbox.api_meter_cli", "--port", "0", "--store", str(store),
          "--fail-next", "1", "--fail-status", "504"],
@@ -49,4 +49,4 @@ def test_cli_prints_the_settings_serves_and_persists(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=10)
     assert process.returncode == 0
-    assert len(json.loads(store.read_text())["records"]) == 1
+    assert len(ApiMeterStore(store).records()) == 1

@@ -81,7 +81,7 @@ def body(payload: Any) -> bytes:
 
 @pytest.fixture
 def meter(tmp_path: Path) -> Iterator[ApiMeterServer]:
-    with ApiMeterServer(store_path=tmp_path / "store.json") as server:
+    with ApiMeterServer(store_path=tmp_path / "store.sqlite") as server:
         yield server
 
 
@@ -284,13 +284,13 @@ def test_currency_defaults_to_usd(meter: ApiMeterServer, post: Callable[..., htt
 
 
 def test_the_store_survives_a_restart(tmp_path: Path) -> None:
-    store = tmp_path / "store.json"
+    store = tmp_path / "store.sqlite"
     with ApiMeterServer(store_path=store) as first, httpx.Client() as client:
         answer = client.post(f"{first.base_url}/v1/usage", content=body(request(record(cost="0.1000000001"))),
                              headers=AUTH)
         assert answer.status_code == 200
         held = first.records()
-    assert [p.name for p in tmp_path.iterdir()] == ["store.json"]  # the temporary file was renamed over it
+    assert [p.name for p in tmp_path.iterdir()] == ["store.sqlite"]  # no journal left: the commit completed
     with ApiMeterServer(store_path=store) as second, httpx.Client() as client:
         assert second.records() == held
         again = client.post(f"{second.base_url}/v1/usage", content=body(request(record(cost="0.1000000001"))),
@@ -301,7 +301,7 @@ def test_the_store_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_store_says_what_to_do(tmp_path: Path) -> None:
-    store = tmp_path / "store.json"
+    store = tmp_path / "store.sqlite"
     store.write_text("{not json")
     with pytest.raises(StoreFileError, match="Delete it to start empty"):
         ApiMeterServer(store_path=store)
