@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -29,6 +29,7 @@ class DeliveryPlan:
     changed: list[PlannedKey] = field(default_factory=list)
     unchanged: list[PlannedKey] = field(default_factory=list)
     zeroed: list[PlannedKey] = field(default_factory=list)  # delivered before, no usage any more
+    held_back: list[DeliveryKey] = field(default_factory=list)  # neither sent nor zeroed (data errors)
     records: list[dict[str, Any]] = field(default_factory=list)  # what to send, in key order
     forced: bool = False
 
@@ -45,8 +46,12 @@ class DeliveryPlan:
         summary = (
             f"**{len(self.records)} records to send**: {len(self.new)} new, {len(self.changed)} changed, "
             f"{len(self.zeroed)} zeroed, {len(self.unchanged)} unchanged"
-            + (" (forced: unchanged keys are sent again)" if self.forced else "")
         )
+        if self.forced:
+            summary += " (forced: unchanged keys are sent again)"
+        if self.held_back:
+            held = ", ".join(f"{key.usage_date} {key.provider}/{key.model}" for key in self.held_back)
+            summary += f"; {len(self.held_back)} held back: {held}"
         shown = self.new + self.changed + self.zeroed + (self.unchanged if self.forced else [])
         if not shown:
             return summary + "\n\nNothing to send: API_Meter already holds these values."
@@ -88,16 +93,21 @@ def plan_delivery(
     tenant_id: str,
     timezone: str | ZoneInfo,
     force: bool = False,
+    hold_back: Collection[DeliveryKey] = (),
 ) -> DeliveryPlan:
     """Classify every key and build the records to send.
 
     `last_delivered` must cover the same days as `current_rows` (ledger.last_delivered of those days):
     a delivered key missing from the rows gets a zero record, currency as last delivered. A key whose
     last attempt may have landed unseen (`failed_since`) counts as changed. `force` re-sends every key.
+    Keys in `hold_back` (e.g. two currencies in one key) are left alone: not sent, and not zeroed.
     """
-    plan = DeliveryPlan(forced=force)
+    held = set(hold_back)
+    plan = DeliveryPlan(forced=force, held_back=sorted(held))
     current: dict[DeliveryKey, UsageValues] = {}
     for row in current_rows:
+        if row.key in held:
+            continue
         if row.key in current:
             raise ValueError(
                 f"two per-model rows for {tuple(row.key)}: API_Meter keeps one value per key, so the "
@@ -108,7 +118,7 @@ def plan_delivery(
     planned_keys += [
         _classify(key, UsageValues.zero(previous.values.currency), previous)
         for key, previous in last_delivered.items()
-        if key not in current
+        if key not in current and key not in held
     ]
     lists = {"new": plan.new, "changed": plan.changed, "unchanged": plan.unchanged, "zeroed": plan.zeroed}
     for planned in planned_keys:

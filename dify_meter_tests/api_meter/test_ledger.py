@@ -103,6 +103,18 @@ def test_a_zeroed_key_is_zeroed_once(conn: duckdb.DuckDBPyConnection) -> None:
     assert len(plan(rows[:1], conn, force=True).records) == 2
 
 
+def test_held_back_keys_are_neither_sent_nor_zeroed(conn: duckdb.DuckDBPyConnection) -> None:
+    before = sample_rows(3)
+    deliver(conn, before, T0)
+    conflict = replace(before[1], currency="RMB/USD", cost=Decimal("9"))  # two currencies: a data error
+    result = plan_delivery(
+        [before[0], conflict], last_delivered(conn, {DAY}), tenant_id=TENANT_ID, timezone="UTC",
+        hold_back=[before[1].key, before[2].key],
+    )
+    assert result.is_empty and result.zeroed == [] and result.held_back == [before[1].key, before[2].key]
+    assert "2 held back: 2025-12-05 openai/gpt-test-1, 2025-12-05 openai/gpt-test-2" in result.describe()
+
+
 def test_plan_refuses_two_rows_for_one_key(conn: duckdb.DuckDBPyConnection) -> None:
     row = sample_rows(1)[0]
     with pytest.raises(ValueError, match="two per-model rows"):
