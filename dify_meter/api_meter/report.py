@@ -58,6 +58,7 @@ class SendReport:
 
     @property
     def requests(self) -> int:
+        """HTTP requests behind the final results (a 413 that led to a split is not counted)."""
         return sum(batch.attempts for batch in self.batches)
 
     def delivered_keys(self) -> set[DeliveryKey]:

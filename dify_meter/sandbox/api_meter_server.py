@@ -211,7 +211,7 @@ class ApiMeterServer:
         self.port = self._httpd.server_address[1]
         # A short poll interval makes stop() quick; the default 0.5 s would dominate the tests.
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"api-meter-{self.port}", daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name=f"api-meter-{self.port}", daemon=True
         )
         self._thread.start()
         return self
