@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.events import FetchResult, fetch_usage_events
+from dify_meter.dify.statistics import DifyAppTotals, fetch_dify_totals
 from dify_meter.settings import Settings
 from dify_meter.usage.detail_cache import DuckDBDetailCache
 from dify_meter.usage.raw_events import RawSummary, replace_window, summarize_window
@@ -24,6 +25,11 @@ class RawRefresh:
     last_day: date
     fetch: FetchResult
     summary: RawSummary
+    dify_totals: list[DifyAppTotals]  # Dify's own statistics of the window, for the comparison check
+
+    @property
+    def skipped_app_ids(self) -> set[str]:
+        return {app.app_id for app in self.fetch.skipped_apps}
 
 
 def window_days(window_start: datetime, window_end: datetime, settings: Settings) -> tuple[date, date]:
@@ -57,7 +63,8 @@ def refresh_raw_usage(
             detail_reads=settings.dify_detail_reads,
             max_run_seconds=settings.dify_max_run_seconds,
         )
+        dify_totals = fetch_dify_totals(client, window_start, window_end)
     with store.connect() as conn:
         replace_window(conn, first_day, last_day, fetched.events)
         summary = summarize_window(conn, first_day, last_day)
-    return RawRefresh(first_day, last_day, fetched, summary)
+    return RawRefresh(first_day, last_day, fetched, summary, dify_totals)

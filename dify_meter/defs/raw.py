@@ -1,9 +1,11 @@
 import dagster as dg
 
 from dify_meter.collect import refresh_raw_usage
+from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
 
 
 @dg.asset(
@@ -13,6 +15,12 @@ from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
     kinds={"duckdb", "python"},
     owners=["team:platform"],
     pool="duckdb",
+    check_specs=[
+        dg.AssetCheckSpec("dify_numbers", asset="raw_usage_events",
+                          description="Per app, tokens and cost against Dify's own statistics/token-costs."),
+        dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
+                          description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never)."),
+    ],
     description=(
         "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
         "node; see usage-semantics.md), read from the Dify console API into DuckDB table "
@@ -25,7 +33,15 @@ def raw_usage_events(
 ) -> dg.MaterializeResult:
     settings = meter_settings.load()
     window = context.partition_time_window
-    refresh = refresh_raw_usage(settings, duckdb_store.store(), window.start, window.end)
+    store = duckdb_store.store()
+    refresh = refresh_raw_usage(settings, store, window.start, window.end)
+    with store.connect() as conn:
+        check_results = [
+            check_result("dify_numbers", check_dify_numbers(
+                conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
+            check_result("approximate_usage", check_approximate_usage(
+                conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
+        ]
     summary, fetch = refresh.summary, refresh.fetch
     for warning in fetch.warnings:
         context.log.warning(warning)
@@ -52,4 +68,4 @@ def raw_usage_events(
         metadata[f"cost_{currency}"] = money(cost)
     if len(summary.per_day) > 1:
         metadata["per_day"] = table(["day", "events", "tokens"], summary.per_day, limit=62)
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=check_results)

@@ -7,12 +7,15 @@ the Dagster UI understands the result without opening code.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 import duckdb
 
+from dify_meter.dify.statistics import DifyAppTotals
 from dify_meter.markdown import markdown_table
 from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
@@ -184,3 +187,79 @@ def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: d
             {"unpriced": markdown_table(("provider", "model", "unpriced events", "tokens of the key"), rows)},
         )
     return CheckOutcome(True, "WARN", "every event carries a price", facts)
+
+
+def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, tuple]:
+    rows = conn.execute(
+        "SELECT app_id, sum(total_tokens), sum(cost), count(*) FILTER (WHERE NOT priced), "
+        "count(*) FILTER (WHERE approximate), sum(total_tokens) FILTER (WHERE approximate) "
+        "FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? GROUP BY app_id",
+        [first_day, last_day],
+    ).fetchall()
+    return {row[0]: (int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5] or 0)) for row in rows}
+
+
+def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool) -> str:
+    if skipped:
+        return "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
+    if ours_tokens == dify.tokens and ours_cost == dify.price:
+        return "match"
+    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat"):
+        return "more here: chat debugger conversations are counted here and excluded by Dify"
+    if ours_tokens == dify.tokens and ours_cost < dify.price:
+        return "cost lower here: messages without usage metadata are unpriced here; Dify prices them from its database"
+    return "unexplained: compare the app's logs in Dify"
+
+
+def check_dify_numbers(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
+                       totals: Sequence[DifyAppTotals], skipped_app_ids: Collection[str]) -> CheckOutcome:
+    """Per app, the window's tokens and cost against Dify's own statistics/token-costs."""
+    ours = _raw_per_app(conn, first_day, last_day)
+    rows, unexplained, differing = [], 0, 0
+    for dify in sorted(totals, key=lambda t: t.app_name):
+        tokens, cost = ours.get(dify.app_id, (0, Decimal(0)))[:2]
+        explanation = _explain(dify.app_mode, tokens, cost, dify, dify.app_id in skipped_app_ids)
+        differing += explanation != "match"
+        unexplained += explanation.startswith("unexplained")
+        rows.append((dify.app_name, dify.app_mode, tokens, dify.tokens, tokens - dify.tokens, cost, dify.price,
+                     explanation))
+    facts: dict[str, int | str] = {
+        "compared": "per messages-based app over the window: tokens and cost here vs Dify's statistics/token-costs "
+                    "(Dify labels every currency USD; costs are compared as sums)",
+        "apps_compared": len(rows),
+        "apps_differing": differing,
+        "apps_unexplained": unexplained,
+    }
+    tables = {"per_app": markdown_table(
+        ("app", "mode", "tokens here", "tokens in Dify", "difference", "cost here", "cost in Dify", "why"), rows,
+        limit=50,
+    )} if rows else {}
+    if differing:
+        return CheckOutcome(False, "WARN", f"{differing} of {len(rows)} apps differ from Dify's own statistics "
+                            f"({unexplained} without a known explanation)", facts, tables)
+    return CheckOutcome(True, "WARN", "every messages-based app matches Dify's own statistics", facts, tables)
+
+
+def check_approximate_usage(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
+                            totals: Sequence[DifyAppTotals], skipped_app_ids: Collection[str]) -> CheckOutcome:
+    """With DIFY_DETAIL_READS=never: usage on an app's current model (approximate) and skipped apps."""
+    ours = _raw_per_app(conn, first_day, last_day)
+    names = {t.app_id: (t.app_name, t.app_mode) for t in totals}
+    approximate = [(names.get(app_id, (app_id, "?"))[0], values[3], values[4])
+                   for app_id, values in sorted(ours.items()) if values[3]]
+    skipped = [(t.app_name, t.app_mode, t.tokens, t.price) for t in totals if t.app_id in skipped_app_ids]
+    facts: dict[str, int | str] = {
+        "approximate_events": sum(r[1] for r in approximate),
+        "approximate_tokens": sum(r[2] for r in approximate),
+        "skipped_apps": len(skipped),
+        "skipped_tokens_per_dify": sum(r[2] for r in skipped),
+    }
+    tables = {}
+    if approximate:
+        tables["approximate"] = markdown_table(("app", "events on the app's current model", "tokens"), approximate)
+    if skipped:
+        tables["skipped"] = markdown_table(("app", "mode", "tokens per Dify", "cost per Dify"), skipped)
+    if approximate or skipped:
+        return CheckOutcome(False, "WARN", "some usage is approximate (model = the app's current one) or skipped "
+                            "because DIFY_DETAIL_READS=never", facts, tables)
+    return CheckOutcome(True, "WARN", "no approximate or skipped usage", facts, tables)
