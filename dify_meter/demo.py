@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dify_meter.markdown import markdown_table
+from dify_meter.markdown import cell, markdown_table
 from dify_meter.usage.store import DuckDBStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
     exact = events == len(truth) and int(tokens) == truth_tokens and all(
         costs.get(currency, Decimal(0)) == amount for currency, amount in truth_costs.items()
     )
-    cost_text = ", ".join(f"{amount.normalize():f} {currency}" for currency, amount in sorted(costs.items()))
+    cost_text = ", ".join(f"{cell(amount)} {currency}" for currency, amount in sorted(costs.items()))
     print(f"\nTotal: {events} LLM calls, {int(tokens):,} tokens, cost {cost_text}.")
     print(f"Simulator ground truth: {len(truth)} calls, {truth_tokens:,} tokens -> "
           f"{'exact match' if exact else 'MISMATCH'}.")

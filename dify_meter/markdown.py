@@ -7,7 +7,9 @@ from typing import Any
 
 def cell(value: Any) -> str:
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value else "0"
+        # Not Decimal.normalize(): it rounds to 28 significant digits, and DECIMAL(38,10) has 38.
+        text = format(value, "f")
+        return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
