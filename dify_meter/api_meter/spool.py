@@ -213,6 +213,21 @@ def due_entries(
     return [_entry(row) for row in rows]
 
 
+def due_for_replay(
+    conn: duckdb.DuckDBPyConnection, now: datetime, *, policy: SpoolPolicy = SpoolPolicy()
+) -> list[SpoolEntry]:
+    """Read-only twin of `due_entries` for the replay sensor: pending, due, replays left, not superseded.
+
+    It changes nothing, so it works on a read-only connection; the replay run itself does the writes.
+    """
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM api_meter_spool WHERE status = 'pending' AND next_attempt_at <= ? "
+        f"AND attempts < ? AND usage_date NOT IN (SELECT usage_date FROM ({_SUPERSEDED})) ORDER BY usage_date",
+        [_aware(now), policy.max_retries],
+    ).fetchall()
+    return [_entry(row) for row in rows]
+
+
 def requeue(conn: duckdb.DuckDBPyConnection, usage_date: date, now: datetime) -> SpoolEntry:
     """Make a failed (or pending) entry due now with a fresh count of replays, after a person fixed the cause."""
     now = _aware(now)
