@@ -10,6 +10,7 @@ import sys
 import textwrap
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -129,8 +130,8 @@ def test_dry_run_sends_nothing_and_writes_payloads_and_diff(store, server):
     assert server.request_log == []
     metadata = observation.event_specific_data.asset_observation.metadata
     assert "3 records to send" in metadata["plan"].value and "3 new" in metadata["plan"].value
-    payload = metadata["payload_file"].value
-    assert os.path.exists(payload) and '"cost_actual":0.0012345' in open(payload).read().replace(" ", "")
+    payload = Path(metadata["payload_file"].value)
+    assert '"cost_actual":0.0012345' in payload.read_text().replace(" ", "")
 
 
 def test_forced_resend_sends_unchanged_keys(store, server):
