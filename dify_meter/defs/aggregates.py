@@ -1,3 +1,5 @@
+from typing import Any
+
 import dagster as dg
 
 from dify_meter.collect import window_days
@@ -71,7 +73,7 @@ def build_aggregate_asset(mode: AggregateMode) -> dg.AssetsDefinition:
             f"{name} {first_day}..{last_day}: {summary.rows} rows, {summary.events} requests, "
             f"{summary.total_tokens} tokens, cost {dict(summary.cost_by_currency)}"
         )
-        metadata: dict[str, dg.RawMetadataValue] = {
+        metadata: dict[str, Any] = {
             "days": f"{first_day} .. {last_day}",
             "rows": summary.rows,
             "request_count": summary.events,

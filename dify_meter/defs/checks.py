@@ -1,5 +1,7 @@
 """Turn plain CheckOutcomes (dify_meter.usage.checks) into Dagster asset check results."""
 
+from typing import Any
+
 import dagster as dg
 
 from dify_meter.usage.checks import CheckOutcome
@@ -8,7 +10,7 @@ SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.
 
 
 def check_result(name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:
-    metadata: dict[str, dg.RawMetadataValue] = {"result": outcome.summary, **outcome.facts}
+    metadata: dict[str, Any] = {"result": outcome.summary, **outcome.facts}
     metadata.update({title: dg.MetadataValue.md(text) for title, text in outcome.tables.items()})
     return dg.AssetCheckResult(
         check_name=name, passed=outcome.passed, severity=SEVERITY[outcome.severity], metadata=metadata
