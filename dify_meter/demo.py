@@ -20,10 +20,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dify_meter.markdown import cell, markdown_table
+from dify_meter.sandbox.api_meter_store import Totals
 from dify_meter.usage.store import DuckDBStore
 
+DEMO_API_METER_TOKEN = "demo-api-meter-token"  # the sandbox's own token, not a secret
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEMO_ASSETS = "raw_usage_events,usage_per_model,usage_per_user,usage_per_app,usage_workspace"
+DEMO_ASSETS = "raw_usage_events,usage_per_model,usage_per_user,usage_per_app,usage_workspace,api_meter_sent"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +51,7 @@ def _dagster_home(home: Path) -> Path:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from dify_meter.sandbox.api_meter_server import ApiMeterServer
     from dify_meter.sandbox.dify_server import DifySimulator
     from dify_meter.sandbox.workspace import generate_workspace
 
@@ -62,11 +65,14 @@ def run_demo(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     duckdb_path = home / "dify_meter.duckdb"
     duckdb_path.unlink(missing_ok=True)  # the demo starts from a clean slate every time
+    (home / "api_meter.sqlite").unlink(missing_ok=True)
     dagster_home = _dagster_home(home)
 
     print(f"Generating a simulated Dify workspace (seed {args.seed}) for {first_day} .. {yesterday} ...")
     workspace = generate_workspace(seed=args.seed, start_date=first_day - timedelta(days=1), days=args.days + 2)
-    with DifySimulator(workspace) as dify:
+    with DifySimulator(workspace) as dify, ApiMeterServer(
+        token=DEMO_API_METER_TOKEN, store_path=home / "api_meter.sqlite"
+    ) as api_meter:
         env = {
             **os.environ,
             "DAGSTER_HOME": str(dagster_home),
@@ -76,18 +82,23 @@ def run_demo(args: argparse.Namespace) -> int:
             "DIFY_TIMEZONE": args.timezone,
             "DIFY_PARTITIONS_START": (first_day - timedelta(days=30)).isoformat(),
             "DIFY_METER_DUCKDB": str(duckdb_path),
+            "API_METER_URL": api_meter.base_url,
+            "API_METER_TOKEN": DEMO_API_METER_TOKEN,
+            "API_METER_TENANT_ID": api_meter.tenant_id,
         }
         command = [
             sys.executable, "-m", "dagster", "asset", "materialize", "--select", DEMO_ASSETS,
             "--partition-range", f"{first_day}...{yesterday}", "-m", "dify_meter.definitions",
         ]
-        print(f"Dify simulator on {dify.base_url}; materializing {DEMO_ASSETS} through Dagster ...")
+        print(f"Dify simulator on {dify.base_url}, API_Meter on {api_meter.base_url}; "
+              f"materializing {DEMO_ASSETS} through Dagster ...")
         started = time.monotonic()
         log_path = home / "last_run.log"
         with log_path.open("w") as log:
             result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
         elapsed = time.monotonic() - started
         requests = len(dify.request_log)
+        held = api_meter.totals()
     if result.returncode != 0:
         print(f"The materialization failed (exit {result.returncode}); its log is in {log_path}:", file=sys.stderr)
         print("".join(log_path.read_text().splitlines(keepends=True)[-30:]), file=sys.stderr)
@@ -97,10 +108,11 @@ def run_demo(args: argparse.Namespace) -> int:
     end = datetime.combine(yesterday + timedelta(days=1), dtime(), tz).astimezone(UTC)
     truth = workspace.ground_truth(start, end, args.timezone)
     print(f"\nDone in {elapsed:.1f} s with {requests} Dify requests.\n")
-    return _print_summary(DuckDBStore(duckdb_path), first_day, yesterday, truth, dagster_home)
+    return _print_summary(DuckDBStore(duckdb_path), first_day, yesterday, truth, dagster_home, held)
 
 
-def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: list, dagster_home: Path) -> int:
+def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: list, dagster_home: Path,
+                   held: Totals) -> int:
     with store.connect_read_only() as conn:
         rows = conn.execute(
             "SELECT provider, model, sum(request_count), sum(input_tokens), sum(output_tokens), sum(total_tokens), "
@@ -131,6 +143,12 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
     print(f"\nTotal: {events} LLM calls, {int(tokens):,} tokens, cost {cost_text}.")
     print(f"Simulator ground truth: {len(truth)} calls, {truth_tokens:,} tokens -> "
           f"{'exact match' if exact else 'MISMATCH'}.")
+    held_cost = ", ".join(f"{cell(amount)} {currency}" for currency, amount in sorted(held.cost_by_currency.items()))
+    delivered = held.total_tokens == int(tokens) and all(
+        held.cost_by_currency.get(c, Decimal(0)) == a for c, a in costs.items() if a
+    )
+    print(f"API_Meter holds {held.records} per-model records: {held.total_tokens:,} tokens, cost {held_cost} -> "
+          f"{'equal to the export' if delivered else 'DIFFERENT from the export'}.")
     print(f"\nDuckDB file: {store.path}")
     print(f"See the runs in the Dagster UI:  DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml")
-    return 0 if exact else 1
+    return 0 if exact and delivered else 1

@@ -1,17 +1,17 @@
 import dagster as dg
 
-from dify_meter.defs.settings import SETTINGS
 from dify_meter.settings import Settings, load_settings
 from dify_meter.usage.store import DuckDBStore
 
 
 class DuckDBStoreResource(dg.ConfigurableResource):
-    """The DuckDB file (DIFY_METER_DUCKDB) holding raw events, aggregates, ledger, spool and caches."""
+    """The DuckDB file holding raw events, aggregates, ledger, spool and caches: `path`, or else
+    DIFY_METER_DUCKDB read at run time."""
 
-    path: str
+    path: str | None = None
 
     def store(self) -> DuckDBStore:
-        return DuckDBStore(self.path)
+        return DuckDBStore(self.path or load_settings().dify_meter_duckdb)
 
 
 class MeterSettingsResource(dg.ConfigurableResource):
@@ -26,7 +26,7 @@ class MeterSettingsResource(dg.ConfigurableResource):
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "duckdb_store": DuckDBStoreResource(path=SETTINGS.dify_meter_duckdb),
+            "duckdb_store": DuckDBStoreResource(),
             "meter_settings": MeterSettingsResource(),
         }
     )

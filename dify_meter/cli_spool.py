@@ -1,0 +1,97 @@
+"""`dify-meter spool list | replay [--date D] | drop --date D`: see and act on failed deliveries."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+
+from dify_meter.api_meter import spool
+from dify_meter.markdown import markdown_table
+from dify_meter.settings import load_settings
+from dify_meter.usage.store import DuckDBStore, StoreError
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("spool", help="see and act on days whose delivery to API_Meter failed",
+                                 description="The spool (DuckDB table api_meter_spool) holds days whose delivery "
+                                 "failed. spool_replay_sensor retries pending days with backoff; failed days "
+                                 "wait for a person.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="show pending and failed days (--all: resolved ones too)")
+    listing.add_argument("--all", action="store_true", help="include resolved entries")
+    listing.set_defaults(handler=list_spool)
+    replay = actions.add_parser("replay", help="re-send a day (or every open day) to API_Meter now")
+    replay.add_argument("--date", type=_day, help="the day to replay (default: every pending or failed day)")
+    replay.set_defaults(handler=replay_spool)
+    dropping = actions.add_parser("drop", help="forget a day's entry (its data stays in DuckDB)")
+    dropping.add_argument("--date", type=_day, required=True, help="the day whose entry to drop")
+    dropping.set_defaults(handler=drop_spool)
+
+
+def _store() -> DuckDBStore:
+    return DuckDBStore(load_settings().dify_meter_duckdb)
+
+
+def _entries(statuses: tuple[str, ...]) -> list[spool.SpoolEntry]:
+    store = _store()
+    if not store.path.exists():
+        return []
+    with store.connect() as conn:
+        return spool.list_entries(conn, statuses=statuses)
+
+
+def list_spool(args: argparse.Namespace) -> int:
+    entries = _entries(("pending", "failed", "resolved") if args.all else ("pending", "failed"))
+    if not entries:
+        print("The spool is empty: every delivered day reached API_Meter.")
+        return 0
+    rows = [
+        (e.usage_date, e.status, e.attempts, e.next_attempt_at.strftime("%Y-%m-%d %H:%M UTC") if e.next_attempt_at
+         else "-", e.http_status or "-", (e.resolution if e.status == "resolved" else e.last_error)[:160])
+        for e in entries
+    ]
+    print(markdown_table(("day", "status", "replays", "next attempt", "HTTP", "last error / resolution"), rows,
+                         limit=500))
+    return 0
+
+
+def replay_spool(args: argparse.Namespace) -> int:
+    from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
+    from dify_meter.runner import failure_message, materialize
+
+    store = _store()
+    open_days = [e.usage_date for e in _entries(("pending", "failed"))]
+    days = [args.date] if args.date else open_days
+    if not days:
+        print("Nothing to replay: the spool has no pending or failed day.")
+        return 0
+    failures = 0
+    for day in days:
+        if day in open_days:
+            with store.connect() as conn:
+                spool.requeue(conn, day, datetime.now(UTC))
+        result = materialize(["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"})
+        if result.success:
+            print(f"{day}: delivered (run {result.run_id})")
+        else:
+            failures += 1
+            print(f"{day}: still failing (run {result.run_id})\n{failure_message(result)}")
+    return 1 if failures else 0
+
+
+def drop_spool(args: argparse.Namespace) -> int:
+    try:
+        with _store().connect() as conn:
+            dropped = spool.drop(conn, args.date)
+    except StoreError as exc:
+        print(f"dify-meter spool drop: {exc}")
+        return 1
+    print(f"{args.date}: entry dropped." if dropped else f"{args.date}: no spool entry.")
+    return 0 if dropped else 1

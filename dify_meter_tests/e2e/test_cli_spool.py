@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from dify_meter.api_meter import spool
+from dify_meter.cli import main
+from dify_meter.deliver import deliver_window
+from dify_meter.settings import load_settings
+from dify_meter_tests.test_delivery import DAY1, day_events, expected, held, load_day, server, store  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def failed_day(store, server, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("MAX_RETRIES", "1")  # one automatic replay allowed: the failed day stays pending
+    load_day(store, DAY1, day_events(DAY1))
+    server.fail_next(2, status=503)
+    outcome = deliver_window(load_settings(), store, DAY1, DAY1)
+    assert outcome.failed_days
+    return DAY1
+
+
+def test_list_replay_and_drop(failed_day, store, server, capsys):  # noqa: F811
+    assert main(["spool", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert str(failed_day) in listing and "pending" in listing and "503" in listing
+
+    assert main(["spool", "replay", "--date", str(failed_day)]) == 0
+    assert f"{failed_day}: delivered" in capsys.readouterr().out
+    assert held(server) == expected(store)
+
+    assert main(["spool", "list"]) == 0
+    assert "The spool is empty" in capsys.readouterr().out
+    assert main(["spool", "list", "--all"]) == 0
+    assert "resolved" in capsys.readouterr().out
+
+    assert main(["spool", "drop", "--date", str(failed_day)]) == 0
+    assert main(["spool", "drop", "--date", str(failed_day)]) == 1
+    with store.connect() as conn:
+        assert spool.get_entry(conn, failed_day) is None
+
+
+def test_replay_that_still_fails_says_why_and_exits_1(failed_day, server, capsys):  # noqa: F811
+    server.fail_next(10, status=503)
+    assert main(["spool", "replay"]) == 1
+    out = capsys.readouterr().out
+    assert f"{failed_day}: still failing" in out and "503" in out
+
+
+def test_a_bad_date_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["spool", "drop", "--date", "2026-13-01"])
+    assert exit_info.value.code == 2
+    assert "expected a date as YYYY-MM-DD" in capsys.readouterr().err
