@@ -24,7 +24,11 @@ def defs() -> dg.Definitions:
 def test_definitions_load_with_every_asset_and_check(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {"raw_usage_events", *AGGREGATES}
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "raw_usage_events", *AGGREGATES, "api_meter_sent"}
+    assert defs.resolve_job_def("daily_usage_job") and defs.resolve_job_def("api_meter_replay_job")
+    assert defs.resolve_schedule_def("daily_usage_schedule").job_name == "daily_usage_job"
+    assert defs.resolve_sensor_def("spool_replay_sensor").job_name == "api_meter_replay_job"
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert ("usage_per_model", "normalization") in checks
     for asset in AGGREGATES:

@@ -1,0 +1,20 @@
+import dagster as dg
+
+from dify_meter.defs.settings import SETTINGS
+
+# Which assets the daily job builds, per DIFY_OUTPUT_MODE. Only per_model is sent to API_Meter.
+OUTPUT_MODE_ASSETS: dict[str, list[str]] = {
+    "per_model": ["raw_usage_events", "usage_per_model", "api_meter_sent"],
+    "per_user": ["raw_usage_events", "usage_per_user"],
+    "per_app": ["raw_usage_events", "usage_per_app"],
+    "workspace": ["raw_usage_events", "usage_workspace"],
+    "all": ["raw_usage_events", "usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace",
+            "api_meter_sent"],
+}
+
+daily_usage_job = dg.define_asset_job(
+    "daily_usage_job",
+    selection=dg.AssetSelection.assets(*OUTPUT_MODE_ASSETS[SETTINGS.dify_output_mode]),
+    description=f"Fetch, aggregate and (per_model) deliver a window of days; DIFY_OUTPUT_MODE="
+    f"{SETTINGS.dify_output_mode} selects {', '.join(OUTPUT_MODE_ASSETS[SETTINGS.dify_output_mode])}.",
+)

@@ -1,0 +1,38 @@
+from datetime import date, timedelta
+
+import dagster as dg
+
+from dify_meter.defs.jobs import daily_usage_job
+from dify_meter.defs.settings import SETTINGS
+
+
+def lookback_window(today: date, lookback_days: int, partitions_start: date) -> tuple[date, date] | None:
+    """Yesterday and the lookback days before it (late data), clamped to the first partition."""
+    last = today - timedelta(days=1)
+    first = max(last - timedelta(days=lookback_days), partitions_start)
+    return (first, last) if last >= partitions_start else None
+
+
+@dg.schedule(
+    job=daily_usage_job,
+    cron_schedule=SETTINGS.schedule_cron,
+    execution_timezone=SETTINGS.dify_timezone,
+    default_status=dg.DefaultScheduleStatus.RUNNING if SETTINGS.schedule_enabled else dg.DefaultScheduleStatus.STOPPED,
+    description=f"Each tick ({SETTINGS.schedule_cron}, {SETTINGS.dify_timezone}) reads yesterday and the "
+    f"{SETTINGS.dify_lookback_days} days before it in one run, so late data is picked up; only changed keys are "
+    "re-sent to API_Meter. Runs by default only with SCHEDULE_ENABLED=true.",
+)
+def daily_usage_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    today = context.scheduled_execution_time.astimezone(SETTINGS.timezone).date()
+    window = lookback_window(today, SETTINGS.dify_lookback_days, SETTINGS.dify_partitions_start)
+    if window is None:
+        return dg.SkipReason(f"yesterday is before DIFY_PARTITIONS_START ({SETTINGS.dify_partitions_start})")
+    first, last = window
+    return dg.RunRequest(
+        run_key=f"daily:{first}...{last}",
+        tags={
+            # One single-run range: Dify is read once for all the days, every day is a recorded materialization.
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
