@@ -367,10 +367,12 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}"
 
 
-def print_report(results: Sequence[dict[str, Any]], dagster: list[list[str]], repeat: int) -> None:
+def print_report(results: Sequence[dict[str, Any]], dagster: list[list[str]], repeat: int,
+                 load_before: float) -> None:
     sizes = [r["events"] for r in results]
     headers = ["step (seconds)", *(f"{n:,}" for n in sizes)]
-    print(f"\nMachine: {machine_description()}; load average before the run: {os.getloadavg()[0]:.2f}")
+    print(f"\nMachine: {machine_description()}; 1-minute load average before the run: "
+          f"{load_before:.2f} (other work on the machine slows the figures)")
     print(f"DuckDB settings (project defaults, none set): {results[0]['duckdb_settings']}\n")
     print(format_table(headers, [["generate events (not counted)",
                                   *(_seconds(r["generated"]["seconds"]) for r in results)]]))
@@ -440,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--sizes must be positive event counts")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_aggregation_") as tmp:
         folder = Path(tmp)
         results = []
@@ -451,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("Dagster overhead ...", file=sys.stderr, flush=True)
             full_day = next((Path(r["db"]) for r in results if r["events"] == TARGET_EVENTS), None)
             dagster = measure_dagster(folder, full_day, args.repeat)
-        print_report(results, dagster, args.repeat)
+        print_report(results, dagster, args.repeat, load_before)
     return 0
 
 
