@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from dify_meter.sandbox import dify_render as render
+from dify_meter.sandbox.dify_auth_api import get_setup, post_login, post_refresh_token, post_setup
+from dify_meter.sandbox.dify_exchange import Call
 from dify_meter.sandbox.dify_queries import (
     ApiError,
     AppListQuery,
@@ -28,27 +30,14 @@ from dify_meter.sandbox.dify_queries import (
     not_found,
     validate,
 )
-from dify_meter.sandbox.dify_tables import DEBUGGER, Account, App, Conversation
+from dify_meter.sandbox.dify_tables import DEBUGGER, App, Conversation
 from dify_meter.sandbox.dify_time import localize, parse_console_minute, unix
-from dify_meter.sandbox.dify_workspace import Workspace
 
 Json = dict[str, Any]
 T = TypeVar("T")
 APPS = "/console/api/apps/<uuid:app_id>"
 ANY_MODE: tuple[str, ...] = ()
 CHAT = ("chat", "agent-chat", "advanced-chat")
-
-
-@dataclass
-class Call:
-    ws: Workspace
-    account: Account
-    path: str
-    args: dict[str, str]
-    params: dict[str, str]
-    now: datetime
-    base_url: str
-    hint_rules: tuple[str, ...]
 
 
 Handler = Callable[[Call], tuple[int, Json]]
@@ -116,11 +105,6 @@ def _read_detail(call: Call, conversation: Conversation) -> None:
 
 
 # --- workspace and account ---------------------------------------------------------------------
-
-def get_setup(call: Call) -> tuple[int, Json]:
-    setup_at = call.ws.tenant.setup_at.astimezone(UTC).replace(tzinfo=None)
-    return 200, {"step": "finished", "setup_at": setup_at.isoformat()}
-
 
 def get_profile(call: Call) -> tuple[int, Json]:
     return 200, render.account_profile(call.account)
@@ -347,6 +331,9 @@ def _route(method: str, rule: str, handler: Handler, *similar: str) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/console/api/setup", get_setup),
+    _route("POST", "/console/api/setup", post_setup),
+    _route("POST", "/console/api/login", post_login),
+    _route("POST", "/console/api/refresh-token", post_refresh_token),
     _route("GET", "/console/api/account/profile", get_profile),
     _route("GET", "/console/api/all-workspaces", get_all_workspaces),
     _route("POST", "/console/api/workspaces/current", post_current_workspace),
@@ -369,7 +356,8 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{APPS}/workflow/statistics/token-costs", get_workflow_token_costs,
            f"{APPS}/statistics/token-costs"),
 )
-UNAUTHENTICATED = frozenset({get_setup})
+UNAUTHENTICATED = frozenset({get_setup, post_setup, post_login, post_refresh_token})
+BEFORE_SETUP = frozenset({get_setup, post_setup, post_refresh_token})  # the rest answers 401 not_setup until then
 
 URL_NOT_FOUND = ApiError(
     404, "not_found",

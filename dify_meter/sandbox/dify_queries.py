@@ -122,7 +122,7 @@ class StatisticTimeRangeQuery(BaseModel):
 Query = TypeVar("Query", bound=BaseModel)
 
 
-def validate(model: type[Query], args: dict[str, str]) -> Query:
+def validate(model: type[Query], args: Any) -> Query:
     try:
         return model.model_validate(args)
     except ValidationError as error:
