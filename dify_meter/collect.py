@@ -39,14 +39,8 @@ def window_days(window_start: datetime, window_end: datetime, settings: Settings
 
 
 def open_dify_client(settings: Settings) -> DifyClient:
-    settings.require_dify()
-    assert settings.dify_api_url and settings.dify_api_key and settings.dify_workspace_id
-    return DifyClient(
-        settings.dify_api_url,
-        api_key=settings.dify_api_key.get_secret_value(),
-        workspace_id=settings.dify_workspace_id,
-        max_concurrency=settings.dify_max_concurrency,
-    )
+    """The admin-key client when DIFY_API_KEY is set, else the DIFY_EMAIL/DIFY_PASSWORD one."""
+    return DifyClient.from_settings(settings)
 
 
 def refresh_raw_usage(

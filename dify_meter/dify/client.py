@@ -1,8 +1,8 @@
-"""HTTP client of Dify's console API, authenticated with the admin API key.
+"""HTTP client of Dify's console API, authenticated with the admin API key or a service account.
 
-Every request goes through `DifyClient._get_json`: the one seam where a later change adds login modes,
-retries, rate-limit handling and an allowlist. The client is safe to share between threads; its
-connection pool is sized for `max_concurrency` parallel requests.
+Every request goes through one door, `ConsoleTransport.call` (dify_meter/dify/transport.py): the
+read-only allowlist, login and session renewal, bounded adaptive concurrency and retries live there.
+The client is safe to share between threads.
 """
 
 from __future__ import annotations
@@ -10,18 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
-from dify_meter.dify.errors import (
-    AppLabel,
-    DifyConnectionError,
-    DifyResponseError,
-    describe_request,
-    http_error,
-)
+from dify_meter.dify.auth import AdminKeyAuth, PasswordAuth
+from dify_meter.dify.concurrency import AdaptiveConcurrency
+from dify_meter.dify.errors import AppLabel, DifyResponseError, describe_request
 from dify_meter.dify.models import (
     AccountProfile,
     App,
@@ -38,8 +32,14 @@ from dify_meter.dify.models import (
     TokenCosts,
     WorkflowAppLogsPage,
     WorkflowTokenCosts,
+    Workspace,
     parse_body,
 )
+from dify_meter.dify.retry import RetryPolicy
+from dify_meter.dify.transport import ConsoleTransport
+
+if TYPE_CHECKING:
+    from dify_meter.settings import Settings
 
 CONSOLE_API_PREFIX = "/console/api"
 MAX_PAGE_LIMIT = 100  # Dify rejects limit > 100 with 400 invalid_param
@@ -58,28 +58,49 @@ def console_api_root(base_url: str) -> str:
 
 
 class DifyClient:
-    def __init__(self, base_url: str, *, api_key: str, workspace_id: str, timeout: float = 30.0,
-                 max_concurrency: int = 8) -> None:
-        if not api_key:
-            raise ValueError("DIFY_API_KEY is empty: set it to Dify's ADMIN_API_KEY")
-        if not workspace_id:
-            raise ValueError("DIFY_WORKSPACE_ID is empty: set it to the workspace (tenant) id")
+    """Give either `api_key` and `workspace_id` (admin API key) or `email` and `password` (service account)."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, workspace_id: str | None = None,
+                 email: str | None = None, password: str | None = None, timeout: float = 30.0,
+                 max_concurrency: int = 8, retry: RetryPolicy | None = None) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        auth: AdminKeyAuth | PasswordAuth
+        if api_key is not None or workspace_id is not None:
+            if email is not None or password is not None:
+                raise ValueError("give either DIFY_API_KEY and DIFY_WORKSPACE_ID, or DIFY_EMAIL and DIFY_PASSWORD, "
+                                 "not both")
+            auth = AdminKeyAuth(api_key or "", workspace_id or "")
+        elif email is not None or password is not None:
+            auth = PasswordAuth(email or "", password or "")
+        else:
+            raise ValueError("Dify credentials are missing: give DIFY_API_KEY and DIFY_WORKSPACE_ID (admin API key), "
+                             "or DIFY_EMAIL and DIFY_PASSWORD (service account)")
         self.base_url = console_api_root(base_url)
         self.max_concurrency = max_concurrency
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {api_key}", "X-WORKSPACE-ID": workspace_id},
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
-        )
+        self.auth = auth
+        self._transport = ConsoleTransport(self.base_url, auth, timeout=timeout, max_concurrency=max_concurrency,
+                                           retry=retry or RetryPolicy())
         self._lock = threading.Lock()
-        self._request_count = 0
         self._detail_read_count = 0
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, retry: RetryPolicy | None = None,
+                      timeout: float = 30.0) -> DifyClient:
+        """The client of DIFY_API_URL, with the admin key if DIFY_API_KEY is set, else DIFY_EMAIL/DIFY_PASSWORD."""
+        settings.require_dify()
+        assert settings.dify_api_url
+        common: dict[str, Any] = {"timeout": timeout, "max_concurrency": settings.dify_max_concurrency,
+                                  "retry": retry}
+        if settings.dify_api_key is not None:
+            return cls(settings.dify_api_url, api_key=settings.dify_api_key.get_secret_value(),
+                       workspace_id=settings.dify_workspace_id, **common)
+        assert settings.dify_email and settings.dify_password is not None
+        return cls(settings.dify_api_url, email=settings.dify_email,
+                   password=settings.dify_password.get_secret_value(), **common)
+
     def __repr__(self) -> str:
-        return f"DifyClient({self.base_url!r})"  # never the key
+        return f"DifyClient({self.base_url!r}, auth={self.auth!r})"  # never a credential
 
     def __enter__(self) -> DifyClient:
         return self
@@ -89,13 +110,12 @@ class DifyClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     @property
     def request_count(self) -> int:
-        """Requests sent so far, whatever their outcome."""
-        with self._lock:
-            return self._request_count
+        """HTTP requests sent so far, whatever their outcome (retries and login steps included)."""
+        return self._transport.sent
 
     @property
     def detail_read_count(self) -> int:
@@ -103,29 +123,21 @@ class DifyClient:
         with self._lock:
             return self._detail_read_count
 
-    # --- the one place every request goes through ---------------------------------------------------
+    @property
+    def concurrency(self) -> AdaptiveConcurrency:
+        """The in-flight bound: `limit` now, `lowest_limit` and `peak_in_flight` so far."""
+        return self._transport.concurrency
+
+    @property
+    def dify_version(self) -> str | None:
+        """Dify's version from the X-Version header of its latest answer (None before the first)."""
+        return self._transport.dify_version
+
+    # --- every request goes through the transport ------------------------------------------------------
 
     def _get_json(self, endpoint: str, path: str, *, app: AppLabel | None = None,
                   params: dict[str, str | int] | None = None) -> Any:
-        request = describe_request("GET", endpoint, app)
-        with self._lock:
-            self._request_count += 1
-        try:
-            response = self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise DifyConnectionError(
-                f"{request}: could not reach Dify at {self.base_url} ({type(exc).__name__}: {exc})"
-            ) from None
-        if not response.is_success:
-            raise http_error("GET", endpoint, app, response.status_code, response.content)
-        try:
-            return response.json()
-        except ValueError:
-            snippet = response.text[:80].replace("\n", " ")
-            raise DifyResponseError(
-                f"{request}: expected JSON, got {response.headers.get('content-type', 'no content type')} "
-                f"starting with {snippet!r}"
-            ) from None
+        return self._transport.call("GET", endpoint, path=path, app=app, params=params, authenticated=True)[1]
 
     def _get(self, model: type[Body], endpoint: str, path: str, *, app: AppLabel | None = None,
              params: dict[str, str | int] | None = None) -> Body:
@@ -154,8 +166,16 @@ class DifyClient:
     def account_profile(self) -> AccountProfile:
         return self._get(AccountProfile, "/account/profile", "/account/profile")
 
+    def current_workspace(self) -> Workspace:
+        """The workspace the calls act in (the logged-in account's current one). Dify serves it only on POST."""
+        data = self._transport.call("POST", "/workspaces/current", authenticated=True)[1]
+        return parse_body(Workspace, data, request="POST /workspaces/current")
+
+    def iter_app_pages(self, *, limit: int = MAX_PAGE_LIMIT) -> Iterator[AppsPage]:
+        yield from self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": "all"}, limit=limit)
+
     def iter_apps(self, *, limit: int = MAX_PAGE_LIMIT) -> Iterator[App]:
-        for page in self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": "all"}, limit=limit):
+        for page in self.iter_app_pages(limit=limit):
             yield from page.data
 
     def app_detail(self, app: App) -> App:

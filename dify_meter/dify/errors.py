@@ -33,16 +33,22 @@ class DifyHTTPError(DifyError):
     """A non-2xx answer from Dify."""
 
     def __init__(self, message: str, *, status: int, code: str | None, endpoint: str,
-                 app: AppLabel | None) -> None:
+                 app: AppLabel | None, dify_message: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.endpoint = endpoint
         self.app = app
+        self.dify_message = dify_message
 
 
 class DifyAuthError(DifyHTTPError):
-    """401: the admin key or the workspace id is wrong, or admin keys are disabled."""
+    """Dify does not accept the credentials: a 401 with the admin key (wrong key or workspace id, admin
+    keys disabled), or a login that failed, or a session Dify still refuses after logging in again."""
+
+
+class DifyRequestNotAllowed(DifyError):
+    """The client was asked to send a request outside its read-only allowlist; nothing was sent."""
 
 
 class DifyNotFoundError(DifyHTTPError):
@@ -71,23 +77,35 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None]:
     return (code if isinstance(code, str) else None, message if isinstance(message, str) else None)
 
 
-def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, body: bytes) -> DifyHTTPError:
-    """The exception for a non-2xx answer, classified by status (and Dify's error code)."""
+ADMIN_KEY_HINT = ("Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with "
+                  "ADMIN_API_KEY_ENABLE=true.")
+
+
+def dify_says(dify_message: str | None) -> str:
+    return f": Dify says: {dify_message}" if dify_message else ""
+
+
+def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, body: bytes, *,
+               auth_hint: str = ADMIN_KEY_HINT, attempts: int = 1, note: str = "") -> DifyHTTPError:
+    """The exception for a non-2xx answer, classified by status (and Dify's error code).
+
+    `auth_hint` tells which settings to check on a 401; `attempts` > 1 says the status survived retries;
+    `note` ends the message."""
     code, dify_message = _error_fields(body)
+    said = dify_says(dify_message)
     request = describe_request(method, endpoint, app)
-    said = f": Dify says: {dify_message}" if dify_message else ""
     if status == 401:
         return DifyAuthError(
-            f"{request} was refused with 401{said}. Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and "
-            "DIFY_WORKSPACE_ID, and that Dify runs with ADMIN_API_KEY_ENABLE=true.",
-            status=status, code=code, endpoint=endpoint, app=app,
+            f"{request} was refused with 401{said}. {auth_hint}",
+            status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
         )
     if status == 404 and app is not None:
         return DifyNotFoundError(
             f"{request} answered 404 ({code or 'not found'}){said}",
-            status=status, code=code, endpoint=endpoint, app=app,
+            status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
         )
+    retried = f" after {attempts} attempts" if attempts > 1 else ""
     return DifyHTTPError(
-        f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{said}",
-        status=status, code=code, endpoint=endpoint, app=app,
+        f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{retried}{said}{note}",
+        status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
     )

@@ -6,9 +6,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dify_meter.dify.details import ConversationDetail
+from dify_meter.dify.retry import RetryPolicy
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.dify_workspace import Workspace
 from dify_meter.usage.event import EVENT_COLUMNS, UsageEvent
+
+# The client's retries without their sleeps: tests see every retry and wait for none.
+NO_WAIT = RetryPolicy(sleep=lambda seconds: None)
 
 
 class MemoryDetailCache:

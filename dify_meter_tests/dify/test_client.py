@@ -16,6 +16,7 @@ from dify_meter.dify.errors import (
 )
 from dify_meter.dify.messages import read_conversation_messages
 from dify_meter.dify.models import AppsPage, ChatConversationsPage
+from dify_meter.dify.retry import RetryPolicy
 from dify_meter_tests.dify.recorded import API_KEY, WORKSPACE_ID, ReplayServer, Reply, body
 
 SUPPORT_CHAT = next(app for app in AppsPage.model_validate(body("01-apps-all.json")).data
@@ -25,8 +26,10 @@ INVOICE_PIPELINE = next(app for app in AppsPage.model_validate(body("01-apps-all
 CONSOLE = "/console/api"
 
 
-def client_for(server: ReplayServer, *, api_key: str = API_KEY, workspace_id: str = WORKSPACE_ID) -> DifyClient:
-    return DifyClient(server.base_url, api_key=api_key, workspace_id=workspace_id, timeout=5, max_concurrency=2)
+def client_for(server: ReplayServer, *, api_key: str = API_KEY, workspace_id: str = WORKSPACE_ID,
+               sleeps: list[float] | None = None) -> DifyClient:
+    return DifyClient(server.base_url, api_key=api_key, workspace_id=workspace_id, timeout=5, max_concurrency=2,
+                      retry=RetryPolicy(sleep=(sleeps if sleeps is not None else []).append))
 
 
 def test_apps_are_paged_lazily_until_has_more_is_false() -> None:
@@ -111,27 +114,33 @@ def test_other_errors_name_method_endpoint_app_and_status() -> None:
             Reply(400, b'{"code": "invalid_param", "message": "bad", "status": 400}'),
         ("GET", f"{CONSOLE}/account/profile"): Reply(502, b"<html>bad gateway</html>", "text/html"),
     }
-    with ReplayServer([], extra=extra) as server, client_for(server) as client:
+    sleeps: list[float] = []
+    with ReplayServer([], extra=extra) as server, client_for(server, sleeps=sleeps) as client:
         with pytest.raises(DifyHTTPError) as bad_request:
             client.chat_messages(SUPPORT_CHAT, "c1")
+        assert len(server.requests) == 1 and sleeps == []  # a 400 is not retried
         with pytest.raises(DifyHTTPError) as gateway:
             client.account_profile()
     assert type(bad_request.value) is DifyHTTPError
     assert str(bad_request.value) == ("GET /apps/{id}/chat-messages for app 'Support Chat' "
                                       f"({SUPPORT_CHAT.id}) failed with HTTP 400 (invalid_param): Dify says: bad")
-    assert str(gateway.value) == "GET /account/profile failed with HTTP 502"
+    assert str(gateway.value) == "GET /account/profile failed with HTTP 502 after 5 attempts"
+    assert len(server.requests) == 1 + 5 and len(sleeps) == 4
 
 
 def test_a_body_that_is_not_json_or_not_the_documented_shape_is_a_response_error() -> None:
     html = Reply(200, b"<!doctype html><title>Dify</title>", "text/html")
     wrong = Reply(200, b'{"data": [{"id": "x"}], "has_more": false}')
     extra = {("GET", f"{CONSOLE}/apps"): html, ("GET", f"{CONSOLE}/apps/{SUPPORT_CHAT.id}/chat-conversations"): wrong}
-    with ReplayServer([], extra=extra) as server, client_for(server) as client:
+    sleeps: list[float] = []
+    with ReplayServer([], extra=extra) as server, client_for(server, sleeps=sleeps) as client:
         with pytest.raises(DifyResponseError, match=r"GET /apps: expected JSON, got text/html starting with "
-                                                    r"'<!doctype html>"):
+                                                    r"'<!doctype html>.*' \(2 times\)$"):
             list(client.iter_apps())
+        assert len(server.requests) == 2 and len(sleeps) == 1  # a non-JSON 200 is retried once only
         with pytest.raises(DifyResponseError) as caught:
             next(client.iter_chat_conversation_pages(SUPPORT_CHAT))
+        assert len(server.requests) == 3  # a body of the wrong shape is not retried
     assert str(caught.value).startswith(
         f"GET /apps/{{id}}/chat-conversations for app 'Support Chat' ({SUPPORT_CHAT.id}): unexpected response")
     assert "data.0.created_at: Field required" in str(caught.value)
@@ -141,10 +150,14 @@ def test_an_unreachable_dify_is_a_connection_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with DifyClient(f"http://127.0.0.1:{port}", api_key=API_KEY, workspace_id=WORKSPACE_ID, timeout=2) as client:
-        with pytest.raises(DifyConnectionError, match=f"could not reach Dify at http://127.0.0.1:{port}/console/api"):
+    sleeps: list[float] = []
+    with DifyClient(f"http://127.0.0.1:{port}", api_key=API_KEY, workspace_id=WORKSPACE_ID, timeout=2,
+                    retry=RetryPolicy(sleep=sleeps.append)) as client:
+        with pytest.raises(DifyConnectionError) as caught:
             client.account_profile()
-        assert client.request_count == 1
+        assert client.request_count == 5 and len(sleeps) == 4
+    assert str(caught.value).startswith(f"GET /account/profile: could not reach Dify at http://127.0.0.1:{port}"
+                                        "/console/api after 5 attempts (ConnectError: ")
 
 
 def test_base_url_and_arguments_are_checked() -> None:
@@ -154,5 +167,11 @@ def test_base_url_and_arguments_are_checked() -> None:
         console_api_root("dify.example.com")
     with pytest.raises(ValueError, match="DIFY_API_KEY is empty"):
         DifyClient("http://127.0.0.1:1", api_key="", workspace_id="w")
+    with pytest.raises(ValueError, match="DIFY_PASSWORD is empty"):
+        DifyClient("http://127.0.0.1:1", email="meter@example.com", password="")
+    with pytest.raises(ValueError, match="not both"):
+        DifyClient("http://127.0.0.1:1", api_key="k", workspace_id="w", email="meter@example.com", password="p")
+    with pytest.raises(ValueError, match="credentials are missing"):
+        DifyClient("http://127.0.0.1:1")
     with pytest.raises(ValueError, match="page limit must be between 1 and 100"):
         next(DifyClient("http://127.0.0.1:1", api_key="k", workspace_id="w").iter_apps(limit=101))

@@ -16,7 +16,7 @@ from dify_meter.dify.client import DifyClient
 from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import Workspace, generate_workspace
-from dify_meter_tests.dify.support import MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, assert_same_events
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def simulator() -> Iterator[DifySimulator]:
 
 def fetch(dify: DifySimulator, window: tuple[datetime, datetime], timezone: str, cache: MemoryDetailCache,
           detail_reads: str = "auto") -> FetchResult:
-    with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10) as client:
+    with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT) as client:
         return fetch_usage_events(client, *window, timezone=timezone, detail_cache=cache,
                                   detail_reads=detail_reads)  # type: ignore[arg-type]
 

@@ -26,7 +26,7 @@ from dify_meter_tests.dify.grow_workspace import (
     add_workflow_runs,
     every,
 )
-from dify_meter_tests.dify.support import MemoryDetailCache, ScriptedSimulator, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, ScriptedSimulator, assert_same_events
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def dify() -> Iterator[tuple[ScriptedSimulator, Conversation]]:
 
 
 def client_of(dify: ScriptedSimulator) -> DifyClient:
-    return DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10)
+    return DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT)
 
 
 def pages(dify: ScriptedSimulator, suffix: str) -> list[str]:
