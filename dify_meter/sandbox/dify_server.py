@@ -225,8 +225,8 @@ class DifySimulator:
             self._after_hooks.append((predicate, action))
 
     def mutate_on(self, path_contains: str, nth: int, change: Callable[[Workspace], None]) -> None:
-        """Once: `change(workspace)` right after the `nth` (from 1) request whose path contains `path_contains`
-        and that was answered 2xx without a fault (the answer to that request does not show the change)."""
+        """Once: `change(workspace)` right after the `nth` (from 1) request, counted from now, whose path contains
+        `path_contains` and that was answered 2xx without a fault (that answer does not show the change yet)."""
         if nth < 1:
             raise ValueError(f"nth counts from 1, got {nth}")
         seen = [0]
