@@ -62,9 +62,11 @@ class DifyClient:
 
     def __init__(self, base_url: str, *, api_key: str | None = None, workspace_id: str | None = None,
                  email: str | None = None, password: str | None = None, timeout: float = 30.0,
-                 max_concurrency: int = 8, retry: RetryPolicy | None = None) -> None:
+                 max_concurrency: int = 8, retry: RetryPolicy | None = None, page_limit: int = MAX_PAGE_LIMIT) -> None:
+        """`page_limit`: items per page of the page-based lists (tests lower it to cross many page boundaries)."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        _check_limit(page_limit)
         auth: AdminKeyAuth | PasswordAuth
         if api_key is not None or workspace_id is not None:
             if email is not None or password is not None:
@@ -78,6 +80,7 @@ class DifyClient:
                              "or DIFY_EMAIL and DIFY_PASSWORD (service account)")
         self.base_url = console_api_root(base_url)
         self.max_concurrency = max_concurrency
+        self.page_limit = page_limit
         self.auth = auth
         self._transport = ConsoleTransport(self.base_url, auth, timeout=timeout, max_concurrency=max_concurrency,
                                            retry=retry or RetryPolicy())
@@ -145,8 +148,9 @@ class DifyClient:
         return parse_body(model, data, request=describe_request("GET", endpoint, app))
 
     def _pages(self, model: type[PageT], endpoint: str, path: str, *, app: AppLabel | None,
-               params: dict[str, str | int], limit: int) -> Iterator[PageT]:
+               params: dict[str, str | int], limit: int | None) -> Iterator[PageT]:
         """Page-based lists (`page`, `limit`, `has_more`), fetched lazily one page at a time."""
+        limit = self.page_limit if limit is None else limit
         _check_limit(limit)
         page_number = 1
         while True:
@@ -171,10 +175,10 @@ class DifyClient:
         data = self._transport.call("POST", "/workspaces/current", authenticated=True)[1]
         return parse_body(Workspace, data, request="POST /workspaces/current")
 
-    def iter_app_pages(self, *, limit: int = MAX_PAGE_LIMIT) -> Iterator[AppsPage]:
+    def iter_app_pages(self, *, limit: int | None = None) -> Iterator[AppsPage]:
         yield from self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": "all"}, limit=limit)
 
-    def iter_apps(self, *, limit: int = MAX_PAGE_LIMIT) -> Iterator[App]:
+    def iter_apps(self, *, limit: int | None = None) -> Iterator[App]:
         for page in self.iter_app_pages(limit=limit):
             yield from page.data
 
@@ -182,7 +186,7 @@ class DifyClient:
         return self._get(App, "/apps/{id}", f"/apps/{app.id}", app=app.label)
 
     def iter_chat_conversation_pages(self, app: App, *, start: str | None = None, end: str | None = None,
-                                     sort_by: str = "-updated_at", limit: int = MAX_PAGE_LIMIT,
+                                     sort_by: str = "-updated_at", limit: int | None = None,
                                      ) -> Iterator[ChatConversationsPage]:
         """`start`/`end` are `YYYY-MM-DD HH:MM` in the account timezone; with `*updated_at` sorting they
         filter `updated_at`."""
@@ -191,7 +195,7 @@ class DifyClient:
                                f"/apps/{app.id}/chat-conversations", app=app.label, params=params, limit=limit)
 
     def iter_completion_conversation_pages(self, app: App, *, start: str | None = None,
-                                           end: str | None = None, limit: int = MAX_PAGE_LIMIT,
+                                           end: str | None = None, limit: int | None = None,
                                            ) -> Iterator[CompletionConversationsPage]:
         params = _present({"start": start, "end": end})
         yield from self._pages(CompletionConversationsPage, "/apps/{id}/completion-conversations",
@@ -233,7 +237,7 @@ class DifyClient:
             first_id = page.data[0].id
 
     def iter_workflow_app_log_pages(self, app: App, *, created_at_after: str, created_at_before: str,
-                                    limit: int = MAX_PAGE_LIMIT) -> Iterator[WorkflowAppLogsPage]:
+                                    limit: int | None = None) -> Iterator[WorkflowAppLogsPage]:
         """Both bounds are ISO-8601 UTC and inclusive; the log time is about the run's end."""
         params: dict[str, str | int] = {"created_at__after": created_at_after, "created_at__before": created_at_before}
         yield from self._pages(WorkflowAppLogsPage, "/apps/{id}/workflow-app-logs",

@@ -28,6 +28,7 @@ from dify_meter.dify.builders import (
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.details import ConversationDetail, DetailCache
 from dify_meter.dify.errors import DifyNotFoundError
+from dify_meter.dify.listing import apps as list_apps
 from dify_meter.dify.listing import chat_conversations, completion_conversations, workflow_logs
 from dify_meter.dify.messages import read_conversation_messages
 from dify_meter.dify.models import (
@@ -167,7 +168,7 @@ class _Extraction:
         details_before = self.client.detail_read_count
 
         self.account_tz = ZoneInfo(self.client.account_profile().timezone)
-        apps = [app for app in self.client.iter_apps() if self._is_readable(app)]
+        apps = [app for app in list_apps(self.client) if self._is_readable(app)]
         listings = [listing for listing in parallel_map(self._list_app, apps, max_workers=self._max_workers())
                     if listing is not None]
 
