@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from dify_meter.dify.errors import ADMIN_KEY_HINT, DifyAuthError, DifyHTTPError, DifyResponseError, dify_says
+from dify_meter.dify.errors import ADMIN_KEY_HINT, DifyAuthError, DifyHTTPError, DifyResponseError, dify_says, full_stop
 from dify_meter.dify.login import LoginForm, Tokens, TokensMissing, login_body, login_form_for, tokens_from
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class PasswordAuth:
 
     def _login_refused(self, what: str, error: DifyHTTPError | None) -> DifyAuthError:
         return DifyAuthError(
-            f"Dify {self.dify_version} refused the login: POST /login {what}. {PASSWORD_HINT}",
+            f"{full_stop(f'Dify {self.dify_version} refused the login: POST /login {what}')} {PASSWORD_HINT}",
             status=error.status if error else 200, code=error.code if error else None, endpoint="/login", app=None,
             dify_message=error.dify_message if error else None,
         )

@@ -85,6 +85,11 @@ def dify_says(dify_message: str | None) -> str:
     return f": Dify says: {dify_message}" if dify_message else ""
 
 
+def full_stop(text: str) -> str:
+    """`text` ending a sentence: with a period, unless Dify's message already ended with one."""
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, body: bytes, *,
                auth_hint: str = ADMIN_KEY_HINT, attempts: int = 1, note: str = "") -> DifyHTTPError:
     """The exception for a non-2xx answer, classified by status (and Dify's error code).
@@ -96,7 +101,7 @@ def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, bo
     request = describe_request(method, endpoint, app)
     if status == 401:
         return DifyAuthError(
-            f"{request} was refused with 401{said}. {auth_hint}",
+            f"{full_stop(f'{request} was refused with 401{said}')} {auth_hint}",
             status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
         )
     if status == 404 and app is not None:

@@ -42,6 +42,11 @@ from dify_meter.dify.retry import (
 )
 
 logger = logging.getLogger(__name__)
+# httpcore's DEBUG traces print response headers, Set-Cookie tokens included: keep them off unless someone
+# set httpcore's level on purpose.
+_HTTPCORE = logging.getLogger("httpcore")
+if _HTTPCORE.level == logging.NOTSET:
+    _HTTPCORE.setLevel(logging.INFO)
 
 Params = Mapping[str, str | int]
 RENEWALS_PER_CALL = 2  # refresh, then a fresh login; a 401 after both is final
