@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from dify_meter.sandbox.dify_exchange import Reply
@@ -122,13 +122,13 @@ class _Armed:
     fired: int = 0
 
 
-@dataclass
 class Faults:
     """The faults armed on a simulator, and how many were injected (thread-safe)."""
 
-    _armed: list[_Armed] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    injected_by_kind: Counter[str] = field(default_factory=Counter)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: list[_Armed] = []
+        self.injected_by_kind: Counter[str] = Counter()
 
     def add(self, spec: FaultSpec | str) -> FaultSpec:
         spec = FaultSpec.parse(spec) if isinstance(spec, str) else spec
