@@ -1,4 +1,5 @@
-"""The console endpoints: query parsing, filtering, ordering and paging as Dify 1.12.1 does them.
+"""The console endpoints: query parsing, filtering, ordering and paging as Dify 1.12.1 does them, and the
+routing table (the account endpoints, setup, login and refresh, are in `dify_auth_api`).
 
 Each handler takes a `Call` (the workspace, the acting account, path parameters, query string)
 and returns `(status, body)` or raises `ApiError`. Ties on a sort timestamp keep insertion
