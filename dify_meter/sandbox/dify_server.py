@@ -53,7 +53,7 @@ INTERNAL_ERROR = {"code": "internal_server_error", "message": "Internal Server E
 _REQUEST_BODY: ContextVar[bytes] = ContextVar("dify_request_body", default=b"")
 
 RecordPredicate = Callable[[RequestRecord], bool]
-RecordAction = Callable[[RequestRecord], None]
+RecordAction = Callable[[RequestRecord], object]
 Intercept = Callable[[Request], Reply | tuple[int, Any] | None]
 
 
@@ -224,7 +224,7 @@ class DifySimulator:
         with self._hooks_lock:
             self._after_hooks.append((predicate, action))
 
-    def mutate_on(self, path_contains: str, nth: int, change: Callable[[Workspace], None]) -> None:
+    def mutate_on(self, path_contains: str, nth: int, change: Callable[[Workspace], object]) -> None:
         """Once: `change(workspace)` right after the `nth` (from 1) request, counted from now, whose path contains
         `path_contains` and that was answered 2xx without a fault (that answer does not show the change yet)."""
         if nth < 1:
