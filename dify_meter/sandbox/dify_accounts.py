@@ -110,11 +110,11 @@ class AccountService:
     def authenticate(self, headers: Mapping[str, str]) -> tuple[Account, AuthVia]:
         """The account a console request acts as, checked in Dify's order; raises the 401 Dify answers."""
         bearer = _bearer(headers.get("authorization"))
-        via: AuthVia
         if bearer is not None and bearer == self.api_key and headers.get("x-workspace-id") == self.workspace.tenant.id:
             return self.workspace.owner, "admin_key"
         cookies = request_cookies(headers) if self.behaviour.cookies else {}
-        token, via = bearer, "bearer"
+        via: AuthVia = "bearer"
+        token = bearer
         if cookies.get(ACCESS_COOKIE):  # Dify 1.9.2+ reads the cookie first, then the header
             token, via = cookies[ACCESS_COOKIE], "cookie"
         if not token:
@@ -157,8 +157,8 @@ class AccountService:
             raise ALREADY_SET_UP
         form = validate(SetupPayload, payload)
         owner = self.workspace.owner
-        owner.name = form.name
-        self._set_login(form.email, form.password)
+        owner.name, owner.email = form.name, form.email
+        self.login_account, self.password = owner, form.password
         self.workspace.tenant.setup_at = self._clock().replace(microsecond=0)
         self.set_up = True
 
