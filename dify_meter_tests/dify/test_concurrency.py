@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, date, datetime
+
+import pytest
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.concurrency import AdaptiveConcurrency
+from dify_meter.dify.events import fetch_usage_events
 from dify_meter.dify.parallel import parallel_map
 from dify_meter.dify.retry import RetryPolicy
+from dify_meter.sandbox.dify_server import DifySimulator
+from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter.usage.event import UsageEvent
 from dify_meter_tests.dify.script_server import Answer, ScriptServer, Seen, json_answer
+from dify_meter_tests.dify.support import MemoryDetailCache, assert_same_events
 
 PROFILE = {"id": "u1", "name": "Owner", "email": "owner@example.com", "timezone": "UTC"}
 
@@ -113,3 +121,35 @@ def test_a_burst_of_429s_halves_the_concurrency_and_successes_restore_it() -> No
             client.account_profile()
         assert client.concurrency.limit == maximum
     assert len(server.seen) == 8 + 8 + 18
+
+
+# --- against the Dify simulator -------------------------------------------------------------------------
+
+SIM_WINDOW = (datetime(2026, 6, 2, tzinfo=UTC), datetime(2026, 6, 3, tzinfo=UTC))
+
+
+def simulated_run(max_concurrency: int, *faults: str, latency_ms: float = 0) -> tuple[DifySimulator, DifyClient,
+                                                                                    list[UsageEvent]]:
+    with DifySimulator(generate_workspace(3, date(2026, 6, 1), 2), api_key="k", latency_ms=latency_ms,
+                       faults=faults) as dify:
+        dify.set_now(datetime(2026, 6, 10, tzinfo=UTC))
+        retry = RetryPolicy(sleep=lambda _: None, max_attempts=12)  # a 1-in-10^6 chance per request at 30 %
+        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
+                        max_concurrency=max_concurrency, retry=retry) as client:
+            result = fetch_usage_events(client, *SIM_WINDOW, timezone="UTC", detail_cache=MemoryDetailCache())
+        return dify, client, result.events
+
+
+@pytest.mark.integration
+def test_the_simulator_never_sees_more_requests_at_once_than_the_bound() -> None:
+    dify, client, events = simulated_run(3, latency_ms=2)
+    assert_same_events(events, dify.workspace.ground_truth(*SIM_WINDOW, "UTC"))
+    assert 2 <= dify.peak_concurrency <= 3 and client.concurrency.peak_in_flight <= 3
+
+
+@pytest.mark.integration
+def test_a_share_of_429s_lowers_the_concurrency_and_the_result_stays_exact() -> None:
+    dify, client, events = simulated_run(8, "429:share=0.3:seed=11:retry_after=0")
+    assert_same_events(events, dify.workspace.ground_truth(*SIM_WINDOW, "UTC"))
+    assert dify.faults.injected_by_kind["429"] > 50
+    assert client.concurrency.lowest_limit < 8
