@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dify_meter.sandbox.api_meter_server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
 from dify_meter.usage.store import DuckDBStore
@@ -56,19 +57,22 @@ def test_partition_range_from_the_shell_across_a_dst_change(tmp_path):
     assert_same_events(stored_events(DuckDBStore(tmp_path / "m.duckdb")), workspace.ground_truth(start, end, timezone))
 
 
-def test_single_partition_with_its_aggregates_and_a_clear_config_error(tmp_path):
+def test_single_partition_with_everything_downstream_and_a_clear_config_error(tmp_path):
     day = date(2026, 6, 3)
     workspace = generate_workspace(seed=3, start_date=day - timedelta(days=1), days=3)
-    with DifySimulator(workspace) as simulator:
-        env = dagster_env(tmp_path, simulator, "UTC")
+    with DifySimulator(workspace) as simulator, ApiMeterServer() as api_meter:
+        env = {**dagster_env(tmp_path, simulator, "UTC"), "API_METER_URL": api_meter.base_url,
+               "API_METER_TOKEN": DEFAULT_TOKEN, "API_METER_TENANT_ID": DEFAULT_TENANT_ID}
         result = materialize(env, "--partition", day.isoformat(), select="raw_usage_events*")
+        held_tokens = api_meter.totals().total_tokens
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         bad = materialize({**env, "DIFY_MAX_CONCURRENCY": "lots"}, "--partition", day.isoformat())
     with DuckDBStore(tmp_path / "m.duckdb").connect_read_only() as conn:
         raw_tokens = conn.execute("SELECT sum(total_tokens) FROM raw_usage_events").fetchone()[0]
         model_tokens = conn.execute("SELECT sum(total_tokens) FROM usage_per_model").fetchone()[0]
     start, end = day_window(day, day, "UTC")
-    assert raw_tokens == model_tokens == sum(e.total_tokens for e in workspace.ground_truth(start, end, "UTC"))
+    assert raw_tokens == model_tokens == held_tokens == sum(
+        e.total_tokens for e in workspace.ground_truth(start, end, "UTC"))
     assert bad.returncode != 0
     assert "DIFY_MAX_CONCURRENCY" in bad.stdout + bad.stderr
 
