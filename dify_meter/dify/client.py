@@ -121,6 +121,11 @@ class DifyClient:
         return self._transport.sent
 
     @property
+    def retry_count(self) -> int:
+        """Requests sent again after a transient failure (429, 5xx, network) so far."""
+        return self._transport.retries
+
+    @property
     def detail_read_count(self) -> int:
         """Conversation detail reads so far (each one marks a conversation read in Dify)."""
         with self._lock:

@@ -76,6 +76,9 @@ class FetchResult:
     detail_reads: int  # conversation details read from Dify by this call (each marks one read)
     skipped_apps: list[SkippedApp] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    retries: int = 0  # requests sent again after a transient failure (429, 5xx, network)
+    lowest_concurrency: int = 0  # the lowest in-flight limit Dify's pushback (429, 503) brought the client to
+    dify_version: str | None = None  # X-Version of Dify's answers
 
 
 def fetch_usage_events(client: DifyClient, window_start: datetime, window_end: datetime, *, timezone: str,
@@ -166,6 +169,7 @@ class _Extraction:
     def run(self) -> FetchResult:
         requests_before = self.client.request_count
         details_before = self.client.detail_read_count
+        retries_before = self.client.retry_count
 
         self.account_tz = ZoneInfo(self.client.account_profile().timezone)
         apps = [app for app in list_apps(self.client) if self._is_readable(app)]
@@ -192,6 +196,9 @@ class _Extraction:
             detail_reads=self.client.detail_read_count - details_before,
             skipped_apps=self.skipped,
             warnings=self.warnings,
+            retries=self.client.retry_count - retries_before,
+            lowest_concurrency=self.client.concurrency.lowest_limit,
+            dify_version=self.client.dify_version,
         )
 
     def _is_readable(self, app: App) -> bool:

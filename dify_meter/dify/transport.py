@@ -89,6 +89,7 @@ class ConsoleTransport:
         self._root = self._http.base_url
         self._lock = threading.Lock()
         self._sent = 0
+        self._retries = 0
 
     def close(self) -> None:
         self._http.close()
@@ -104,6 +105,12 @@ class ConsoleTransport:
         """HTTP requests sent so far (each retry and each login step counts)."""
         with self._lock:
             return self._sent
+
+    @property
+    def retries(self) -> int:
+        """Requests sent again after a transient failure so far."""
+        with self._lock:
+            return self._retries
 
     def call(self, method: str, endpoint: str, *, path: str | None = None, app: AppLabel | None = None,
              params: Params | None = None, json_body: dict[str, Any] | None = None,
@@ -206,6 +213,8 @@ class ConsoleTransport:
         return response
 
     def _log_retry(self, request: str, state: RetryCallState) -> None:
+        with self._lock:
+            self._retries += 1
         error = state.outcome.exception() if state.outcome else None
         what = str(error) if isinstance(error, _TransientAnswer | _MalformedBody) else type(error).__name__
         logger.warning("Dify: %s: %s; attempt %d of %d in %.1f s (concurrency limit %d)", request, what,

@@ -9,12 +9,11 @@ import pytest
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.concurrency import AdaptiveConcurrency
-from dify_meter.dify.events import fetch_usage_events
+from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.dify.parallel import parallel_map
 from dify_meter.dify.retry import RetryPolicy
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter.usage.event import UsageEvent
 from dify_meter_tests.dify.script_server import Answer, ScriptServer, Seen, json_answer
 from dify_meter_tests.dify.support import MemoryDetailCache, assert_same_events
 
@@ -128,8 +127,8 @@ def test_a_burst_of_429s_halves_the_concurrency_and_successes_restore_it() -> No
 SIM_WINDOW = (datetime(2026, 6, 2, tzinfo=UTC), datetime(2026, 6, 3, tzinfo=UTC))
 
 
-def simulated_run(max_concurrency: int, *faults: str, latency_ms: float = 0) -> tuple[DifySimulator, DifyClient,
-                                                                                    list[UsageEvent]]:
+def simulated_run(max_concurrency: int, *faults: str,
+                  latency_ms: float = 0) -> tuple[DifySimulator, DifyClient, FetchResult]:
     with DifySimulator(generate_workspace(3, date(2026, 6, 1), 2), api_key="k", latency_ms=latency_ms,
                        faults=faults) as dify:
         dify.set_now(datetime(2026, 6, 10, tzinfo=UTC))
@@ -137,19 +136,20 @@ def simulated_run(max_concurrency: int, *faults: str, latency_ms: float = 0) -> 
         with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
                         max_concurrency=max_concurrency, retry=retry) as client:
             result = fetch_usage_events(client, *SIM_WINDOW, timezone="UTC", detail_cache=MemoryDetailCache())
-        return dify, client, result.events
+        return dify, client, result
 
 
 @pytest.mark.integration
 def test_the_simulator_never_sees_more_requests_at_once_than_the_bound() -> None:
-    dify, client, events = simulated_run(3, latency_ms=2)
-    assert_same_events(events, dify.workspace.ground_truth(*SIM_WINDOW, "UTC"))
+    dify, client, result = simulated_run(3, latency_ms=2)
+    assert_same_events(result.events, dify.workspace.ground_truth(*SIM_WINDOW, "UTC"))
+    assert result.lowest_concurrency == 3 and result.retries == 0
     assert 2 <= dify.peak_concurrency <= 3 and client.concurrency.peak_in_flight <= 3
 
 
 @pytest.mark.integration
 def test_a_share_of_429s_lowers_the_concurrency_and_the_result_stays_exact() -> None:
-    dify, client, events = simulated_run(8, "429:share=0.3:seed=11:retry_after=0")
-    assert_same_events(events, dify.workspace.ground_truth(*SIM_WINDOW, "UTC"))
-    assert dify.faults.injected_by_kind["429"] > 50
-    assert client.concurrency.lowest_limit < 8
+    dify, client, result = simulated_run(8, "429:share=0.3:seed=11:retry_after=0")
+    assert_same_events(result.events, dify.workspace.ground_truth(*SIM_WINDOW, "UTC"))
+    assert dify.faults.injected_by_kind["429"] == result.retries > 50
+    assert client.concurrency.lowest_limit == result.lowest_concurrency < 8

@@ -52,7 +52,8 @@ def test_a_run_through_transient_faults_equals_the_ground_truth(fault: str) -> N
         truth = dify.workspace.ground_truth(*WINDOW, "UTC")
         injected = dify.faults.injected
     assert_same_events(result.events, truth)
-    assert injected >= 20 and len(sleeps) == injected  # each fault cost one retry
+    assert injected >= 20 and len(sleeps) == injected == result.retries  # each fault cost one retry
+    assert result.dify_version == "1.12.1"
     if fault.startswith("429"):
         assert set(sleeps) == {2.0}  # Retry-After, not the backoff
 
