@@ -109,6 +109,7 @@ def test_both_provider_id_forms_of_a_model_make_one_row(tmp_path):
         forms[(e.usage_date, n.provider, n.model)].add(e.provider_raw)
     merged_keys = {key for key, providers in forms.items() if len(providers) > 1}
     assert merged_keys, "the workspace must use both provider id forms for one model on one day"
+    assert any(provider == "openai" and model == "gpt-4o" for _, provider, model in merged_keys)
     store = DuckDBStore(tmp_path / "m.duckdb")
     with DifySimulator(workspace) as simulator:
         refresh_raw_usage(settings_for(simulator, store, "UTC"), store, start, end)

@@ -93,6 +93,7 @@ def _m(provider: str, name: str, prompt: str = "0.0", completion: str = "0.0", *
 GPT_4O = _m("langgenius/openai/openai", "gpt-4o", "2.50", "10.00")
 GPT_4O_MINI = _m("langgenius/openai/openai", "gpt-4o-mini", "0.15", "0.60")
 GPT_4O_MINI_0X = _m("openai", "gpt-4o-mini", "0.15", "0.60")
+GPT_4O_0X = _m("openai", "gpt-4o", "2.50", "10.00")  # the same model as GPT_4O, saved before 1.0
 SONNET = _m("langgenius/anthropic/anthropic", "claude-3-5-sonnet-20241022", "3.00", "15.00")
 HAIKU = _m("langgenius/anthropic/anthropic", "claude-3-5-haiku-20241022", "0.80", "4.00")
 HAIKU_0X = _m("anthropic", "claude-3-5-haiku-20241022", "0.80", "4.00")

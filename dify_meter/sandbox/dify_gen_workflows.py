@@ -76,7 +76,8 @@ def helpdesk_flow(b: RunBuilder, trigger: str, fail: bool) -> tuple[str, str | N
     _start(b, trigger)
     b.call("question-classifier", "route", "Route", models.HAIKU_0X)
     if rng.random() < 0.25:
-        b.call("llm", "answer_llm", "Answer LLM", models.GPT_4O_MINI_0X, shape="0.x")
+        # an older version of the flow: the same model, saved with the 0.x provider id
+        b.call("llm", "answer_llm", "Answer LLM", models.GPT_4O_0X, shape="0.x")
     else:
         b.call("llm", "answer_llm", "Answer LLM", models.GPT_4O)
     if rng.random() < 0.4:
