@@ -95,7 +95,7 @@ def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, bo
     """The exception for a non-2xx answer, classified by status (and Dify's error code).
 
     `auth_hint` tells which settings to check on a 401; `attempts` > 1 says the status survived retries;
-    `note` ends the message."""
+    `note` is a last sentence."""
     code, dify_message = _error_fields(body)
     said = dify_says(dify_message)
     request = describe_request(method, endpoint, app)
@@ -110,7 +110,8 @@ def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, bo
             status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
         )
     retried = f" after {attempts} attempts" if attempts > 1 else ""
+    message = f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{retried}{said}"
     return DifyHTTPError(
-        f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{retried}{said}{note}",
+        f"{full_stop(message)} {note}" if note else message,
         status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
     )

@@ -154,25 +154,32 @@ class ConsoleTransport:
         except _MalformedBody as failure:
             answer = failure.response
             snippet = answer.text[:80].replace("\n", " ")
-            tries = f" ({malformed} times)" if malformed > 1 else ""
+            tries = f", {malformed} times in a row" if malformed > 1 else ""
             raise DifyResponseError(
                 f"{request}: expected JSON, got {answer.headers.get('content-type', 'no content type')} "
-                f"starting with {snippet!r}{tries}"
+                f"starting with {snippet!r}{tries}. Is a proxy or a maintenance page answering for Dify at "
+                f"{str(self._root).rstrip('/')}? Run again once Dify answers normally."
             ) from None
         except httpx.TransportError as failure:
-            retried = f" after {attempts} attempts" if attempts > 1 else ""
-            raise DifyConnectionError(
-                f"{request}: could not reach Dify at {str(self._root).rstrip('/')}{retried} "
-                f"({type(failure).__name__}: {failure})"
-            ) from None
+            raise self._connection_error(request, failure, attempts) from None
         raise AssertionError("tenacity ended without a result or an error")  # pragma: no cover
 
+    def _connection_error(self, request: str, failure: httpx.TransportError, attempts: int) -> DifyConnectionError:
+        root = str(self._root).rstrip("/")
+        retried = f" after {attempts} attempts" if attempts > 1 else ""
+        cause = f"({type(failure).__name__}: {failure})"
+        if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
+            return DifyConnectionError(f"{request}: could not reach Dify at {root}{retried} {cause}. Check "
+                                       "DIFY_API_URL and that Dify is up.")
+        return DifyConnectionError(f"{request}: Dify at {root} did not answer completely{retried} {cause}. Run again "
+                                   "once Dify and the network to it are stable.")
+
     def _gave_up_early(self, failure: _TransientAnswer, attempts: int) -> str:
-        """Why the retries stopped before `max_attempts`: only a Retry-After past the total wait does that."""
+        """Why the retries stopped: all attempts failed, or a Retry-After went past the total wait."""
         if failure.retry_after is None or attempts >= self.retry.max_attempts:
-            return ""
-        return (f" (Dify asked to retry after {failure.retry_after:.0f} s, past the {self.retry.max_total_wait:.0f} s "
-                "this client waits in all for one request: run again later)")
+            return "Dify did not recover within the retries: run again later."
+        return (f"Dify asked to retry after {failure.retry_after:.0f} s, past the {self.retry.max_total_wait:.0f} s "
+                "this client waits in all for one request: run again later.")
 
     # --- one exchange ---------------------------------------------------------------------------------
 
@@ -217,6 +224,6 @@ class ConsoleTransport:
             self._retries += 1
         error = state.outcome.exception() if state.outcome else None
         what = str(error) if isinstance(error, _TransientAnswer | _MalformedBody) else type(error).__name__
-        logger.warning("Dify: %s: %s; attempt %d of %d in %.1f s (concurrency limit %d)", request, what,
-                       state.attempt_number + 1, self.retry.max_attempts, state.upcoming_sleep or 0.0,
-                       self.concurrency.limit)
+        most = MALFORMED_BODY_ATTEMPTS if isinstance(error, _MalformedBody) else self.retry.max_attempts
+        logger.warning("Dify: %s: %s; attempt %d of at most %d in %.1f s (concurrency limit %d)", request, what,
+                       state.attempt_number + 1, most, state.upcoming_sleep or 0.0, self.concurrency.limit)

@@ -124,7 +124,8 @@ def test_other_errors_name_method_endpoint_app_and_status() -> None:
     assert type(bad_request.value) is DifyHTTPError
     assert str(bad_request.value) == ("GET /apps/{id}/chat-messages for app 'Support Chat' "
                                       f"({SUPPORT_CHAT.id}) failed with HTTP 400 (invalid_param): Dify says: bad")
-    assert str(gateway.value) == "GET /account/profile failed with HTTP 502 after 5 attempts"
+    assert str(gateway.value) == ("GET /account/profile failed with HTTP 502 after 5 attempts. Dify did not recover "
+                                  "within the retries: run again later.")
     assert len(server.requests) == 1 + 5 and len(sleeps) == 4
 
 
@@ -135,7 +136,7 @@ def test_a_body_that_is_not_json_or_not_the_documented_shape_is_a_response_error
     sleeps: list[float] = []
     with ReplayServer([], extra=extra) as server, client_for(server, sleeps=sleeps) as client:
         with pytest.raises(DifyResponseError, match=r"GET /apps: expected JSON, got text/html starting with "
-                                                    r"'<!doctype html>.*' \(2 times\)$"):
+                                                    r"'<!doctype html>.*', 2 times in a row\. Is a proxy "):
             list(client.iter_apps())
         assert len(server.requests) == 2 and len(sleeps) == 1  # a non-JSON 200 is retried once only
         with pytest.raises(DifyResponseError) as caught:
@@ -158,6 +159,7 @@ def test_an_unreachable_dify_is_a_connection_error() -> None:
         assert client.request_count == 5 and len(sleeps) == 4
     assert str(caught.value).startswith(f"GET /account/profile: could not reach Dify at http://127.0.0.1:{port}"
                                         "/console/api after 5 attempts (ConnectError: ")
+    assert str(caught.value).endswith(". Check DIFY_API_URL and that Dify is up.")
 
 
 def test_base_url_and_arguments_are_checked() -> None:

@@ -93,7 +93,8 @@ def test_a_malformed_page_twice_stops_the_run_and_leaves_the_previous_rows(tmp_p
     assert str(caught.value).startswith(
         f"GET /apps/{{id}}/workflow-app-logs for app {app.name!r} ({app.id}): expected JSON, got text/html; "
         "charset=utf-8 starting with '<!DOCTYPE html>")
-    assert str(caught.value).endswith("' (2 times)")
+    assert str(caught.value).endswith(f"', 2 times in a row. Is a proxy or a maintenance page answering for Dify at "
+                                      f"{dify.base_url}/console/api? Run again once Dify answers normally.")
 
 
 @pytest.mark.parametrize(("fault", "error", "message"), [
@@ -102,9 +103,11 @@ def test_a_malformed_page_twice_stops_the_run_and_leaves_the_previous_rows(tmp_p
     ("429:path=/account/profile:next=5:retry_after=1", DifyHTTPError,
      "GET /account/profile failed with HTTP 429 (too_many_requests) after 5 attempts: Dify says: "),
     ("truncated:path=/account/profile:next=5", DifyConnectionError,
-     "GET /account/profile: could not reach Dify at {url}/console/api after 5 attempts (RemoteProtocolError: "),
+     "GET /account/profile: Dify at {url}/console/api did not answer completely after 5 attempts "
+     "(RemoteProtocolError: "),
     ("drop:path=/account/profile:next=5", DifyConnectionError,
-     "GET /account/profile: could not reach Dify at {url}/console/api after 5 attempts (RemoteProtocolError: "),
+     "GET /account/profile: Dify at {url}/console/api did not answer completely after 5 attempts "
+     "(RemoteProtocolError: "),
     ("malformed:path=/account/profile:next=2", DifyResponseError,
      "GET /account/profile: expected JSON, got text/html; charset=utf-8 starting with '<!DOCTYPE html>"),
 ])

@@ -65,9 +65,9 @@ def test_a_long_retry_after_is_capped_and_one_past_the_total_wait_gives_up() -> 
             pytest.raises(DifyHTTPError) as caught:
         client.account_profile()
     assert sleeps == [] and len(server.seen) == 1
-    assert str(caught.value) == ("GET /account/profile failed with HTTP 429 (too_many_requests): Dify says: slow down "
-                                 "(Dify asked to retry after 3600 s, past the 120 s this client waits in all for one "
-                                 "request: run again later)")
+    assert str(caught.value) == ("GET /account/profile failed with HTTP 429 (too_many_requests): Dify says: slow down. "
+                                 "Dify asked to retry after 3600 s, past the 120 s this client waits in all for one "
+                                 "request: run again later.")
 
 
 def test_5xx_are_retried_with_growing_jittered_backoff() -> None:
@@ -85,8 +85,8 @@ def test_attempts_and_total_wait_are_bounded() -> None:
             pytest.raises(DifyHTTPError) as caught:
         client.account_profile()
     assert len(server.seen) == 5 and len(sleeps) == 4
-    assert str(caught.value) == "GET /account/profile failed with HTTP 503 (service_unavailable) after 5 attempts: " \
-                                "Dify says: busy"
+    assert str(caught.value) == ("GET /account/profile failed with HTTP 503 (service_unavailable) after 5 attempts: "
+                                 "Dify says: busy. Dify did not recover within the retries: run again later.")
 
     sleeps.clear()
     with ScriptServer(lambda seen: json_answer(ERROR_503, 503)) as server, \
@@ -111,7 +111,7 @@ def test_a_body_cut_every_time_ends_as_a_connection_error() -> None:
         client.account_profile()
     assert len(server.seen) == 5
     assert str(caught.value).startswith(
-        f"GET /account/profile: could not reach Dify at {server.base_url}/console/api after 5 attempts "
+        f"GET /account/profile: Dify at {server.base_url}/console/api did not answer completely after 5 attempts "
         "(RemoteProtocolError: ")
 
 
@@ -128,7 +128,9 @@ def test_a_malformed_json_page_is_retried_once_only() -> None:
         client.account_profile()
     assert len(server.seen) == 2
     assert str(caught.value) == ("GET /account/profile: expected JSON, got application/json starting with "
-                                 "'{\"id\": \"u1\", \"name\": \"Ow' (2 times)")
+                                 "'{\"id\": \"u1\", \"name\": \"Ow', 2 times in a row. Is a proxy or a maintenance "
+                                 f"page answering for Dify at {server.base_url}/console/api? Run again once Dify "
+                                 "answers normally.")
 
 
 @pytest.mark.parametrize(("status", "error"), [(400, DifyHTTPError), (403, DifyHTTPError), (404, DifyHTTPError),
