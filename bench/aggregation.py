@@ -305,6 +305,8 @@ def child_measure(db: Path) -> None:
 def measure_size(events: int, folder: Path, repeat: int) -> dict[str, Any]:
     """Generate once, then measure `repeat` times, each in a fresh process; medians per step."""
     db = folder / f"events_{events}.duckdb"
+    for stale in (db, db.with_name(db.name + ".wal")):  # a size given twice starts afresh
+        stale.unlink(missing_ok=True)
     script = str(Path(__file__).resolve())
     generated = run_child([script, "--child", "generate", "--db", str(db), "--events", str(events)])
     runs = [run_child([script, "--child", "measure", "--db", str(db)]) for _ in range(repeat)]
