@@ -13,7 +13,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dify_meter import cli_check, cli_export, cli_spool
+    from dify_meter import cli_check, cli_export, cli_spool, cli_start
     from dify_meter.demo import register as register_demo
     from dify_meter.sandbox import api_meter_cli, dify_cli
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_export.register(commands)
     cli_check.register(commands)
+    cli_start.register(commands)
     register_demo(commands)
     cli_spool.register(commands)
     sandbox = commands.add_parser("sandbox", help="run a simulator (Dify console API or API_Meter) on loopback")
