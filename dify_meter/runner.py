@@ -66,8 +66,9 @@ def _run_event(entry: dg.EventLogEntry) -> RunEvent:
         fields.update(check_name=evaluation.check_name, check_passed=evaluation.passed,
                       check_severity=evaluation.severity.value,
                       check_result=str(result.value) if result is not None else None)
+    level = entry.level if isinstance(entry.level, int) else logging.getLevelName(entry.level)  # "INFO" -> 20
     return RunEvent(entry.run_id, entry.timestamp, event.event_type_value if event else "LOG", entry.step_key,
-                    entry.level, entry.user_message, **fields)
+                    level, entry.user_message, **fields)
 
 
 def materialize(
