@@ -2,7 +2,9 @@
 
 The client checks every request against this list before it sends anything (see
 `dify_meter.dify.transport`), so a bug elsewhere cannot change or delete data in Dify. Paths are
-relative to `{DIFY_API_URL}/console/api`; `{name}` stands for one id segment.
+relative to `{DIFY_API_URL}/console/api`; `{name}` stands for one id segment. A path that matches is
+made of these literal segments and plain ids only, so it reaches Dify exactly as written: no dot
+segment, escape, query, scheme or host can slip through and be resolved elsewhere.
 
 Two allowed requests are not pure reads, and are here on purpose:
 - `POST /workspaces/current` only reads the workspace (Dify answers GET with 405);

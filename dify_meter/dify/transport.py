@@ -27,7 +27,6 @@ from dify_meter.dify.concurrency import AdaptiveConcurrency
 from dify_meter.dify.errors import (
     AppLabel,
     DifyConnectionError,
-    DifyRequestNotAllowed,
     DifyResponseError,
     describe_request,
     http_error,
@@ -121,7 +120,7 @@ class ConsoleTransport:
         `endpoint` names the request in errors (`/apps/{id}`); `path` is what is sent (default: the
         endpoint). Without `authenticated` the request carries only `headers` (login, refresh, setup).
         """
-        self._check_allowed(method, path or endpoint, params)
+        check_allowed(method, path or endpoint)  # before anything, login included, is sent
         request = describe_request(method, endpoint, app)
         statuses = TRANSIENT_STATUSES if transient_statuses is None else transient_statuses
         malformed = 0
@@ -182,15 +181,6 @@ class ConsoleTransport:
                 "this client waits in all for one request: run again later.")
 
     # --- one exchange ---------------------------------------------------------------------------------
-
-    def _check_allowed(self, method: str, path: str, params: Params | None) -> None:
-        url = self._http.build_request(method, path, params=params).url
-        root = self._root
-        if (url.scheme, url.host, url.port) != (root.scheme, root.host, root.port) \
-                or not url.path.startswith(root.path):
-            raise DifyRequestNotAllowed(f"refused to send {method} {path}: it does not go to Dify's console API "
-                                        f"at {str(root).rstrip('/')}. Nothing was sent.")
-        check_allowed(method, "/" + url.path[len(root.path):])
 
     def _send_authenticated(self, method: str, path: str, params: Params | None,
                             json_body: dict[str, Any] | None) -> httpx.Response:

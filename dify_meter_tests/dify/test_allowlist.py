@@ -53,6 +53,7 @@ def test_the_transport_refuses_before_sending_anything_not_even_a_login(auth: Ad
                 with pytest.raises(DifyRequestNotAllowed) as caught:
                     transport.call(method, path, authenticated=True)
                 assert "secret" not in str(caught.value)
-            with pytest.raises(DifyRequestNotAllowed, match="does not go to Dify's console API"):
-                transport.call("GET", "/apps", path="http://127.0.0.1:1/console/api/apps", authenticated=True)
+            for elsewhere in ("http://127.0.0.1:1/console/api/apps", "//127.0.0.1:1/console/api/apps", "/apps?x=1"):
+                with pytest.raises(DifyRequestNotAllowed, match="not on its allowlist"):
+                    transport.call("GET", "/apps", path=elsewhere, authenticated=True)
         assert server.seen == [] and transport.sent == 0
