@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint format typecheck clean
+.PHONY: setup demo test test-unit test-integration test-e2e coverage lint format typecheck check-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
 
+coverage: $(STAMP)
+	$(BIN)/pytest -q --cov=dify_meter --cov-report=term-missing:skip-covered --cov-report=html
+
 lint: $(STAMP)
 	$(BIN)/ruff check dify_meter dify_meter_tests bench
 
@@ -38,6 +41,12 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy dify_meter
+
+check-all: lint typecheck test
+
+# Each benchmark prints its figures and ratios; see bench/README.md.
+bench: $(STAMP)
+	for script in bench/[a-z]*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -87,7 +87,7 @@ def test_a_fetch_failing_part_way_leaves_the_previous_rows(tmp_path):
         before = stored_events(store)
         served = len(simulator.request_log)
         simulator.fail = lambda method, path, args: (
-            (500, {"code": "internal_server_error", "message": "boom"})
+            (400, {"code": "invalid_param", "message": "boom"})  # not retried: the run stops here
             if len(simulator.request_log) > served + 20 else None
         )
         with pytest.raises(DifyError):
