@@ -39,7 +39,7 @@ def _store() -> DuckDBStore:
     return DuckDBStore(load_settings().dify_meter_duckdb)
 
 
-def _entries(statuses: tuple[str, ...]) -> list[spool.SpoolEntry]:
+def _entries(statuses: tuple[spool.SpoolStatus, ...]) -> list[spool.SpoolEntry]:
     store = _store()
     if not store.path.exists():
         return []
@@ -54,7 +54,7 @@ def list_spool(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (e.usage_date, e.status, e.attempts, e.next_attempt_at.strftime("%Y-%m-%d %H:%M UTC") if e.next_attempt_at
-         else "-", e.http_status or "-", (e.resolution if e.status == "resolved" else e.last_error)[:160])
+         else "-", e.http_status or "-", ((e.resolution or "") if e.status == "resolved" else e.last_error)[:160])
         for e in entries
     ]
     print(markdown_table(("day", "status", "replays", "next attempt", "HTTP", "last error / resolution"), rows,

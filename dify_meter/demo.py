@@ -121,10 +121,12 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
             "GROUP BY provider, model, currency ORDER BY 6 DESC",
             [first_day, last_day],
         ).fetchall()
-        events, tokens = conn.execute(
+        totals = conn.execute(
             "SELECT count(*), coalesce(sum(total_tokens), 0) FROM raw_usage_events WHERE usage_date BETWEEN ? AND ?",
             [first_day, last_day],
         ).fetchone()
+        assert totals is not None
+        events, tokens = totals
         costs = dict(conn.execute(
             "SELECT currency, sum(cost) FROM usage_workspace WHERE usage_date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
             [first_day, last_day],

@@ -1,3 +1,5 @@
+from typing import Any
+
 import dagster as dg
 
 from dify_meter.collect import refresh_raw_usage
@@ -49,7 +51,7 @@ def raw_usage_events(
         f"{summary.events} usage events for {refresh.first_day}..{refresh.last_day}: "
         f"{summary.total_tokens} tokens, {fetch.requests} Dify requests, {fetch.detail_reads} detail reads"
     )
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "days": f"{refresh.first_day} .. {refresh.last_day}",
         "events": summary.events,
         "input_tokens": summary.input_tokens,
