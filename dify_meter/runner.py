@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from dagster._utils.error import SerializableErrorInfo
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +112,15 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
         if failure.user_failure_data and failure.user_failure_data.description:  # a dg.Failure: its own words
             messages.append(f"{event.step_key}: {failure.user_failure_data.description.strip()}")
         elif failure.error:
-            messages.append(f"{event.step_key}: {failure.error.message.strip()}")
+            messages.append(f"{event.step_key}: {_raised_by_the_asset(failure.error).message.strip()}")
     return "\n".join(messages) or "the run failed; see the Dagster UI for its logs"
+
+
+def _raised_by_the_asset(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The error the asset's code raised: Dagster wraps it in one that only says the op failed."""
+    while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    return error
 
 
 def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
