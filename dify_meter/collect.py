@@ -1,8 +1,10 @@
 """Fetch → store: read a window of days from Dify and replace those days in raw_usage_events.
 
-Plain Python shared by the Dagster asset and the CLI. The whole window is read from Dify first
-(one read for a multi-day range); the table is touched only after the fetch succeeded, in one
-transaction, so a failure part-way leaves every previous row untouched.
+Plain Python shared by the Dagster asset and the CLI. The whole window is read from Dify once (one
+read for a multi-day range), its events staged in DuckDB batch by batch as they come; the table is
+touched only after the fetch succeeded, in one transaction, so a failure part-way leaves every
+previous row untouched. What earlier fetches cached (conversation details, ended runs, unchanged
+conversations' messages) is not read from Dify again.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import duckdb
+
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.dify.statistics import DifyAppTotals, fetch_dify_totals
 from dify_meter.settings import Settings
 from dify_meter.usage.detail_cache import DuckDBDetailCache
-from dify_meter.usage.raw_events import RawSummary, replace_window, summarize_window
-from dify_meter.usage.store import DuckDBStore
+from dify_meter.usage.fetch_cache import DuckDBFetchCache
+from dify_meter.usage.raw_events import RawSummary, StagedWindow, summarize_window
+from dify_meter.usage.store import DuckDBStore, StoreError
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,33 @@ def refresh_raw_usage(
 ) -> RawRefresh:
     first_day, last_day = window_days(window_start, window_end, settings)
     with open_dify_client(settings) as client:
-        fetched = fetch_usage_events(
-            client,
-            window_start,
-            window_end,
-            timezone=settings.dify_timezone,
-            detail_cache=DuckDBDetailCache(store),
-            detail_reads=settings.dify_detail_reads,
-            max_run_seconds=settings.dify_max_run_seconds,
-        )
-        dify_totals = fetch_dify_totals(client, window_start, window_end)
+        staged = StagedWindow.begin(store, first_day, last_day)
+        try:
+            fetched = fetch_usage_events(
+                client,
+                window_start,
+                window_end,
+                timezone=settings.dify_timezone,
+                detail_cache=DuckDBDetailCache(store),
+                fetch_cache=DuckDBFetchCache(store),
+                sink=staged,
+                detail_reads=settings.dify_detail_reads,
+                max_run_seconds=settings.dify_max_run_seconds,
+            )
+            dify_totals = fetch_dify_totals(client, window_start, window_end)
+            staged.commit()
+        except BaseException as error:
+            _discard(staged, error)
+            raise
     with store.connect() as conn:
-        replace_window(conn, first_day, last_day, fetched.events)
         summary = summarize_window(conn, first_day, last_day)
     return RawRefresh(first_day, last_day, fetched, summary, dify_totals)
+
+
+def _discard(staged: StagedWindow, error: BaseException) -> None:
+    """Drop a failed fetch's staged events; if even that fails, the error says so (a later fetch deletes
+    them once stale, and never moves them)."""
+    try:
+        staged.discard()
+    except (StoreError, duckdb.Error) as exc:
+        error.add_note(f"its staged events (fetch {staged.fetch_id}) could not be dropped: {exc}")

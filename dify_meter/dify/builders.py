@@ -1,21 +1,14 @@
-"""Usage events from parsed Dify records, by the rules of shared/specs/usage-semantics.md. No I/O."""
+"""Usage events from what Dify records report (`usage_facts`), by the rules of usage-semantics.md. No I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 
-from dify_meter.dify.models import (
-    AGENT_NODE_TYPE,
-    App,
-    ChatConversation,
-    CompletionConversation,
-    Message,
-    NodeExecution,
-    Usage,
-    WorkflowAppLog,
-)
+from dify_meter.dify.models import AGENT_NODE_TYPE, App, ChatConversation, CompletionConversation, WorkflowAppLog
+from dify_meter.dify.usage_facts import MessageUsage, NodeUsage
 from dify_meter.usage.event import UsageEvent, UserType
 
 UNKNOWN = "unknown"
@@ -58,13 +51,12 @@ def cost_of(price: Decimal | None, currency: str | None) -> Cost:
     return Cost(price, currency, True)
 
 
-def message_event(app: App, message: Message, *, user: User, provider: str, model: str, approximate: bool,
+def message_event(app: App, message: MessageUsage, *, user: User, provider: str, model: str, approximate: bool,
                   timezone: tzinfo) -> UsageEvent:
     """A chat, agent-chat or completion message: tokens from the message, price from metadata.usage."""
-    usage = message.metadata.usage
-    cost = cost_of(usage.total_price, usage.currency) if usage else cost_of(None, None)
+    cost = cost_of(message.price, message.currency)
     return UsageEvent(
-        event_id=message.id,
+        event_id=message.message_id,
         source="message",
         usage_date=message.created_at.astimezone(timezone).date(),
         occurred_at=message.created_at,
@@ -75,35 +67,18 @@ def message_event(app: App, message: Message, *, user: User, provider: str, mode
         user_id=user.id,
         provider_raw=provider,
         model_raw=model,
-        input_tokens=message.message_tokens,
-        output_tokens=message.answer_tokens,
-        total_tokens=message.message_tokens + message.answer_tokens,
+        input_tokens=message.input_tokens,
+        output_tokens=message.output_tokens,
+        total_tokens=message.input_tokens + message.output_tokens,
         cost=cost.amount,
         currency=cost.currency,
         priced=cost.priced,
         approximate=approximate,
         conversation_id=message.conversation_id,
-        message_id=message.id,
+        message_id=message.message_id,
         workflow_run_id=message.workflow_run_id,
         node_type=None,
     )
-
-
-def _node_usage(node: NodeExecution) -> Usage | None:
-    # process_data.usage since Dify 1.0, outputs.usage before (and always for agent nodes)
-    return node.typed_process_data.usage or node.typed_outputs.usage
-
-
-def _node_model(node: NodeExecution) -> tuple[str, str]:
-    process = node.typed_process_data
-    return process.model_provider or UNKNOWN, process.model_name or UNKNOWN
-
-
-def _node_cost(node: NodeExecution, usage: Usage) -> Cost:
-    metadata = node.typed_metadata
-    if metadata.total_price is not None:
-        return cost_of(metadata.total_price, metadata.currency or usage.currency)
-    return cost_of(usage.total_price, usage.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,30 +93,26 @@ class RunContext:
     message_id: str | None
 
 
-def node_events(run: RunContext, nodes: list[NodeExecution], *, timezone: tzinfo,
+def node_events(run: RunContext, nodes: Iterable[NodeUsage], *, timezone: tzinfo,
                 warnings: list[str]) -> list[UsageEvent]:
     """One event per usage-bearing leaf node (and agent node); iteration/loop totals are never counted."""
     events = []
     for node in nodes:
-        if not node.may_carry_usage:
+        if node.input_tokens is None or node.output_tokens is None:
+            warnings.append(
+                f"{run.app.label}: node {node.node_execution_id} ({node.node_type}) of run {run.workflow_run_id} "
+                f"reports {node.reported_tokens} tokens but no usage split; not counted"
+            )
             continue
-        usage = _node_usage(node)
-        if usage is None:
-            if node.typed_metadata.total_tokens:
-                warnings.append(
-                    f"{run.app.label}: node {node.id} ({node.node_type}) of run {run.workflow_run_id} reports "
-                    f"{node.typed_metadata.total_tokens} tokens but no usage split; not counted"
-                )
-            continue
-        provider, model = _node_model(node)
+        provider, model = node.provider or UNKNOWN, node.model or UNKNOWN
         if node.node_type != AGENT_NODE_TYPE and UNKNOWN in (provider, model):
             warnings.append(
-                f"{run.app.label}: node {node.id} ({node.node_type}) of run {run.workflow_run_id} names no "
-                "model (process_data truncated?); counted as 'unknown'"
+                f"{run.app.label}: node {node.node_execution_id} ({node.node_type}) of run {run.workflow_run_id} "
+                "names no model (process_data truncated?); counted as 'unknown'"
             )
-        cost = _node_cost(node, usage)
+        cost = cost_of(node.price, node.currency)
         events.append(UsageEvent(
-            event_id=node.id,
+            event_id=node.node_execution_id,
             source="node",
             usage_date=run.occurred_at.astimezone(timezone).date(),
             occurred_at=run.occurred_at,
@@ -152,9 +123,9 @@ def node_events(run: RunContext, nodes: list[NodeExecution], *, timezone: tzinfo
             user_id=run.user.id,
             provider_raw=provider,
             model_raw=model,
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
-            total_tokens=usage.prompt_tokens + usage.completion_tokens,
+            input_tokens=node.input_tokens,
+            output_tokens=node.output_tokens,
+            total_tokens=node.input_tokens + node.output_tokens,
             cost=cost.amount,
             currency=cost.currency,
             priced=cost.priced,

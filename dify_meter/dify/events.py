@@ -2,19 +2,24 @@
 
 One call reads Dify once for the whole window, however many days it spans, in four phases:
 1. list every app's conversations (chat modes, completion) or workflow app logs;
-2. read the messages of the chat conversations active in the window;
-3. read the node executions of the workflow runs behind advanced-chat messages and workflow logs;
+2. take the messages of the chat conversations, a chunk at a time: from the fetch cache when the list
+   shows a conversation unchanged, else from Dify; the node executions of the advanced-chat runs of
+   each chunk follow it;
+3. take the node executions of the workflow runs of the app logs, from the cache for ended runs;
 4. read the conversation details still unknown to the detail cache, only now: a detail read moves
-   the conversation's `updated_at` and would reorder the lists of phase 1 and 2.
+   the conversation's `updated_at` and would reorder the conversation lists while they are read.
+Events go to the sink in batches as soon as they can be built (chat messages once their model is
+known), so memory holds list items and chunks, never the whole window's events or responses.
+`dify_meter.dify.caches` says what is reused and why it cannot differ from a fresh read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dify_meter.dify.builders import (
@@ -24,6 +29,17 @@ from dify_meter.dify.builders import (
     conversation_user,
     message_event,
     node_events,
+)
+from dify_meter.dify.caches import (
+    ADVANCED_CHAT_ENDED,
+    FINAL_RUN_STATUSES,
+    ConversationMessages,
+    FetchCache,
+    FinishedRun,
+    NoFetchCache,
+    advanced_chat_runs_ended,
+    is_settled,
+    is_unchanged,
 )
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.details import ConversationDetail, DetailCache
@@ -37,11 +53,12 @@ from dify_meter.dify.models import (
     CompletionConversation,
     Message,
     ModelRef,
-    NodeExecution,
     WorkflowAppLog,
     parse_body,
 )
 from dify_meter.dify.parallel import parallel_each, parallel_map
+from dify_meter.dify.sink import EventBatcher, EventSink
+from dify_meter.dify.usage_facts import MessageUsage, NodeUsage, node_usages
 from dify_meter.dify.windows import Window
 from dify_meter.usage.event import UsageEvent
 
@@ -53,11 +70,20 @@ COMPLETION = "completion"
 WORKFLOW = "workflow"
 SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW}
 
-DETAIL_BATCH_SIZE = 20
+DETAIL_BATCH_SIZE = 20  # details handed to the detail cache together (a failure loses none already read)
+EVENT_BATCH_SIZE = 5000  # events per sink write
+CHUNK_SIZE = 500  # conversations, runs or details looked up in (and written to) the caches together
+
+Item = TypeVar("Item")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def chunks(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +96,7 @@ class SkippedApp:
 
 @dataclass(slots=True)
 class FetchResult:
-    events: list[UsageEvent]
+    event_count: int  # usage events handed to the sink (those of apps that vanished mid-fetch excluded)
     apps_read: int  # apps whose usage was read (skipped apps excluded)
     requests: int  # HTTP requests sent to Dify by this call
     detail_reads: int  # conversation details read from Dify by this call (each marks one read)
@@ -79,12 +105,20 @@ class FetchResult:
     retries: int = 0  # requests sent again after a transient failure (429, 5xx, network)
     lowest_concurrency: int = 0  # the lowest in-flight limit Dify's pushback (429, 503) brought the client to
     dify_version: str | None = None  # X-Version of Dify's answers
+    conversations_read: int = 0  # chat conversations whose messages were read from Dify
+    conversations_cached: int = 0  # chat conversations whose messages came from the fetch cache
+    runs_read: int = 0  # workflow runs whose node executions were read from Dify
+    runs_cached: int = 0  # workflow runs whose node usage came from the fetch cache
 
 
 def fetch_usage_events(client: DifyClient, window_start: datetime, window_end: datetime, *, timezone: str,
-                       detail_cache: DetailCache, detail_reads: DetailReads = "auto",
-                       max_run_seconds: int = 3600, now: Callable[[], datetime] = utc_now) -> FetchResult:
-    """Every usage event whose time lies in [window_start, window_end), dated in `timezone`."""
+                       detail_cache: DetailCache, sink: EventSink, fetch_cache: FetchCache | None = None,
+                       detail_reads: DetailReads = "auto", max_run_seconds: int = 3600,
+                       now: Callable[[], datetime] = utc_now, batch_size: int = EVENT_BATCH_SIZE) -> FetchResult:
+    """Hand `sink` every usage event whose time lies in [window_start, window_end), dated in `timezone`.
+
+    `fetch_cache` (None: none) spares reading what cannot have changed since an earlier fetch; `now` is
+    the time messages are read at, which decides whether they are old enough to be cached."""
     try:
         usage_tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -93,7 +127,8 @@ def fetch_usage_events(client: DifyClient, window_start: datetime, window_end: d
         raise ValueError(f"detail_reads must be 'auto' or 'never', got {detail_reads!r}")
     if max_run_seconds < 0:
         raise ValueError(f"max_run_seconds must be >= 0, got {max_run_seconds}")
-    extraction = _Extraction(client, Window(window_start, window_end), usage_tz, detail_cache, detail_reads,
+    extraction = _Extraction(client, Window(window_start, window_end), usage_tz, detail_cache,
+                             fetch_cache or NoFetchCache(), EventBatcher(sink, batch_size), detail_reads,
                              max_run_seconds, now)
     return extraction.run()
 
@@ -110,35 +145,48 @@ class _Listing:
 
 
 @dataclass(frozen=True, slots=True)
-class _ActiveConversation:
-    """Phase 2: a chat conversation and its messages inside the window."""
+class _Messages:
+    """Phase 2: every message of a chat conversation, from Dify or the cache."""
 
     app: App
     conversation: ChatConversation
-    messages: list[Message]
+    messages: tuple[MessageUsage, ...]
+    complete: bool  # as many messages as the conversation lists (first_id paging lost none)
 
 
 @dataclass(frozen=True, slots=True)
 class _DetailJob:
+    """Phase 4: a conversation whose events wait for its detail."""
+
     app: App
-    conversation_id: str
-    completion: bool
+    conversation: ChatConversation | CompletionConversation
+    chat_messages: list[MessageUsage]  # a chat conversation's messages in the window; none for completion
+
+    @property
+    def completion(self) -> bool:
+        return isinstance(self.conversation, CompletionConversation)
 
 
 class _Extraction:
     def __init__(self, client: DifyClient, window: Window, usage_tz: ZoneInfo, detail_cache: DetailCache,
-                 detail_reads: DetailReads, max_run_seconds: int, now: Callable[[], datetime]) -> None:
+                 fetch_cache: FetchCache, batcher: EventBatcher, detail_reads: DetailReads, max_run_seconds: int,
+                 now: Callable[[], datetime]) -> None:
         self.client = client
         self.window = window
         self.usage_tz = usage_tz
         self.detail_cache = detail_cache
+        self.fetch_cache = fetch_cache
+        self.batcher = batcher
         self.detail_reads = detail_reads
         self.max_run_seconds = max_run_seconds
         self.now = now
         self.account_tz = ZoneInfo("UTC")
+        self.current_models: dict[str, ModelRef | None] = {}
+        self.pending_details: list[_DetailJob] = []
         self.skipped: list[SkippedApp] = []
         self.warnings: list[str] = []
         self.gone: dict[str, str] = {}  # app id -> why the app could not be read
+        self.result = FetchResult(event_count=0, apps_read=0, requests=0, detail_reads=0)
         self._lock = threading.Lock()
 
     # --- bookkeeping shared by the worker threads ---------------------------------------------------
@@ -164,6 +212,11 @@ class _Extraction:
     def _max_workers(self) -> int:
         return self.client.max_concurrency
 
+    def _emit(self, events: list[UsageEvent]) -> None:
+        with self._lock:
+            gone = set(self.gone)
+        self.batcher.add(event for event in events if event.app_id not in gone)
+
     # --- the run ------------------------------------------------------------------------------------
 
     def run(self) -> FetchResult:
@@ -175,31 +228,35 @@ class _Extraction:
         apps = [app for app in list_apps(self.client) if self._is_readable(app)]
         listings = [listing for listing in parallel_map(self._list_app, apps, max_workers=self._max_workers())
                     if listing is not None]
+        self.current_models = {listing.app.id: listing.current_model for listing in listings}
 
-        conversations = [(listing.app, conversation) for listing in listings for conversation in listing.chats]
-        active = [item for item in parallel_map(self._read_messages, conversations,
-                                                max_workers=self._max_workers()) if item is not None]
+        for conversations in chunks([(listing.app, chat) for listing in listings for chat in listing.chats],
+                                    CHUNK_SIZE):
+            self._conversations(conversations)
+        for logs in chunks([(listing.app, log) for listing in listings for log in listing.logs], CHUNK_SIZE):
+            self._workflow_runs(logs)
+        if self.detail_reads == "auto":
+            jobs = self.pending_details + [_DetailJob(listing.app, conversation, [])
+                                           for listing in listings for conversation in listing.completions]
+            for batch in chunks(jobs, CHUNK_SIZE):
+                self._detail_events(batch)
 
-        runs = self._runs(active, listings)
-        run_nodes = [item for item in parallel_map(self._read_nodes, runs, max_workers=self._max_workers())
-                     if item is not None]
-
-        details = self._details(active, listings) if self.detail_reads == "auto" else {}
-        events = self._events(listings, active, run_nodes, details)
+        self.batcher.flush()
+        dropped = self.batcher.sink.drop_apps(set(self.gone)) if self.gone else 0
         for app in apps:
             if app.id in self.gone:
                 self.skipped.append(SkippedApp(app.id, app.name, app.mode, self.gone[app.id]))
-        return FetchResult(
-            events=sorted(events, key=lambda event: (event.occurred_at, event.event_id)),
-            apps_read=len(apps) - len(self.gone),
-            requests=self.client.request_count - requests_before,
-            detail_reads=self.client.detail_read_count - details_before,
-            skipped_apps=self.skipped,
-            warnings=self.warnings,
-            retries=self.client.retry_count - retries_before,
-            lowest_concurrency=self.client.concurrency.lowest_limit,
-            dify_version=self.client.dify_version,
-        )
+        result = self.result
+        result.event_count = self.batcher.handed_over - dropped
+        result.apps_read = len(apps) - len(self.gone)
+        result.requests = self.client.request_count - requests_before
+        result.detail_reads = self.client.detail_read_count - details_before
+        result.skipped_apps = self.skipped
+        result.warnings = self.warnings
+        result.retries = self.client.retry_count - retries_before
+        result.lowest_concurrency = self.client.concurrency.lowest_limit
+        result.dify_version = self.client.dify_version
+        return result
 
     def _is_readable(self, app: App) -> bool:
         if app.mode not in SUPPORTED_MODES:
@@ -232,9 +289,54 @@ class _Extraction:
             return None
         return listing
 
-    # --- phase 2: messages --------------------------------------------------------------------------
+    # --- phase 2: messages, then the advanced-chat runs behind them ------------------------------------
 
-    def _read_messages(self, item: tuple[App, ChatConversation]) -> _ActiveConversation | None:
+    def _conversations(self, chunk: Sequence[tuple[App, ChatConversation]]) -> None:
+        cached = self.fetch_cache.get_conversations([conversation.id for _, conversation in chunk])
+        details = self.detail_cache.get_details([conversation.id for app, conversation in chunk
+                                                 if app.mode in CHAT_MODES])
+        reused: list[_Messages] = []
+        to_read: list[tuple[App, ChatConversation]] = []
+        for app, conversation in chunk:
+            entry = cached.get(conversation.id)
+            if entry is not None and is_unchanged(entry, conversation, details.get(conversation.id)):
+                reused.append(_Messages(app, conversation, entry.messages, complete=True))
+            else:
+                to_read.append((app, conversation))
+        read_at = self.now()
+        fresh = [item for item in parallel_map(self._read_messages, to_read, max_workers=self._max_workers())
+                 if item is not None]
+        self.fetch_cache.put_conversations([
+            ConversationMessages(item.app.id, item.conversation.id, item.conversation.updated_at,
+                                 item.conversation.message_count, item.messages)
+            for item in fresh
+            if item.complete and is_settled(item.messages, item.conversation, read_at=read_at,
+                                            max_run_seconds=self.max_run_seconds)
+        ])
+        self.result.conversations_cached += len(reused)
+        self.result.conversations_read += len(fresh)
+
+        runs: list[RunContext] = []
+        ended: dict[str, str] = {}
+        for item in reused + fresh:
+            in_window = [message for message in item.messages if self.window.contains(message.created_at)]
+            if not in_window:
+                continue
+            if item.app.mode == ADVANCED_CHAT:
+                user = conversation_user(item.conversation)
+                item_runs = [RunContext(item.app, message.workflow_run_id, message.created_at, user,
+                                        item.conversation.id, message.message_id)
+                             for message in in_window if message.workflow_run_id]
+                runs += item_runs
+                if advanced_chat_runs_ended(item.conversation, item.messages):
+                    ended.update((run.workflow_run_id, ADVANCED_CHAT_ENDED) for run in item_runs)
+            elif self.detail_reads == "never" or item.conversation.id in details:
+                self._emit(self._chat_events(item.app, item.conversation, in_window, details.get(item.conversation.id)))
+            else:
+                self.pending_details.append(_DetailJob(item.app, item.conversation, in_window))
+        self._runs(runs, ended)
+
+    def _read_messages(self, item: tuple[App, ChatConversation]) -> _Messages | None:
         app, conversation = item
         if self._is_gone(app):
             return None
@@ -246,45 +348,68 @@ class _Extraction:
         if read.shortfall:
             self._warn(f"{app.label}: conversation {conversation.id} lists {read.expected} messages but only "
                        f"{len(read.messages)} could be read (first_id paging lost same-second messages)")
-        in_window = [message for message in read.messages if self.window.contains(message.created_at)]
-        return _ActiveConversation(app, conversation, in_window) if in_window else None
+        return _Messages(app, conversation, tuple(MessageUsage.of(message) for message in read.messages),
+                         complete=not read.shortfall)
 
     # --- phase 3: node executions -------------------------------------------------------------------
 
-    def _runs(self, active: list[_ActiveConversation], listings: list[_Listing]) -> list[RunContext]:
-        runs = [
-            RunContext(item.app, message.workflow_run_id, message.created_at, conversation_user(item.conversation),
-                       item.conversation.id, message.id)
-            for item in active if item.app.mode == ADVANCED_CHAT
-            for message in item.messages if message.workflow_run_id
-        ]
-        runs += [
-            RunContext(listing.app, log.workflow_run.id, log.workflow_run.created_at, app_log_user(log), None, None)
-            for listing in listings for log in listing.logs
-        ]
-        return runs
+    def _workflow_runs(self, chunk: Sequence[tuple[App, WorkflowAppLog]]) -> None:
+        runs = [RunContext(app, log.workflow_run.id, log.workflow_run.created_at, app_log_user(log), None, None)
+                for app, log in chunk]
+        ended = {log.workflow_run.id: log.workflow_run.status for _, log in chunk
+                 if log.workflow_run.status in FINAL_RUN_STATUSES}
+        self._runs(runs, ended)
 
-    def _read_nodes(self, run: RunContext) -> tuple[RunContext, list[NodeExecution]] | None:
+    def _runs(self, runs: list[RunContext], ended: dict[str, str]) -> None:
+        """Events of these runs: cached node usage where there is some, else read. `ended`: run id -> status
+        of the runs known to have ended before they are read (only those are cached)."""
+        if not runs:
+            return
+        cached = self.fetch_cache.get_runs([run.workflow_run_id for run in runs])
+        to_read = []
+        for run in runs:
+            hit = cached.get(run.workflow_run_id)
+            if hit is None:
+                to_read.append(run)
+            else:
+                self._emit(node_events(run, hit.nodes, timezone=self.usage_tz, warnings=self.warnings))
+        self.result.runs_cached += len(runs) - len(to_read)
+        finished: list[FinishedRun] = []
+
+        def keep(item: tuple[RunContext, list[NodeUsage]] | None) -> None:
+            if item is None:
+                return
+            run, nodes = item
+            self.result.runs_read += 1
+            self._emit(node_events(run, nodes, timezone=self.usage_tz, warnings=self.warnings))
+            if run.workflow_run_id in ended:
+                finished.append(FinishedRun(run.app.id, run.workflow_run_id, ended[run.workflow_run_id],
+                                            tuple(nodes)))
+
+        parallel_each(self._read_nodes, to_read, max_workers=self._max_workers(), on_result=keep)
+        self.fetch_cache.put_runs(finished)
+
+    def _read_nodes(self, run: RunContext) -> tuple[RunContext, list[NodeUsage]] | None:
         if self._is_gone(run.app):
             return None
         try:
-            return run, self.client.node_executions(run.app, run.workflow_run_id)
+            return run, node_usages(self.client.node_executions(run.app, run.workflow_run_id))
         except DifyNotFoundError as error:
             self._not_found(run.app, error, f"workflow run {run.workflow_run_id}")
             return None
 
     # --- phase 4: conversation details, once ever -----------------------------------------------------
 
-    def _details(self, active: list[_ActiveConversation],
-                 listings: list[_Listing]) -> dict[str, ConversationDetail]:
-        """The detail of every conversation that needs one: from the cache, else read now and cached."""
-        jobs = [_DetailJob(item.app, item.conversation.id, completion=False)
-                for item in active if item.app.mode in CHAT_MODES]
-        jobs += [_DetailJob(listing.app, conversation.id, completion=True)
-                 for listing in listings for conversation in listing.completions]
-        details = self.detail_cache.get_details([job.conversation_id for job in jobs]) if jobs else {}
-        missing = [job for job in jobs if job.conversation_id not in details]
-        return {**details, **self._read_details(missing)}
+    def _detail_events(self, jobs: Sequence[_DetailJob]) -> None:
+        """Events of conversations that need their detail: from the cache, else read now and cached."""
+        details = self.detail_cache.get_details([job.conversation.id for job in jobs])
+        details |= self._read_details([job for job in jobs if job.conversation.id not in details])
+        for job in jobs:
+            detail = details.get(job.conversation.id)
+            if isinstance(job.conversation, CompletionConversation):
+                self._emit(self._completion_events(job.app, job.conversation, detail))
+            else:
+                self._emit(self._chat_events(job.app, job.conversation, job.chat_messages, detail))
 
     def _read_details(self, jobs: list[_DetailJob]) -> dict[str, ConversationDetail]:
         read: dict[str, ConversationDetail] = {}
@@ -309,71 +434,56 @@ class _Extraction:
     def _read_detail(self, job: _DetailJob) -> ConversationDetail | None:
         if self._is_gone(job.app):
             return None
+        conversation_id = job.conversation.id
         try:
             if job.completion:
-                completion = self.client.completion_conversation_detail(job.app, job.conversation_id)
+                completion = self.client.completion_conversation_detail(job.app, conversation_id)
                 model = completion.config.model if completion.config else None
-                return ConversationDetail(job.app.id, job.conversation_id, model.provider if model else None,
+                return ConversationDetail(job.app.id, conversation_id, model.provider if model else None,
                                           model.name if model else None, None, self.now(), completion.message)
-            chat = self.client.chat_conversation_detail(job.app, job.conversation_id)
+            chat = self.client.chat_conversation_detail(job.app, conversation_id)
             model = chat.config.model if chat.config else None
-            return ConversationDetail(job.app.id, job.conversation_id, model.provider if model else None,
+            return ConversationDetail(job.app.id, conversation_id, model.provider if model else None,
                                       model.name if model else None, chat.updated_at, self.now(), None)
         except DifyNotFoundError as error:
-            self._not_found(job.app, error, f"conversation {job.conversation_id} detail")
+            self._not_found(job.app, error, f"conversation {conversation_id} detail")
             return None
 
     # --- events -------------------------------------------------------------------------------------
 
-    def _events(self, listings: list[_Listing], active: list[_ActiveConversation],
-                run_nodes: list[tuple[RunContext, list[NodeExecution]]],
-                details: dict[str, ConversationDetail]) -> list[UsageEvent]:
-        current_models = {listing.app.id: listing.current_model for listing in listings}
-        events: list[UsageEvent] = []
-        for item in active:
-            if item.app.mode in CHAT_MODES:
-                events += self._chat_events(item, details, current_models.get(item.app.id))
-        for listing in listings:
-            for conversation in listing.completions:
-                events += self._completion_events(listing.app, conversation, details)
-        for run, nodes in run_nodes:
-            events += node_events(run, nodes, timezone=self.usage_tz, warnings=self.warnings)
-        unique = {event.event_id: event for event in events if event.app_id not in self.gone}
-        return list(unique.values())
-
-    def _chat_events(self, item: _ActiveConversation, details: dict[str, ConversationDetail],
-                     current_model: ModelRef | None) -> Iterable[UsageEvent]:
+    def _chat_events(self, app: App, conversation: ChatConversation, messages: list[MessageUsage],
+                     detail: ConversationDetail | None) -> list[UsageEvent]:
         if self.detail_reads == "never":
+            current_model = self.current_models.get(app.id)
             provider, model = (current_model.provider, current_model.name) if current_model else (UNKNOWN, UNKNOWN)
             if current_model is None:
-                self.warnings.append(f"{item.app.label} has no current model; its messages count as 'unknown'")
+                self._warn(f"{app.label} has no current model; its messages count as 'unknown'")
             approximate = True
         else:
-            detail = details.get(item.conversation.id)
             if detail is None:
-                self.warnings.append(f"{item.app.label}: conversation {item.conversation.id} has no detail; "
-                                     f"its {len(item.messages)} messages in the window are not counted")
+                self._warn(f"{app.label}: conversation {conversation.id} has no detail; "
+                           f"its {len(messages)} messages in the window are not counted")
                 return []
             provider, model = detail.provider or UNKNOWN, detail.model or UNKNOWN
             if UNKNOWN in (provider, model):
-                self.warnings.append(f"{item.app.label}: conversation {item.conversation.id} detail names no "
-                                     "model; its messages count as 'unknown'")
+                self._warn(f"{app.label}: conversation {conversation.id} detail names no "
+                           "model; its messages count as 'unknown'")
             approximate = False
-        user = conversation_user(item.conversation)
-        return [message_event(item.app, message, user=user, provider=provider, model=model,
-                              approximate=approximate, timezone=self.usage_tz) for message in item.messages]
+        user = conversation_user(conversation)
+        return [message_event(app, message, user=user, provider=provider, model=model,
+                              approximate=approximate, timezone=self.usage_tz) for message in messages]
 
     def _completion_events(self, app: App, conversation: CompletionConversation,
-                           details: dict[str, ConversationDetail]) -> list[UsageEvent]:
-        detail = details.get(conversation.id)
+                           detail: ConversationDetail | None) -> list[UsageEvent]:
         if detail is None or detail.completion_message is None:
             if detail is not None:
-                self.warnings.append(f"{app.label}: cached detail of completion conversation {conversation.id} "
-                                     "has no message; not counted")
+                self._warn(f"{app.label}: cached detail of completion conversation {conversation.id} "
+                           "has no message; not counted")
             return []
         message = parse_body(Message, detail.completion_message,
                              request=f"cached detail of completion conversation {conversation.id} of {app.label}")
         if not self.window.contains(message.created_at):
             return []
-        return [message_event(app, message, user=conversation_user(conversation), provider=detail.provider or UNKNOWN,
-                              model=detail.model or UNKNOWN, approximate=False, timezone=self.usage_tz)]
+        return [message_event(app, MessageUsage.of(message), user=conversation_user(conversation),
+                              provider=detail.provider or UNKNOWN, model=detail.model or UNKNOWN,
+                              approximate=False, timezone=self.usage_tz)]

@@ -100,6 +100,19 @@ class AppsPage(ListPage):
 
 # --- conversations --------------------------------------------------------------------------------
 
+class StatusCount(_Body):
+    """`status_count` of an advanced-chat conversation: its messages' workflow runs by status. Dify counts
+    only these three; running and stopped runs are in none of them."""
+
+    success: int | None = None
+    failed: int | None = None
+    partial_success: int | None = None
+
+    @property
+    def ended(self) -> int:
+        return (self.success or 0) + (self.failed or 0) + (self.partial_success or 0)
+
+
 class ChatConversation(_Body):
     id: str
     from_source: str | None = None
@@ -109,6 +122,7 @@ class ChatConversation(_Body):
     created_at: UnixTime
     updated_at: UnixTime
     message_count: int
+    status_count: StatusCount | None = None  # advanced-chat only (None elsewhere and before Dify had it)
 
 
 class ChatConversationsPage(ListPage):

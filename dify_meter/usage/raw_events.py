@@ -1,28 +1,66 @@
-"""The raw_usage_events table: replace a window of days atomically, and summarize it."""
+"""The raw_usage_events table: replace a window of days atomically, and summarize it.
+
+A fetch stages its events in raw_usage_events_staging batch by batch (`StagedWindow`), each batch in
+its own short connection, and moves them into the window in one transaction at the end.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
 
+from dify_meter.usage.bulk_insert import insert_rows
 from dify_meter.usage.event import EVENT_COLUMNS, UsageEvent
-from dify_meter.usage.store import transaction
+from dify_meter.usage.store import DuckDBStore, StoreError, transaction
 
-# Rows per INSERT … VALUES statement: DuckDB's executemany is row-at-a-time and slow; a multi-row
-# VALUES with parameters is ~50x faster and needs no extra dependency.
-_INSERT_BATCH = 500
+STAGING_TABLE = "raw_usage_events_staging"
+_STAGED_COLUMNS = ("fetch_id", *EVENT_COLUMNS)
+# A fetch writes a batch every few seconds: rows of another fetch untouched for this long belong to a
+# process that died, and are deleted.
+STALE_STAGING = timedelta(hours=1)
 
 
-def _insert_sql(rows: int) -> str:
-    placeholders = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
-    return (
-        f"INSERT INTO raw_usage_events ({', '.join(EVENT_COLUMNS)}) VALUES "
-        + ", ".join([placeholders] * rows)
+def _check_window(events: Sequence[UsageEvent], first_day: date, last_day: date) -> None:
+    outside = [e.event_id for e in events if not first_day <= e.usage_date <= last_day]
+    if outside:
+        raise ValueError(f"{len(outside)} events fall outside {first_day}..{last_day}, e.g. {outside[0]}")
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, fetch_id: str, events: Sequence[UsageEvent]) -> None:
+    insert_rows(conn, STAGING_TABLE, _STAGED_COLUMNS, [(fetch_id, *event.as_row()) for event in events])
+
+
+def _move_into_window(conn: duckdb.DuckDBPyConnection, fetch_id: str, first_day: date, last_day: date,
+                      expected: int) -> None:
+    """Inside the caller's transaction: the window's rows (and any row with a staged event's id) become
+    exactly the fetch's staged events."""
+    duplicate = conn.execute(
+        f"SELECT event_id, count(*) FROM {STAGING_TABLE} WHERE fetch_id = ? "
+        "GROUP BY event_id HAVING count(*) > 1 LIMIT 1", [fetch_id]).fetchone()
+    if duplicate:
+        raise ValueError(f"event {duplicate[0]} was collected {duplicate[1]} times in one fetch")
+    staged = conn.execute(f"SELECT count(*) FROM {STAGING_TABLE} WHERE fetch_id = ?", [fetch_id]).fetchone()
+    if staged is None or staged[0] != expected:
+        raise StoreError(
+            f"fetch {fetch_id} staged {expected} events but {staged[0] if staged else 0} are in {STAGING_TABLE}: "
+            "another process changed them. Run one dify-meter or Dagster run at a time, then retry."
+        )
+    # Rows elsewhere with the same event_id go too (e.g. a DIFY_TIMEZONE change moved an event to another
+    # day), so an event is never stored twice.
+    conn.execute(
+        "DELETE FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? "
+        f"OR event_id IN (SELECT event_id FROM {STAGING_TABLE} WHERE fetch_id = ?)",
+        [first_day, last_day, fetch_id],
     )
+    conn.execute(
+        f"INSERT INTO raw_usage_events ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM {STAGING_TABLE} WHERE fetch_id = ?", [fetch_id])
+    conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ?", [fetch_id])
 
 
 def replace_window(
@@ -30,39 +68,59 @@ def replace_window(
 ) -> int:
     """Replace the rows of usage days first_day..last_day (inclusive) with `events`, in one transaction.
 
-    Rows elsewhere with the same event_id are removed too (e.g. after a DIFY_TIMEZONE change moved
-    an event to another day), so an event is never stored twice. On any error nothing changes.
-    """
-    outside = [e.event_id for e in events if not first_day <= e.usage_date <= last_day]
-    if outside:
-        raise ValueError(f"{len(outside)} events fall outside {first_day}..{last_day}, e.g. {outside[0]}")
+    On any error (an event outside the window, an event id twice) nothing changes."""
+    _check_window(events, first_day, last_day)
+    fetch_id = uuid.uuid4().hex
     with transaction(conn):
-        conn.execute(
-            "CREATE OR REPLACE TEMP TABLE incoming_events AS SELECT * EXCLUDE (loaded_at) "
-            "FROM raw_usage_events LIMIT 0"
-        )
-        for start in range(0, len(events), _INSERT_BATCH):
-            batch = events[start : start + _INSERT_BATCH]
-            conn.execute(
-                _insert_sql(len(batch)).replace("INSERT INTO raw_usage_events", "INSERT INTO incoming_events"),
-                [value for event in batch for value in event.as_row()],
-            )
-        duplicates = conn.execute(
-            "SELECT event_id, count(*) FROM incoming_events GROUP BY event_id HAVING count(*) > 1 LIMIT 1"
-        ).fetchone()
-        if duplicates:
-            raise ValueError(f"event {duplicates[0]} was collected {duplicates[1]} times in one fetch")
-        conn.execute(
-            "DELETE FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? "
-            "OR event_id IN (SELECT event_id FROM incoming_events)",
-            [first_day, last_day],
-        )
-        conn.execute(
-            f"INSERT INTO raw_usage_events ({', '.join(EVENT_COLUMNS)}) "
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM incoming_events"
-        )
-        conn.execute("DROP TABLE incoming_events")
+        _stage(conn, fetch_id, events)
+        _move_into_window(conn, fetch_id, first_day, last_day, len(events))
     return len(events)
+
+
+class StagedWindow:
+    """The events of one fetch of usage days first_day..last_day, staged as they come (an `EventSink`).
+
+    `commit()` moves them into raw_usage_events in one transaction; `discard()` drops them. Until
+    `commit()` succeeds, the window's previous rows are untouched."""
+
+    def __init__(self, store: DuckDBStore, first_day: date, last_day: date) -> None:
+        self.store = store
+        self.first_day, self.last_day = first_day, last_day
+        self.fetch_id = uuid.uuid4().hex
+        self.staged = 0
+
+    @classmethod
+    def begin(cls, store: DuckDBStore, first_day: date, last_day: date) -> StagedWindow:
+        """A new staged fetch; deletes what fetches of dead processes left behind."""
+        staged = cls(store, first_day, last_day)
+        with store.connect() as conn:
+            conn.execute(
+                f"DELETE FROM {STAGING_TABLE} WHERE fetch_id IN (SELECT fetch_id FROM {STAGING_TABLE} "
+                "GROUP BY fetch_id HAVING max(staged_at) < ?)", [datetime.now(UTC) - STALE_STAGING])
+        return staged
+
+    def write(self, events: Sequence[UsageEvent]) -> None:
+        _check_window(events, self.first_day, self.last_day)
+        with self.store.connect() as conn:
+            _stage(conn, self.fetch_id, events)
+        self.staged += len(events)
+
+    def drop_apps(self, app_ids: Collection[str]) -> int:
+        with self.store.connect() as conn:
+            row = conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ? AND app_id IN (SELECT unnest(?))",
+                               [self.fetch_id, list(app_ids)]).fetchone()
+        dropped = row[0] if row else 0
+        self.staged -= dropped
+        return dropped
+
+    def commit(self) -> int:
+        with self.store.connect() as conn, transaction(conn):
+            _move_into_window(conn, self.fetch_id, self.first_day, self.last_day, self.staged)
+        return self.staged
+
+    def discard(self) -> None:
+        with self.store.connect() as conn:
+            conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ?", [self.fetch_id])
 
 
 @dataclass

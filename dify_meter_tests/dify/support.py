@@ -1,11 +1,17 @@
-"""Helpers of the extraction tests: a detail cache in memory, a readable diff of event sets, a scriptable simulator."""
+"""Helpers of the extraction tests: caches and an event sink in memory, a fetch into a list, a readable diff of
+event sets, a scriptable simulator."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from dify_meter.dify.caches import ConversationMessages, FinishedRun
+from dify_meter.dify.client import DifyClient
 from dify_meter.dify.details import ConversationDetail
+from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.dify.retry import RetryPolicy
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.dify_workspace import Workspace
@@ -29,6 +35,60 @@ class MemoryDetailCache:
         self.batches.append([detail.conversation_id for detail in details])
         for detail in details:
             self.details[detail.conversation_id] = detail
+
+
+class MemoryFetchCache:
+    """The `FetchCache` protocol in dicts; counts the runs and conversations put."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, FinishedRun] = {}
+        self.conversations: dict[str, ConversationMessages] = {}
+
+    def get_runs(self, workflow_run_ids: Iterable[str]) -> dict[str, FinishedRun]:
+        return {run_id: self.runs[run_id] for run_id in workflow_run_ids if run_id in self.runs}
+
+    def put_runs(self, runs: Sequence[FinishedRun]) -> None:
+        self.runs.update((run.workflow_run_id, run) for run in runs)
+
+    def get_conversations(self, conversation_ids: Iterable[str]) -> dict[str, ConversationMessages]:
+        return {cid: self.conversations[cid] for cid in conversation_ids if cid in self.conversations}
+
+    def put_conversations(self, conversations: Sequence[ConversationMessages]) -> None:
+        self.conversations.update((conversation.conversation_id, conversation) for conversation in conversations)
+
+
+class EventList:
+    """The `EventSink` protocol in a list; remembers the size of every batch."""
+
+    def __init__(self) -> None:
+        self.events: list[UsageEvent] = []
+        self.batch_sizes: list[int] = []
+
+    def write(self, events: Sequence[UsageEvent]) -> None:
+        self.batch_sizes.append(len(events))
+        self.events.extend(events)
+
+    def drop_apps(self, app_ids: Collection[str]) -> int:
+        kept = [event for event in self.events if event.app_id not in app_ids]
+        dropped, self.events = len(self.events) - len(kept), kept
+        return dropped
+
+
+@dataclasses.dataclass(slots=True)
+class FetchedEvents(FetchResult):
+    """A FetchResult and the events the fetch handed to its sink (production never holds them all)."""
+
+    events: list[UsageEvent] = dataclasses.field(default_factory=list)
+
+
+def fetch_events(client: DifyClient, window_start: datetime, window_end: datetime, **options: Any) -> FetchedEvents:
+    """`fetch_usage_events` into an `EventList` (with a fresh MemoryDetailCache unless `detail_cache` is given)."""
+    sink = EventList()
+    options.setdefault("detail_cache", MemoryDetailCache())
+    result = fetch_usage_events(client, window_start, window_end, sink=sink, **options)
+    assert result.event_count == len(sink.events)
+    fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
+    return FetchedEvents(**fields, events=sink.events)
 
 
 def event_diff(actual: Iterable[UsageEvent], expected: Iterable[UsageEvent]) -> str:

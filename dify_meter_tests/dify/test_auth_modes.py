@@ -16,14 +16,13 @@ from dify_meter.collect import refresh_raw_usage
 from dify_meter.dify.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.errors import DifyAuthError
-from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.sandbox.dify_exchange import RequestRecord
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
 from dify_meter.settings import load_settings
 from dify_meter.usage.event import EVENT_COLUMNS, UsageEvent
 from dify_meter.usage.store import DuckDBStore
-from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, FetchedEvents, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +48,9 @@ def login_client(dify: DifySimulator, password: str = PASSWORD) -> DifyClient:
     return DifyClient(dify.base_url, email=EMAIL, password=password, timeout=10, max_concurrency=4, retry=NO_WAIT)
 
 
-def fetch(client: DifyClient) -> FetchResult:
+def fetch(client: DifyClient) -> FetchedEvents:
     with client:
-        return fetch_usage_events(client, *WINDOW, timezone="UTC", detail_cache=MemoryDetailCache())
+        return fetch_events(client, *WINDOW, timezone="UTC")
 
 
 def calls(dify: DifySimulator, suffix: str) -> list[RequestRecord]:

@@ -18,14 +18,19 @@ from dify_meter.dify.models import (
     NodeExecutions,
     WorkflowAppLogsPage,
 )
+from dify_meter.dify.usage_facts import MessageUsage, NodeUsage, node_usages
 from dify_meter_tests.dify.recorded import body
 
 NEW_YORK = ZoneInfo("America/New_York")
 APPS = {app.name: app for app in AppsPage.model_validate(body("01-apps-all.json")).data}
 
 
-def nodes(name: str) -> list[Any]:
-    return NodeExecutions.model_validate(body(name)).data
+def nodes(name: str) -> list[NodeUsage]:
+    return node_usages(NodeExecutions.model_validate(body(name)).data)
+
+
+def parsed_nodes(*rows: dict[str, Any]) -> list[NodeUsage]:
+    return node_usages(NodeExecutions.model_validate({"data": list(rows)}).data)
 
 
 def workflow_run(app: App = APPS["Invoice Pipeline"], **changes: Any) -> RunContext:
@@ -102,7 +107,7 @@ def test_pre_1_0_usage_in_outputs_and_price_from_usage_without_metadata() -> Non
                "outputs": {"usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_price": "0.0001",
                                      "currency": "USD"}},
                "execution_metadata": {}}
-    events = node_events(workflow_run(), NodeExecutions.model_validate({"data": [old_llm]}).data, timezone=UTC,
+    events = node_events(workflow_run(), parsed_nodes(old_llm), timezone=UTC,
                          warnings=[])
     assert [(e.provider_raw, e.input_tokens, e.output_tokens, e.cost, e.priced) for e in events] == [
         ("openai", 10, 5, Decimal("0.0001"), True)]
@@ -116,7 +121,7 @@ def test_failed_runs_count_and_nodes_without_usage_do_not() -> None:
                     "process_data": None, "execution_metadata": {}}
     loop = {"id": "n3", "node_id": "loop", "node_type": "loop", "created_at": 1,
             "execution_metadata": {"total_tokens": 7, "total_price": "0.1", "currency": "USD"}}
-    events = node_events(workflow_run(), NodeExecutions.model_validate({"data": [failed, never_called, loop]}).data,
+    events = node_events(workflow_run(), parsed_nodes(failed, never_called, loop),
                          timezone=UTC, warnings=[])
     assert [(e.event_id, e.total_tokens, e.priced, e.currency) for e in events] == [("n1", 7, False, None)]
 
@@ -125,7 +130,7 @@ def test_a_leaf_node_without_a_model_is_counted_as_unknown_with_a_warning() -> N
     truncated = {"id": "n1", "node_id": "llm", "node_type": "llm", "created_at": 1, "process_data_truncated": True,
                  "process_data": {"usage": {"prompt_tokens": 1, "completion_tokens": 1}}}
     warnings: list[str] = []
-    events = node_events(workflow_run(), NodeExecutions.model_validate({"data": [truncated]}).data, timezone=UTC,
+    events = node_events(workflow_run(), parsed_nodes(truncated), timezone=UTC,
                          warnings=warnings)
     assert events[0].provider_raw == "unknown" and "names no model" in warnings[0]
 
@@ -133,19 +138,19 @@ def test_a_leaf_node_without_a_model_is_counted_as_unknown_with_a_warning() -> N
 def test_chat_message_events_unpriced_empty_metadata_and_rmb() -> None:
     chat = APPS["Support Chat"]
     oldest = MessagesPage.model_validate(body("03-chat-messages-limit2-page3.json")).data[0]
-    event = message_event(chat, oldest, user=User("end_user", "alice@corp"), provider="langgenius/openai/openai",
-                          model="gpt-4o", approximate=False, timezone=NEW_YORK)
+    event = message_event(chat, MessageUsage.of(oldest), user=User("end_user", "alice@corp"),
+                          provider="langgenius/openai/openai", model="gpt-4o", approximate=False, timezone=NEW_YORK)
     assert (event.input_tokens, event.output_tokens, event.total_tokens) == (120, 40, 160)
     assert (event.cost, event.currency, event.priced) == (Decimal(0), None, False)  # metadata {}
     assert event.usage_date == date(2026, 11, 10) and event.source == "message" and event.node_type is None
 
     ollama = MessagesPage.model_validate(body("03-chat-messages-ollama-unpriced.json")).data[0]
-    unpriced = message_event(APPS["Local Llama"], ollama, user=User("end_user", "dev-laptop-01"),
+    unpriced = message_event(APPS["Local Llama"], MessageUsage.of(ollama), user=User("end_user", "dev-laptop-01"),
                              provider="langgenius/ollama/ollama", model="llama3.1:8b", approximate=True, timezone=UTC)
     assert (unpriced.cost, unpriced.currency, unpriced.priced, unpriced.approximate) == (Decimal(0), "USD", False, True)
 
     detail = CompletionConversationDetail.model_validate(body("02-completion-conversation-detail.json"))
-    rmb = message_event(APPS["Summarizer"], detail.parsed_message, user=User("end_user", "carol@corp"),
+    rmb = message_event(APPS["Summarizer"], MessageUsage.of(detail.parsed_message), user=User("end_user", "carol@corp"),
                         provider="langgenius/tongyi/tongyi", model="qwen-max", approximate=False, timezone=UTC)
     assert (rmb.cost, rmb.currency, rmb.priced, rmb.total_tokens) == (Decimal("0.084"), "RMB", True, 3400)
     assert rmb.event_id == rmb.message_id == "d1000000-0000-4000-8000-00000000000b"

@@ -9,13 +9,12 @@ import pytest
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.concurrency import AdaptiveConcurrency
-from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.dify.parallel import parallel_map
 from dify_meter.dify.retry import RetryPolicy
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
 from dify_meter_tests.dify.script_server import Answer, ScriptServer, Seen, json_answer
-from dify_meter_tests.dify.support import MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import FetchedEvents, assert_same_events, fetch_events
 
 PROFILE = {"id": "u1", "name": "Owner", "email": "owner@example.com", "timezone": "UTC"}
 
@@ -128,14 +127,14 @@ SIM_WINDOW = (datetime(2026, 6, 2, tzinfo=UTC), datetime(2026, 6, 3, tzinfo=UTC)
 
 
 def simulated_run(max_concurrency: int, *faults: str,
-                  latency_ms: float = 0) -> tuple[DifySimulator, DifyClient, FetchResult]:
+                  latency_ms: float = 0) -> tuple[DifySimulator, DifyClient, FetchedEvents]:
     with DifySimulator(generate_workspace(3, date(2026, 6, 1), 2), api_key="k", latency_ms=latency_ms,
                        faults=faults) as dify:
         dify.set_now(datetime(2026, 6, 10, tzinfo=UTC))
         retry = RetryPolicy(sleep=lambda _: None, max_attempts=12)  # a 1-in-10^6 chance per request at 30 %
         with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
                         max_concurrency=max_concurrency, retry=retry) as client:
-            result = fetch_usage_events(client, *SIM_WINDOW, timezone="UTC", detail_cache=MemoryDetailCache())
+            result = fetch_events(client, *SIM_WINDOW, timezone="UTC")
         return dify, client, result
 
 

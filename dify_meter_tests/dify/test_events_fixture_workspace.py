@@ -11,12 +11,19 @@ import pytest
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.errors import DifyHTTPError
-from dify_meter.dify.events import DETAIL_BATCH_SIZE, FetchResult, fetch_usage_events
+from dify_meter.dify.events import DETAIL_BATCH_SIZE
 from dify_meter.sandbox.dify_tables import App
 from dify_meter.sandbox.dify_workspace import Workspace
 from dify_meter.sandbox.fixture_workspace import fixture_workspace
 from dify_meter_tests.dify.grow_workspace import new_id
-from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, ScriptedSimulator, assert_same_events
+from dify_meter_tests.dify.support import (
+    NO_WAIT,
+    FetchedEvents,
+    MemoryDetailCache,
+    ScriptedSimulator,
+    assert_same_events,
+    fetch_events,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +49,10 @@ def dify(workspace: Workspace) -> Iterator[ScriptedSimulator]:
 
 
 def fetch(dify: ScriptedSimulator, window: tuple[datetime, datetime], cache: MemoryDetailCache, *,
-          timezone: str = NEW_YORK, detail_reads: str = "auto") -> FetchResult:
+          timezone: str = NEW_YORK, detail_reads: str = "auto") -> FetchedEvents:
     with DifyClient(dify.base_url, api_key="sandbox-key", workspace_id=dify.workspace_id, timeout=5,
                     retry=NO_WAIT) as client:
-        return fetch_usage_events(client, *window, timezone=timezone, detail_cache=cache,
+        return fetch_events(client, *window, timezone=timezone, detail_cache=cache,
                                   detail_reads=detail_reads)  # type: ignore[arg-type]
 
 

@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dify_meter.dify.client import DifyClient
-from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import Workspace, generate_workspace
-from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, FetchedEvents, MemoryDetailCache, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +48,9 @@ def simulator() -> Iterator[DifySimulator]:
 
 
 def fetch(dify: DifySimulator, window: tuple[datetime, datetime], timezone: str, cache: MemoryDetailCache,
-          detail_reads: str = "auto") -> FetchResult:
+          detail_reads: str = "auto") -> FetchedEvents:
     with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT) as client:
-        return fetch_usage_events(client, *window, timezone=timezone, detail_cache=cache,
-                                  detail_reads=detail_reads)  # type: ignore[arg-type]
+        return fetch_events(client, *window, timezone=timezone, detail_cache=cache, detail_reads=detail_reads)
 
 
 def long_thread(ws: Workspace) -> str:
@@ -106,7 +104,7 @@ def test_the_long_thread_loses_a_message_to_first_id_paging_and_gets_it_back(sim
 def test_day_by_day_runs_and_a_range_run_share_the_cache_and_read_each_detail_once(
         simulator: DifySimulator) -> None:
     cache = MemoryDetailCache()
-    daily: list[FetchResult] = []
+    daily: list[FetchedEvents] = []
     for offset in range(DAYS):
         window = days_in("America/New_York", FALL_BACK + timedelta(days=offset), 1)
         daily.append(fetch(simulator, window, "America/New_York", cache))

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dify_meter.dify.client import DifyClient
-from dify_meter.dify.events import fetch_usage_events
 from dify_meter.sandbox.dify_tables import Conversation
 from dify_meter.sandbox.dify_workspace import Workspace
 from dify_meter.sandbox.fixture_workspace import fixture_workspace
@@ -26,7 +25,7 @@ from dify_meter_tests.dify.grow_workspace import (
     add_workflow_runs,
     every,
 )
-from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, ScriptedSimulator, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, ScriptedSimulator, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +65,7 @@ def test_every_paging_path_and_the_result_equals_the_ground_truth(
         dify: tuple[ScriptedSimulator, Conversation]) -> None:
     simulator, long_conversation = dify
     with client_of(simulator) as client:
-        result = fetch_usage_events(client, *WINDOW, timezone="America/New_York", detail_cache=MemoryDetailCache())
+        result = fetch_events(client, *WINDOW, timezone="America/New_York")
     assert_same_events(result.events, simulator.workspace.ground_truth(*WINDOW, "America/New_York"))
     assert result.warnings == [] and result.apps_read == 107
 
@@ -106,7 +105,7 @@ def test_a_conversation_that_jumps_to_page_one_while_paging_is_not_lost(
 
     simulator.after = new_message_after_page_one
     with client_of(simulator) as client:
-        result = fetch_usage_events(client, *WINDOW, timezone="America/New_York", detail_cache=MemoryDetailCache())
+        result = fetch_events(client, *WINDOW, timezone="America/New_York")
     assert moved
     assert_same_events(result.events, ws.ground_truth(*WINDOW, "America/New_York"))
     assert any(event.conversation_id == jumper.id for event in result.events)

@@ -12,14 +12,13 @@ import pytest
 from dify_meter.collect import refresh_raw_usage
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.errors import DifyConnectionError, DifyError, DifyHTTPError, DifyResponseError
-from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.dify.retry import RetryPolicy
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
 from dify_meter.settings import load_settings
 from dify_meter.usage.event import EVENT_COLUMNS, UsageEvent
 from dify_meter.usage.store import DuckDBStore
-from dify_meter_tests.dify.support import MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import FetchedEvents, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +35,10 @@ def serving(*faults: str) -> Iterator[DifySimulator]:
         yield dify
 
 
-def fetch(dify: DifySimulator, sleeps: list[float], **policy: float) -> FetchResult:
+def fetch(dify: DifySimulator, sleeps: list[float], **policy: float) -> FetchedEvents:
     retry = RetryPolicy(sleep=sleeps.append, **policy)  # type: ignore[arg-type]
     with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=retry) as client:
-        return fetch_usage_events(client, *WINDOW, timezone="UTC", detail_cache=MemoryDetailCache())
+        return fetch_events(client, *WINDOW, timezone="UTC")
 
 
 @pytest.mark.parametrize("fault", ["500:share=0.2:seed=1", "502:share=0.2:seed=2", "503:share=0.2:seed=3",

@@ -10,13 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from dify_meter.dify.client import DifyClient
-from dify_meter.dify.events import FetchResult, fetch_usage_events
 from dify_meter.sandbox.dify_changes import add_conversation, add_messages, add_workflow_runs
 from dify_meter.sandbox.dify_exchange import RequestRecord
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.dify_tables import App
 from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, FetchedEvents, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +31,13 @@ def dify() -> Iterator[DifySimulator]:
         yield simulator
 
 
-def fetch(dify: DifySimulator, window: tuple[datetime, datetime] = WINDOW) -> FetchResult:
+def fetch(dify: DifySimulator, window: tuple[datetime, datetime] = WINDOW) -> FetchedEvents:
     with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT,
                     page_limit=5) as client:
-        return fetch_usage_events(client, *window, timezone="UTC", detail_cache=MemoryDetailCache(),
-                                  max_run_seconds=READ_PAST_END)
+        return fetch_events(client, *window, timezone="UTC", max_run_seconds=READ_PAST_END)
 
 
-def assert_exact(dify: DifySimulator, result: FetchResult, window: tuple[datetime, datetime] = WINDOW) -> None:
+def assert_exact(dify: DifySimulator, result: FetchedEvents, window: tuple[datetime, datetime] = WINDOW) -> None:
     assert_same_events(result.events, dify.workspace.ground_truth(*window, "UTC"))
 
 

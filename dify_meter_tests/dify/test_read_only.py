@@ -9,10 +9,9 @@ import pytest
 
 from dify_meter.dify.allowlist import ALLOWED_REQUESTS, allowed_template
 from dify_meter.dify.client import DifyClient
-from dify_meter.dify.events import fetch_usage_events
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter_tests.dify.support import NO_WAIT, MemoryDetailCache, assert_same_events
+from dify_meter_tests.dify.support import NO_WAIT, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ def test_a_full_run_sends_only_allowlisted_requests(mode: str) -> None:
         credentials = {"api_key": "k", "workspace_id": dify.workspace_id} if mode == "admin key" else \
             {"email": "meter@example.com", "password": "pw"}
         with DifyClient(dify.base_url, timeout=10, retry=NO_WAIT, page_limit=7, **credentials) as client:  # type: ignore[arg-type]
-            result = fetch_usage_events(client, *WINDOW, timezone="UTC", detail_cache=MemoryDetailCache())
+            result = fetch_events(client, *WINDOW, timezone="UTC")
             workspace = client.current_workspace()
         truth = dify.workspace.ground_truth(*WINDOW, "UTC")
     assert_same_events(result.events, truth)
