@@ -64,7 +64,7 @@ def list_spool(args: argparse.Namespace) -> int:
 
 def replay_spool(args: argparse.Namespace) -> int:
     from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
-    from dify_meter.runner import failure_message, materialize
+    from dify_meter.runner import fail_stale_runs_in_dagster_home, failure_message, materialize
 
     store = _store()
     open_days = [e.usage_date for e in _entries(("pending", "failed"))]
@@ -72,6 +72,11 @@ def replay_spool(args: argparse.Namespace) -> int:
     if not days:
         print("Nothing to replay: the spool has no pending or failed day.")
         return 0
+    # A run killed mid-send (the reason a day is in the spool) keeps its DuckDB pool slot: the replay would wait
+    # for it forever.
+    for run_id in fail_stale_runs_in_dagster_home().failed:
+        print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot "
+              "freed.")
     failures = 0
     for day in days:
         if day in open_days:
