@@ -1,0 +1,191 @@
+"""kill -9 of a run while it fetches, aggregates or sends, against the simulators over loopback, with the same
+DAGSTER_HOME and DuckDB file as the runs that recover. After recovery API_Meter and every DuckDB table equal the
+ground truth, the killed run is failed in the instance and its DuckDB pool slot is free."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.sensors import spool_replay_sensor
+from dify_meter.runner import fail_stale_runs, materialize
+from dify_meter.sandbox.dify_changes import add_workflow_runs
+from dify_meter.sandbox.dify_server import DifySimulator
+from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter_tests.resilience.support import (
+    WAIT_SECONDS,
+    FreezeScan,
+    HoldingApiMeter,
+    MeterSetup,
+    api_meter_holds,
+    api_meter_truth,
+    assert_duckdb_holds,
+    child_process,
+    duckdb_slot_holders,
+    export_args,
+    materialize_command,
+    meter_command,
+    open_spool_days,
+    run_command,
+    run_status,
+    runs_of,
+    truth,
+    wait_for,
+)
+from dify_meter_tests.test_aggregates_truth import actual, expected
+from dify_meter_tests.test_collect import stored_events
+
+pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
+FIRST, LAST = date(2026, 6, 2), date(2026, 6, 4)
+DAYS = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
+STARTED, FAILURE = dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.FAILURE
+DETAIL_READ = re.compile(r"-conversations/[^/]+$")  # a conversation detail: read only after the whole scan
+
+
+@pytest.fixture
+def workspace():
+    return generate_workspace(seed=13, start_date=FIRST - timedelta(days=1), days=5)
+
+
+@pytest.fixture
+def meter(tmp_path, workspace, monkeypatch):
+    with DifySimulator(workspace) as dify, HoldingApiMeter() as api_meter:
+        setup = MeterSetup(tmp_path, dify, api_meter)
+        setup.apply(monkeypatch)
+        yield setup
+
+
+def the_killed_run() -> dg.DagsterRun:
+    """The one run in DAGSTER_HOME, still STARTED and holding the DuckDB pool slot, as a kill -9 leaves it."""
+    with dg.DagsterInstance.get() as instance:
+        (run,) = runs_of(instance)
+        assert run_status(instance, run.run_id) == STARTED
+        assert duckdb_slot_holders(instance) == [run.run_id]
+    return run
+
+
+def assert_failed_and_slot_free(run_id: str) -> None:
+    with dg.DagsterInstance.get() as instance:
+        assert run_status(instance, run_id) == FAILURE
+        assert duckdb_slot_holders(instance) == []
+
+
+def assert_recovered_to_the_truth(meter: MeterSetup, workspace) -> None:
+    events = truth(workspace, FIRST, LAST)
+    assert events, "the workspace must have usage in the window"
+    assert_duckdb_holds(meter.store, events)
+    assert api_meter_holds(meter.api_meter) == api_meter_truth(events)
+    assert open_spool_days(meter.store) == []
+
+
+def rerun_export(meter: MeterSetup, killed: dg.DagsterRun) -> None:
+    """The normal re-run: `dify-meter export` of the same range completes instead of waiting for the dead run."""
+    rerun = run_command(meter_command(*export_args(FIRST, LAST)), meter.env())
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert f"Run {killed.run_id} was still marked in progress but its process is gone" in rerun.stdout
+
+
+def test_killed_while_fetching_then_a_normal_rerun(meter, workspace):
+    freeze = FreezeScan("/chat-messages", after=6)
+    meter.dify.intercept(freeze)
+    with child_process(materialize_command(FIRST, LAST), meter.env(), meter.root / "killed.log") as child:
+        wait_for(freeze.frozen.is_set, "the fetch to reach the messages")
+        paths = [record.path for record in meter.dify.request_log]
+        assert any("/chat-messages" in path for path in paths)  # mid-scan: messages are being read, and
+        assert not any(DETAIL_READ.search(path) or "token-costs" in path for path in paths)  # nothing after the scan
+        killed = the_killed_run()
+        child.kill()
+    freeze.release()
+    meter.dify.clear_hooks()
+    assert not meter.store.path.exists() or stored_events(meter.store) == []  # nothing half-stored
+    assert meter.api_meter.request_log == []
+
+    rerun_export(meter, killed)
+    assert_failed_and_slot_free(killed.run_id)
+    assert_recovered_to_the_truth(meter, workspace)
+
+
+def test_killed_inside_the_aggregate_transaction_keeps_the_previous_rows_then_a_rerun_heals(meter, workspace):
+    first_export = run_command(meter_command(*export_args(FIRST, LAST)), meter.env())
+    assert first_export.returncode == 0, first_export.stdout[-3000:] + first_export.stderr[-3000:]
+    before = truth(workspace, FIRST, LAST)
+    app = next(a for a in workspace.apps.values() if a.mode == "workflow" and a.status == "normal"
+               and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id)))
+    add_workflow_runs(workspace, app.id, [datetime(2026, 6, 3, hour, tzinfo=UTC) for hour in (9, 15)])  # late data
+    after = truth(workspace, FIRST, LAST)
+    assert len(after) > len(before)
+
+    marker = meter.root / "inside-the-transaction"
+    command = [sys.executable, "-m", "dify_meter_tests.resilience.paused_child", str(marker), *export_args(FIRST, LAST)]
+    with child_process(command, meter.env(), meter.root / "killed.log") as child:
+        wait_for(marker.exists, "the per-model aggregate to be inside its transaction")
+        child.kill()
+    # The raw step had committed the new rows; the killed transaction had deleted the window's per-model rows
+    # and inserted nothing. DuckDB rolls it back: the previous per-model rows are all there.
+    assert sorted(e.event_id for e in stored_events(meter.store)) == sorted(e.event_id for e in after)
+    with meter.store.connect_read_only(wait_seconds=WAIT_SECONDS) as conn:
+        assert actual(conn, "per_model") == expected(before, "per_model")
+    with dg.DagsterInstance.get() as instance:
+        killed = next(run for run in runs_of(instance) if run_status(instance, run.run_id) == STARTED)
+        assert duckdb_slot_holders(instance) == [killed.run_id]
+
+    rerun_export(meter, killed)
+    assert_failed_and_slot_free(killed.run_id)
+    assert_recovered_to_the_truth(meter, workspace)
+
+
+def test_killed_mid_request_to_api_meter_then_the_sensor_replays_the_days(meter, workspace):
+    meter.api_meter.hold_next()
+    with child_process(materialize_command(FIRST, LAST), meter.env(), meter.root / "killed.log") as child:
+        wait_for(meter.api_meter.arrived.is_set, "the delivery to reach API_Meter")
+        killed = the_killed_run()
+        child.kill()
+    meter.api_meter.release()  # API_Meter applies the request whose sender is dead: nobody records the answer
+    wait_for(lambda: meter.api_meter.request_log, "API_Meter to apply the held request")
+    with meter.store.connect_read_only(wait_seconds=WAIT_SECONDS) as conn:
+        in_flight = conn.execute("SELECT usage_date, status, last_error FROM api_meter_spool").fetchall()
+        delivered = conn.execute("SELECT count(*) FROM api_meter_ledger WHERE outcome = 'delivered'").fetchone()
+    assert sorted(day for day, _, _ in in_flight) == DAYS and delivered == (0,)
+    assert all(status == "pending" and "did not report back" in error for _, status, error in in_flight)
+
+    resources = {"duckdb_store": DuckDBStoreResource(path=str(meter.store.path)),
+                 "meter_settings": MeterSettingsResource()}
+    with dg.DagsterInstance.get() as instance:
+        # What every dify-meter command does first: the daemon cannot see that a shell run's process died.
+        assert fail_stale_runs(instance).failed == [killed.run_id]
+        assert duckdb_slot_holders(instance) == []
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            assert isinstance(spool_replay_sensor(context), dg.SkipReason)  # the first replay waits for its backoff
+        with meter.store.connect() as conn:
+            conn.execute("UPDATE api_meter_spool SET next_attempt_at = now() - INTERVAL 1 MINUTE")
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            requests = spool_replay_sensor(context).run_requests
+    assert sorted(request.partition_key for request in requests) == [str(day) for day in DAYS]
+    for request in requests:
+        day = date.fromisoformat(request.partition_key)
+        assert materialize(["api_meter_sent"], day, day, tags=request.tags).success
+
+    assert_failed_and_slot_free(killed.run_id)
+    assert_recovered_to_the_truth(meter, workspace)
+
+
+def test_killed_mid_request_then_spool_replay_from_the_shell(meter, workspace):
+    meter.api_meter.hold_next()
+    command = meter_command(*export_args(FIRST, LAST))
+    with child_process(command, meter.env(), meter.root / "killed.log") as child:
+        wait_for(meter.api_meter.arrived.is_set, "the delivery to reach API_Meter")
+        killed = the_killed_run()
+        child.kill()
+    meter.api_meter.release()
+
+    replay = run_command(meter_command("spool", "replay"), meter.env())
+    assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
+    assert f"Run {killed.run_id} was still marked in progress but its process is gone" in replay.stdout
+    assert all(f"{day}: delivered" in replay.stdout for day in DAYS)
+    assert_failed_and_slot_free(killed.run_id)
+    assert_recovered_to_the_truth(meter, workspace)
