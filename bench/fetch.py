@@ -40,7 +40,6 @@ from zoneinfo import ZoneInfo
 
 from dify_meter.collect import refresh_raw_usage
 from dify_meter.settings import load_settings
-from dify_meter.usage.store import DuckDBStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -62,6 +61,7 @@ from _fetch_simulator import (  # noqa: E402
     serve_child,
 )
 from _fetch_timeline import PUSHBACK, phases, recovery_seconds, timeline  # noqa: E402
+from _timed_store import TimedStore  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 START_DATE = date(2025, 12, 3)
@@ -169,7 +169,7 @@ def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency
                              dify_timezone=TIMEZONE, dify_max_concurrency=concurrency, dify_meter_duckdb=str(db),
                              dify_max_run_seconds=MAX_RUN_SECONDS, dify_detail_reads="auto")
     start, end = window(DAY)
-    store = DuckDBStore(db)
+    store = TimedStore(db)
     cpu = time.process_time()
     began = time.monotonic()
     refresh = refresh_raw_usage(settings, store, start, end)
@@ -183,6 +183,7 @@ def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency
         "conversations_read": fetch.conversations_read, "conversations_cached": fetch.conversations_cached,
         "runs_read": fetch.runs_read, "runs_cached": fetch.runs_cached,
         "total_tokens": refresh.summary.total_tokens, "peak_rss_mib": peak_rss_mib(),
+        "duckdb": {caller: [t.connections, t.opening, t.using, t.closing] for caller, t in store.by_caller.items()},
     })
 
 
@@ -322,6 +323,18 @@ def print_phases(run: Run) -> None:
     rows.append(["after the last request (DuckDB write, summary)", "", _s(after), "", ""])
     rows.append(["total", f"{run.requests:,}", _s(run.wall), _s(run.bound), ""])
     print(format_table(["phase", "requests", "wall s", "bound s", "mean in flight"], rows))
+    print_connections(run)
+
+
+def print_connections(run: Run) -> None:
+    """The DuckDB connections of the run, per caller (the main thread holds them, mostly between requests)."""
+    connections = run.result["duckdb"]
+    rows = [[caller, n, _s(opening), _s(using), _s(closing), _s(opening + using + closing)]
+            for caller, (n, opening, using, closing) in sorted(connections.items(), key=lambda item: -sum(item[1][1:]))]
+    totals = [sum(values[i] for values in connections.values()) for i in range(4)]
+    rows.append(["total", totals[0], *(_s(value) for value in totals[1:]), _s(sum(totals[1:]))])
+    print(format_table(["DuckDB connections opened by", "count", "open + schema s", "in use s", "close s",
+                        "total s"], rows))
 
 
 def print_requests(first: Run, rerun: Run, day: Day) -> None:
@@ -334,18 +347,20 @@ def print_requests(first: Run, rerun: Run, day: Day) -> None:
                  f"{rerun.requests:,}"])
     print(format_table(["kind", "minimum", "first run", "extra", "re-run"], rows))
     share = rerun.requests / first.requests
+    again = rerun.result
     print(f"  first run: {first.requests / minimum:.2f}x the minimum ({first.requests:,} requests for the "
           f"simulated day; FetchResult.requests {first.result['fetch_requests']:,}, the rest is the statistics of "
           f"the check). Re-run with nothing changed: {rerun.requests:,} requests = {100 * share:.0f}% of the first "
           f"(target <= {100 * TARGET_RERUN_SHARE:.0f}%): {_verdict(share <= TARGET_RERUN_SHARE)}; "
-          f"{rerun.result['detail_reads']} detail reads; chat conversations read {rerun.result['conversations_read']:,}, "
-          f"from the cache {rerun.result['conversations_cached']:,}; workflow runs read {rerun.result['runs_read']:,}, "
-          f"from the cache {rerun.result['runs_cached']:,}.")
+          f"{again['detail_reads']} detail reads; chat conversations read {again['conversations_read']:,}, "
+          f"from the cache {again['conversations_cached']:,}; workflow runs read {again['runs_read']:,}, "
+          f"from the cache {again['runs_cached']:,}.")
 
 
 def print_pushback(run: Run, clean: Run) -> None:
     recovered = recovery_seconds(run.stats.served, run.concurrency)
-    print(f"Faults {', '.join(run.profile.faults)}: {run.pushbacks()} answers 429/503, {run.result['retries']} retries; "
+    print(f"Faults {', '.join(run.profile.faults)}: {run.pushbacks()} answers 429/503, "
+          f"{run.result['retries']} retries; "
           f"lowest concurrency {run.result['lowest_concurrency']}; back to {run.concurrency} in flight "
           + (f"{recovered:.2f} s after the last 429/503" if recovered is not None else "never after the last 429/503")
           + f"; wall {_s(run.wall)} s vs {_s(clean.wall)} s without faults; events "
@@ -356,7 +371,8 @@ def print_pushback(run: Run, clean: Run) -> None:
 
 
 def print_dagster(dagster: dict[str, Any], plain: Run) -> None:
-    print(f"dagster asset materialize raw_usage_events (+ 2 checks), remote, concurrency 8: wall {_s(dagster['wall'])} s, "
+    print(f"dagster asset materialize raw_usage_events (+ 2 checks), remote, concurrency 8: "
+          f"wall {_s(dagster['wall'])} s, "
           f"steps {_s(dagster['steps'])} s (Dagster's 'Finished steps in process'), first to last Dify request "
           f"{_s(dagster['dify_seconds'])} s, {dagster['requests']:,} requests; without Dagster "
           f"{_s(plain.wall)} s. The rest of the wall time is process start, imports, definitions and the instance.")
