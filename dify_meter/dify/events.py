@@ -72,7 +72,7 @@ SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW}
 
 DETAIL_BATCH_SIZE = 20  # details handed to the detail cache together (a failure loses none already read)
 EVENT_BATCH_SIZE = 5000  # events per sink write
-CHUNK_SIZE = 500  # conversations, runs or details looked up in (and written to) the caches together
+CHUNK_SIZE = 1000  # conversations, runs or details looked up in (and written to) the caches together
 
 Item = TypeVar("Item")
 
