@@ -41,7 +41,7 @@ def test_dify_numbers_explain_the_debugger_difference(tmp_path):
     assert not outcome.passed and outcome.severity == "WARN"
     assert outcome.facts["apps_compared"] == 5 and outcome.facts["apps_unexplained"] == 0
     table = outcome.tables["per_app"]
-    assert explanation_of(table, "Support Chat").startswith("more here: chat debugger")
+    assert explanation_of(table, "Support Chat").startswith("more here: debugger conversations")
     for app in ("Research Agent", "Summarizer", "Helpdesk Flow", "Local Llama"):
         assert explanation_of(table, app) == "match", app
     with store.connect() as conn:

@@ -204,8 +204,9 @@ def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotal
         return "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return "match"
-    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat"):
-        return "more here: chat debugger conversations are counted here and excluded by Dify"
+    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat", "completion"):
+        # The console lists debugger conversations of these modes like any other; Dify's statistics skip them.
+        return "more here: debugger conversations are counted here and excluded by Dify"
     if ours_tokens == dify.tokens and ours_cost < dify.price:
         return "cost lower here: messages without usage metadata are unpriced here; Dify prices them from its database"
     return "unexplained: compare the app's logs in Dify"

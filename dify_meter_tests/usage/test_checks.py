@@ -113,3 +113,26 @@ def test_unpriced_usage_warns_by_model(conn):
     outcome = checks.check_unpriced(conn, DAY, DAY)
     assert not outcome.passed and outcome.severity == "WARN" and outcome.facts["unpriced_events"] == 1
     assert "llama3.1:8b" in outcome.tables["unpriced"]
+
+
+def test_dify_numbers_explain_each_kind_of_difference(conn):
+    from dify_meter.dify.statistics import DifyAppTotals
+
+    replace_window(conn, DAY, DAY, [
+        make_event("a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5")),
+        make_event("b", DAY, app_id="chat-app", cost=Decimal(0), priced=False),
+        make_event("c", DAY, app_id="flow-app", app_mode="advanced-chat", cost=Decimal("0.25")),
+    ])
+    totals = [
+        DifyAppTotals("completion-app", "Writer", "completion", 100, Decimal("0.4")),  # we see a debugger message more
+        DifyAppTotals("chat-app", "Bot", "chat", 120, Decimal("0.3")),  # Dify priced a message without metadata
+        DifyAppTotals("flow-app", "Flow", "advanced-chat", 120, Decimal("0.25")),
+        DifyAppTotals("gone-app", "Skipped", "completion", 50, Decimal("0.1")),
+    ]
+    outcome = checks.check_dify_numbers(conn, DAY, DAY, totals, skipped_app_ids={"gone-app"})
+    table = outcome.tables["per_app"]
+    assert "| Writer | completion | 120 | 100 | 20 | 0.5 | 0.4 | more here: debugger conversations" in table
+    assert "| Bot | chat | 120 | 120 | 0 | 0 | 0.3 | cost lower here: messages without usage metadata" in table
+    assert "| Flow | advanced-chat | 120 | 120 | 0 | 0.25 | 0.25 | match |" in table
+    assert "| Skipped | completion | 0 | 50 | -50 | 0 | 0.1 | skipped:" in table
+    assert not outcome.passed and outcome.facts["apps_differing"] == 3 and outcome.facts["apps_unexplained"] == 0
