@@ -60,10 +60,12 @@ def node_usages(nodes: Iterable[NodeExecution]) -> list[NodeUsage]:
         metadata = node.typed_metadata
         if usage is None and not metadata.total_tokens:
             continue  # a node that never called its model (failed early, still running)
+        price: Decimal | None = None
+        currency: str | None = None
         if metadata.total_price is not None:
             price, currency = metadata.total_price, metadata.currency or (usage.currency if usage else None)
-        else:
-            price, currency = (usage.total_price, usage.currency) if usage else (None, None)
+        elif usage is not None:
+            price, currency = usage.total_price, usage.currency
         process = node.typed_process_data
         usages.append(NodeUsage(
             node.id, node.node_type, process.model_provider, process.model_name,
