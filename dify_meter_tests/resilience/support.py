@@ -116,6 +116,14 @@ class Child:
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
 
+    def wait_for(self, condition: Callable[[], object], what: str) -> None:
+        """wait_for, failing at once with the child's output if it ends first."""
+        def done() -> object:
+            assert self.process.poll() is None, f"the child ended before {what}:\n{self.output[-3000:]}"
+            return condition()
+
+        wait_for(done, what)
+
     def kill(self) -> None:
         """kill -9 of the run's process (what an OOM killer or a pulled plug does), then of what it started."""
         os.kill(self.process.pid, signal.SIGKILL)

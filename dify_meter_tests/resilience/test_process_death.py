@@ -4,19 +4,20 @@ ground truth, the killed run is failed in the instance and its DuckDB pool slot 
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
 
+from dify_meter.cli import main
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter.runner import fail_stale_runs, materialize
 from dify_meter.sandbox.dify_changes import add_workflow_runs
 from dify_meter.sandbox.dify_server import DifySimulator
 from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter.usage.event import UsageEvent
 from dify_meter_tests.resilience.support import (
     WAIT_SECONDS,
     FreezeScan,
@@ -44,7 +45,6 @@ pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 FIRST, LAST = date(2026, 6, 2), date(2026, 6, 4)
 DAYS = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
 STARTED, FAILURE = dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.FAILURE
-DETAIL_READ = re.compile(r"-conversations/[^/]+$")  # a conversation detail: read only after the whole scan
 
 
 @pytest.fixture
@@ -61,12 +61,22 @@ def meter(tmp_path, workspace, monkeypatch):
 
 
 def the_killed_run() -> dg.DagsterRun:
-    """The one run in DAGSTER_HOME, still STARTED and holding the DuckDB pool slot, as a kill -9 leaves it."""
+    """The run in DAGSTER_HOME that is still STARTED and holds the DuckDB pool slot, as a kill -9 leaves it."""
     with dg.DagsterInstance.get() as instance:
-        (run,) = runs_of(instance)
-        assert run_status(instance, run.run_id) == STARTED
+        (run,) = [run for run in runs_of(instance) if run_status(instance, run.run_id) == STARTED]
         assert duckdb_slot_holders(instance) == [run.run_id]
     return run
+
+
+def export_then_add_late_data(workspace) -> list[UsageEvent]:
+    """A good export of the window, then Dify gets two more workflow runs on a day of it; the events before."""
+    assert main(export_args(FIRST, LAST)) == 0
+    before = truth(workspace, FIRST, LAST)
+    app = next(a for a in workspace.apps.values() if a.mode == "workflow" and a.status == "normal"
+               and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id)))
+    add_workflow_runs(workspace, app.id, [datetime(2026, 6, 3, hour, tzinfo=UTC) for hour in (9, 15)])
+    assert len(truth(workspace, FIRST, LAST)) > len(before)
+    return before
 
 
 def assert_failed_and_slot_free(run_id: str) -> None:
@@ -90,20 +100,22 @@ def rerun_export(meter: MeterSetup, killed: dg.DagsterRun) -> None:
     assert f"Run {killed.run_id} was still marked in progress but its process is gone" in rerun.stdout
 
 
-def test_killed_while_fetching_then_a_normal_rerun(meter, workspace):
-    freeze = FreezeScan("/chat-messages", after=6)
+def test_killed_while_fetching_keeps_the_previous_rows_then_a_normal_rerun_heals(meter, workspace):
+    before = export_then_add_late_data(workspace)
+    served_before = len(meter.dify.request_log)
+    freeze = FreezeScan("/workflow-app-logs", after=2)
     meter.dify.intercept(freeze)
     with child_process(materialize_command(FIRST, LAST), meter.env(), meter.root / "killed.log") as child:
-        wait_for(freeze.frozen.is_set, "the fetch to reach the messages")
-        paths = [record.path for record in meter.dify.request_log]
-        assert any("/chat-messages" in path for path in paths)  # mid-scan: messages are being read, and
-        assert not any(DETAIL_READ.search(path) or "token-costs" in path for path in paths)  # nothing after the scan
+        child.wait_for(freeze.frozen.is_set, "the fetch to read the workflow app logs")
+        paths = [record.path for record in meter.dify.request_log[served_before:]]
+        # Mid-scan: apps listed and logs being read; Dify's statistics, read after the scan, not yet.
+        assert "/console/api/apps" in paths and any(path.endswith("/workflow-app-logs") for path in paths)
+        assert not any("token-costs" in path for path in paths)
         killed = the_killed_run()
         child.kill()
     freeze.release()
     meter.dify.clear_hooks()
-    assert not meter.store.path.exists() or stored_events(meter.store) == []  # nothing half-stored
-    assert meter.api_meter.request_log == []
+    assert_duckdb_holds(meter.store, before)  # whatever the dead run had staged, the tables are as they were
 
     rerun_export(meter, killed)
     assert_failed_and_slot_free(killed.run_id)
@@ -111,28 +123,19 @@ def test_killed_while_fetching_then_a_normal_rerun(meter, workspace):
 
 
 def test_killed_inside_the_aggregate_transaction_keeps_the_previous_rows_then_a_rerun_heals(meter, workspace):
-    first_export = run_command(meter_command(*export_args(FIRST, LAST)), meter.env())
-    assert first_export.returncode == 0, first_export.stdout[-3000:] + first_export.stderr[-3000:]
-    before = truth(workspace, FIRST, LAST)
-    app = next(a for a in workspace.apps.values() if a.mode == "workflow" and a.status == "normal"
-               and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id)))
-    add_workflow_runs(workspace, app.id, [datetime(2026, 6, 3, hour, tzinfo=UTC) for hour in (9, 15)])  # late data
-    after = truth(workspace, FIRST, LAST)
-    assert len(after) > len(before)
-
+    before = export_then_add_late_data(workspace)
     marker = meter.root / "inside-the-transaction"
     command = [sys.executable, "-m", "dify_meter_tests.resilience.paused_child", str(marker), *export_args(FIRST, LAST)]
     with child_process(command, meter.env(), meter.root / "killed.log") as child:
-        wait_for(marker.exists, "the per-model aggregate to be inside its transaction")
+        child.wait_for(marker.exists, "the per-model aggregate to be inside its transaction")
+        killed = the_killed_run()
         child.kill()
     # The raw step had committed the new rows; the killed transaction had deleted the window's per-model rows
     # and inserted nothing. DuckDB rolls it back: the previous per-model rows are all there.
+    after = truth(workspace, FIRST, LAST)
     assert sorted(e.event_id for e in stored_events(meter.store)) == sorted(e.event_id for e in after)
     with meter.store.connect_read_only(wait_seconds=WAIT_SECONDS) as conn:
         assert actual(conn, "per_model") == expected(before, "per_model")
-    with dg.DagsterInstance.get() as instance:
-        killed = next(run for run in runs_of(instance) if run_status(instance, run.run_id) == STARTED)
-        assert duckdb_slot_holders(instance) == [killed.run_id]
 
     rerun_export(meter, killed)
     assert_failed_and_slot_free(killed.run_id)
@@ -142,7 +145,7 @@ def test_killed_inside_the_aggregate_transaction_keeps_the_previous_rows_then_a_
 def test_killed_mid_request_to_api_meter_then_the_sensor_replays_the_days(meter, workspace):
     meter.api_meter.hold_next()
     with child_process(materialize_command(FIRST, LAST), meter.env(), meter.root / "killed.log") as child:
-        wait_for(meter.api_meter.arrived.is_set, "the delivery to reach API_Meter")
+        child.wait_for(meter.api_meter.arrived.is_set, "the delivery to reach API_Meter")
         killed = the_killed_run()
         child.kill()
     meter.api_meter.release()  # API_Meter applies the request whose sender is dead: nobody records the answer
@@ -178,7 +181,7 @@ def test_killed_mid_request_then_spool_replay_from_the_shell(meter, workspace):
     meter.api_meter.hold_next()
     command = meter_command(*export_args(FIRST, LAST))
     with child_process(command, meter.env(), meter.root / "killed.log") as child:
-        wait_for(meter.api_meter.arrived.is_set, "the delivery to reach API_Meter")
+        child.wait_for(meter.api_meter.arrived.is_set, "the delivery to reach API_Meter")
         killed = the_killed_run()
         child.kill()
     meter.api_meter.release()
