@@ -156,7 +156,12 @@ def export(request: ExportRequest, settings: Settings) -> int:
 
     store = DuckDBStore(settings.dify_meter_duckdb)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    progress = RunProgress(store.path.parent / "logs" / f"export-{stamp}.log", sys.stdout)
+    try:
+        progress = RunProgress(store.path.parent / "logs" / f"export-{stamp}.log", sys.stdout)
+    except OSError as exc:  # the log goes next to the DuckDB file: its folder cannot be created or written
+        print(f"dify-meter export: cannot write the run log next to DuckDB file {store.path} ({exc}). Check "
+              "DIFY_METER_DUCKDB: its folder must be creatable and writable.", file=sys.stderr)
+        return EXIT_USAGE
     delivery_config = {"dry_run": request.dry_run, "force": request.force}
     run_config = {"ops": {"api_meter_sent": {"config": delivery_config}}} if delivers else None
     try:
