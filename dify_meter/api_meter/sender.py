@@ -200,10 +200,13 @@ class ApiMeterSender:
         if outcome.failure is not None:
             last_error = _describe_failure(outcome.failure)
             days = sorted({record_key(record).usage_date.isoformat() for record in batch})
+            unreachable = isinstance(outcome.failure, httpx.ConnectError | httpx.ConnectTimeout)
             message = (
                 f"API_Meter delivery of {len(batch)} records ({', '.join(days)}) failed {outcome.attempts} times "
                 f"({self.max_retries} retries) on transient errors; last error: {last_error}. "
-                "The data is kept: spool the days and replay them later."
+                + (f"Could not reach POST {self.endpoint}: check API_METER_URL and that API_Meter is up. "
+                   if unreachable else "")
+                + "The data is kept: spool the days and replay them later."
             )
             error: DeliveryError = TransientDeliveryError(
                 message, attempts=outcome.attempts, last_error=last_error, last_status=status
