@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -24,6 +23,7 @@ from dify_meter.api_meter.errors import DeliveryError, TransientDeliveryError
 from dify_meter.api_meter.records import build_request, record_key
 from dify_meter.api_meter.rejections import explain_rejection
 from dify_meter.api_meter.report import RESPONSE_TEXT_LIMIT, BatchResult, SendReport
+from dify_meter.retry_after import retry_after_seconds
 from dify_meter.settings import is_loopback_host
 
 logger = logging.getLogger(__name__)
@@ -249,19 +249,9 @@ class ApiMeterSender:
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds to wait from a Retry-After header (delay-seconds or HTTP date), None if absent/invalid."""
-        value = response.headers.get("Retry-After")
-        if response.status_code != 429 or not value:
+        if response.status_code != 429:
             return None
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # HTTP dates are GMT
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - self._clock()).total_seconds())
+        return retry_after_seconds(response.headers.get("Retry-After"), now=self._clock())
 
     def _wait_before_retry(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None

@@ -12,8 +12,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 from tenacity import RetryCallState
@@ -61,19 +59,3 @@ class RetryPolicy:
     def stop(self, state: RetryCallState) -> bool:
         return (state.attempt_number >= self.max_attempts
                 or state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date); None if absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # HTTP dates are GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

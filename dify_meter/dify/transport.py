@@ -37,8 +37,8 @@ from dify_meter.dify.retry import (
     TRANSIENT_NETWORK_ERRORS,
     TRANSIENT_STATUSES,
     RetryPolicy,
-    retry_after_seconds,
 )
+from dify_meter.retry_after import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 # httpcore's DEBUG traces print response headers, Set-Cookie tokens included: keep them off unless someone

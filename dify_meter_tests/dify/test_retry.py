@@ -10,7 +10,8 @@ import pytest
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.errors import DifyConnectionError, DifyHTTPError, DifyNotFoundError, DifyResponseError
-from dify_meter.dify.retry import RetryPolicy, retry_after_seconds
+from dify_meter.dify.retry import RetryPolicy
+from dify_meter.retry_after import retry_after_seconds
 from dify_meter_tests.dify.script_server import Answer, ScriptServer, Seen, json_answer
 
 PROFILE = {"id": "u1", "name": "Owner", "email": "owner@example.com", "timezone": "UTC"}
