@@ -170,6 +170,9 @@ def export(request: ExportRequest, settings: Settings) -> int:
                                  on_event=progress)
     finally:
         progress.close()
+    if progress.log_error is not None:
+        print(f"Warning: the run log {progress.log_path} is incomplete, it could not be written: "
+              f"{progress.log_error.strerror or progress.log_error}.", file=sys.stderr)
 
     print()
     _print_usage(store, request, materialized_assets(result))

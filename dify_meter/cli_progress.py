@@ -23,20 +23,30 @@ PHASES = {
 
 
 class RunProgress:
-    """Pass as `runner.materialize(on_event=...)`; close() when the run is over."""
+    """Pass as `runner.materialize(on_event=...)`; close() when the run is over. A log file that cannot be
+    written (a full disk) never stops the run: `log_error` then says why the file is incomplete."""
 
     def __init__(self, log_path: Path, out: TextIO) -> None:
         self.log_path = log_path
         self.out = out
+        self.log_error: OSError | None = None
         self._started = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w", encoding="utf-8")
 
+    def write_log(self, text: str) -> None:
+        if self.log_error is not None:
+            return
+        try:
+            self._log.write(text)
+            self._log.flush()
+        except OSError as exc:
+            self.log_error = exc
+
     @contextmanager
     def capturing_python_logs(self) -> Iterator[None]:
         """Python log records (e.g. the API_Meter sender's) go to the log file instead of the screen."""
-        handler = logging.StreamHandler(self._log)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler = _LogFileHandler(self)
         root = logging.getLogger()
         root.addHandler(handler)
         try:
@@ -45,17 +55,35 @@ class RunProgress:
             root.removeHandler(handler)
 
     def close(self) -> None:
-        self._log.close()
+        try:
+            self._log.close()
+        except OSError as exc:
+            self.log_error = self.log_error or exc
 
     def __call__(self, event: RunEvent) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.timestamp))
-        self._log.write(f"{stamp}Z {event.kind} {event.step or '-'}: {event.message}\n")
-        if event.error:
-            self._log.write(event.error.rstrip() + "\n")
-        self._log.flush()
+        self.write_log(f"{stamp}Z {event.kind} {event.step or '-'}: {event.message}\n"
+                       + (event.error.rstrip() + "\n" if event.error else ""))
         line = progress_line(event)
         if line:
             print(f"[{time.monotonic() - self._started:6.1f}s] {line}", file=self.out, flush=True)
+
+
+class _LogFileHandler(logging.Handler):
+    """Python log records into the run's log file; a failed write is noted there, not printed as a traceback."""
+
+    def __init__(self, progress: RunProgress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.progress.write_log(text + "\n")
 
 
 def progress_line(event: RunEvent) -> str | None:
