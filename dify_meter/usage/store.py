@@ -7,6 +7,8 @@ time, then reported as an error that says what to do.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,8 +34,31 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
+@functools.cache
 def _schema_statements() -> list[str]:
     return [path.read_text(encoding="utf-8") for path in sorted((SQL_DIR / "schema").glob("*.sql"))]
+
+
+@functools.cache
+def _schema_version() -> str:
+    texts = [*_schema_statements(), read_sql("rollup_view.sql")]
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+
+
+def _ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Apply the schema unless this file already has this version of it (applying costs ~10 ms, and a
+    run opens many short connections)."""
+    version = _schema_version()
+    try:
+        row = conn.execute("SELECT version FROM dify_meter_schema").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    if row and row[0] == version:
+        return
+    for statement in _schema_statements():
+        conn.execute(statement)
+    create_rollup_views(conn, read_sql("rollup_view.sql"))
+    conn.execute("CREATE OR REPLACE TABLE dify_meter_schema AS SELECT ? AS version", [version])
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
@@ -83,9 +108,7 @@ class DuckDBStore:
             raise StoreError(f"cannot create the folder of DuckDB file {self.path}: {exc}") from exc
         conn = self._open(read_only=False, wait_seconds=self.lock_wait_seconds)
         try:
-            for statement in _schema_statements():
-                conn.execute(statement)
-            create_rollup_views(conn, read_sql("rollup_view.sql"))
+            _ensure_schema(conn)
             yield conn
         finally:
             conn.close()
