@@ -1,70 +1,58 @@
-"""Where the time of one fetch goes, from the simulator's side: the phases of the fetch (each a burst of
-one kind of request), the time outside any request, and how many requests were in flight over time.
+"""Where the time of one fetch goes, seen from the simulator: how many requests were in flight, for how
+long, and how long Dify took to answer each kind.
 
-The fetch reads in phases with a barrier between them (dify_meter/dify/events.py): the app list, the
-lists of every app, the messages, the node executions, the details; then Dify's statistics for the
-check; then the DuckDB write. A phase's "mean in flight" is the sum of its requests' durations over
-its wall time: 8 means the client kept 8 requests in flight all along.
+Over the fetch's wall time W, with R requests answered in d seconds on average, the mean number in
+flight is m = R x d / W. The lower bound of the benchmark is B = R x latency / c (c requests at once),
+so W / B = (c / m) x (d / latency): a fetch is slower than the bound either because it kept fewer than
+c requests in flight (the client's doing: barriers, work between requests), or because Dify answered
+slower than its latency (the simulator's CPU, or its queue when it answers one at a time).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
-from _fetch_requests import request_kind
+from _fetch_requests import KINDS, request_kind
 from _fetch_simulator import Served
 
 PUSHBACK = (429, 503)
-PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("profile, app list", ("profile", "apps")),
-    ("lists (conversations, app logs)", ("chat_lists", "completion_lists", "log_lists")),
-    ("chat messages", ("messages",)),
-    ("node executions", ("nodes",)),
-    ("conversation details", ("chat_details", "completion_details")),
-    ("statistics (profile, apps, token-costs)", ("token_costs",)),
-    ("other", ("other",)),
-)
-_STATISTICS = PHASES[5][0]
 
 
 @dataclass(frozen=True)
-class Phase:
-    name: str
+class KindTimes:
+    kind: str
     requests: int
-    first: float
-    last: float
-    busy_seconds: float  # the sum of its requests' durations
-
-    @property
-    def wall(self) -> float:
-        return self.last - self.first
-
-    @property
-    def mean_in_flight(self) -> float:
-        return self.busy_seconds / self.wall if self.wall > 0 else 0.0
+    mean_seconds: float  # from arrival to answer, queueing in the simulator included
+    first: float  # arrival of the first, seconds since the fetch began
+    last: float  # answer of the last
 
 
-def phase_of(kind: str, after_first_list: bool) -> str:
-    if kind in ("profile", "apps") and after_first_list:
-        return _STATISTICS  # fetch_dify_totals reads the profile and the app list again
-    return next(name for name, kinds in PHASES if kind in kinds)
+def by_kind(served: list[Served], began: float) -> list[KindTimes]:
+    grouped: defaultdict[str, list[Served]] = defaultdict(list)
+    for request in served:
+        grouped[request_kind(request.path)].append(request)
+    return [KindTimes(kind, len(requests), sum(r.answered - r.arrived for r in requests) / len(requests),
+                      min(r.arrived for r in requests) - began, max(r.answered for r in requests) - began)
+            for kind, _ in KINDS if (requests := grouped.get(kind))]
 
 
-def phases(served: list[Served]) -> list[Phase]:
-    ordered = sorted(served, key=lambda request: request.arrived)
-    grouped: dict[str, list[Served]] = {}
-    after_first_list = False
-    for request in ordered:
-        kind = request_kind(request.path)
-        after_first_list |= kind not in ("profile", "apps")
-        grouped.setdefault(phase_of(kind, after_first_list), []).append(request)
-    found = []
-    for name, _ in PHASES:
-        requests = grouped.get(name)
-        if requests:
-            found.append(Phase(name, len(requests), min(r.arrived for r in requests),
-                               max(r.answered for r in requests), sum(r.answered - r.arrived for r in requests)))
-    return found
+def mean_in_flight(served: list[Served], began: float, ended: float) -> float:
+    return sum(r.answered - r.arrived for r in served) / (ended - began)
+
+
+def seconds_by_in_flight(served: list[Served], began: float, ended: float, concurrency: int) -> dict[str, float]:
+    """Seconds of [began, ended] with no request in flight, with some but fewer than `concurrency`, and with
+    `concurrency` or more."""
+    changes = sorted([(r.arrived, 1) for r in served] + [(r.answered, -1) for r in served])
+    spent = {"none": 0.0, "some": 0.0, "all": 0.0}
+    in_flight, moment = 0, began
+    for at, change in [*changes, (ended, 0)]:
+        at = min(max(at, began), ended)
+        level = "none" if in_flight == 0 else "all" if in_flight >= concurrency else "some"
+        spent[level] += at - moment
+        in_flight, moment = in_flight + change, at
+    return spent
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ and once through `dagster asset materialize` of raw_usage_events.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import re
@@ -60,7 +61,14 @@ from _fetch_simulator import (  # noqa: E402
     benchmark_workspace,
     serve_child,
 )
-from _fetch_timeline import PUSHBACK, phases, recovery_seconds, timeline  # noqa: E402
+from _fetch_timeline import (  # noqa: E402
+    PUSHBACK,
+    by_kind,
+    mean_in_flight,
+    recovery_seconds,
+    seconds_by_in_flight,
+    timeline,
+)
 from _timed_store import TimedStore  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
@@ -165,6 +173,7 @@ def window(day: date) -> tuple[datetime, datetime]:
 
 def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency: int) -> None:
     """Materialize DAY the way the raw_usage_events asset does, without Dagster."""
+    logging.getLogger("dify_meter.dify.transport").setLevel(logging.ERROR)  # retries are counted, not printed
     settings = load_settings(dify_api_url=url, dify_api_key=api_key, dify_workspace_id=workspace_id,
                              dify_timezone=TIMEZONE, dify_max_concurrency=concurrency, dify_meter_duckdb=str(db),
                              dify_max_run_seconds=MAX_RUN_SECONDS, dify_detail_reads="auto")
@@ -306,23 +315,28 @@ def print_targets(remote1: Run, remote8: Run, busy1: Run, busy8: Run) -> None:
           f"429/5xx answers {busy8.server_errors()}, retries {busy8.result['retries']}")
 
 
-def print_phases(run: Run) -> None:
-    found = phases(run.stats.served)
-    rows = []
-    inside = 0.0
-    for phase in found:
-        inside += phase.wall
-        rows.append([phase.name, f"{phase.requests:,}", _s(phase.wall),
-                     _s(run.profile.lower_bound(phase.requests, run.concurrency)), f"{phase.mean_in_flight:.1f}"])
-    began, ended = run.result["began"], run.result["ended"]
-    before = found[0].first - began if found else 0.0
-    after = ended - max(phase.last for phase in found) if found else 0.0
-    rows.append(["before the first request (settings, client, DuckDB cache)", "", _s(before), "", ""])
-    rows.append(["between phases (building events, detail cache writes)", "",
-                 _s(run.wall - inside - before - after), "", ""])
-    rows.append(["after the last request (DuckDB write, summary)", "", _s(after), "", ""])
-    rows.append(["total", f"{run.requests:,}", _s(run.wall), _s(run.bound), ""])
-    print(format_table(["phase", "requests", "wall s", "bound s", "mean in flight"], rows))
+def print_anatomy(run: Run) -> None:
+    """Why the run took longer than its bound: requests in flight, Dify's answer times, DuckDB connections."""
+    served, began, ended = run.stats.served, run.result["began"], run.result["ended"]
+    levels = seconds_by_in_flight(served, began, ended, run.concurrency)
+    if run.profile.max_parallel == 1:  # Dify answers one at a time: it is either serving or idle
+        serving = levels["some"] + levels["all"]
+        print(f"  Dify served for {_s(serving)} s ({1000 * serving / run.requests:.1f} ms a request, latency "
+              f"{run.profile.latency_ms:g} ms) and waited for the client {_s(levels['none'])} s: wall / bound = "
+              f"{serving / run.bound:.3f} + {levels['none'] / run.bound:.3f}")
+    else:
+        in_flight = mean_in_flight(served, began, ended)
+        answer = sum(r.answered - r.arrived for r in served) / len(served)
+        ratio = run.concurrency / in_flight * answer * 1000 / run.profile.latency_ms
+        print(f"  {run.requests:,} requests answered in {1000 * answer:.1f} ms on average (latency "
+              f"{run.profile.latency_ms:g} ms), {in_flight:.2f} in flight on average of {run.concurrency}: "
+              f"wall / bound = ({run.concurrency} / {in_flight:.2f}) x ({1000 * answer:.1f} / "
+              f"{run.profile.latency_ms:g}) = {ratio:.2f}")
+        print(f"  seconds with no request in flight (only the client working) {_s(levels['none'])}, with 1 to "
+              f"{run.concurrency - 1} {_s(levels['some'])}, with {run.concurrency} {_s(levels['all'])}")
+    rows = [[label, f"{times.requests:,}", f"{1000 * times.mean_seconds:.1f}", _s(times.first), _s(times.last)]
+            for times in by_kind(served, began) for kind, label in KINDS if kind == times.kind]
+    print(format_table(["kind", "requests", "mean answer ms", "first sent at s", "last answered at s"], rows))
     print_connections(run)
 
 
@@ -425,10 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     print_runs([remote1, remote8, busy1, busy8, pushback, rerun], day)
     print()
     print_targets(remote1, remote8, busy1, busy8)
-    print("\nWhere the time goes, remote, concurrency 8 (from the simulator's side):")
-    print_phases(remote8)
+    print("\nWhere the time goes, remote, concurrency 8 (requests as the simulator saw them):")
+    print_anatomy(remote8)
     print("\nWhere the time goes, busy, concurrency 8:")
-    print_phases(busy8)
+    print_anatomy(busy8)
     print("\nRequests per kind (remote, concurrency 8), next to the minimum the usage semantics need:")
     print_requests(remote8, rerun, day)
     print("\nPushback (remote profile with 429/503 answers, concurrency 8):")
