@@ -292,9 +292,34 @@ class _Extraction:
     # --- phase 2: messages, then the advanced-chat runs behind them ------------------------------------
 
     def _conversations(self, chunk: Sequence[tuple[App, ChatConversation]]) -> None:
-        cached = self.fetch_cache.get_conversations([conversation.id for _, conversation in chunk])
         details = self.detail_cache.get_details([conversation.id for app, conversation in chunk
                                                  if app.mode in CHAT_MODES])
+        runs: list[RunContext] = []
+        ended: dict[str, str] = {}
+        for item in self._messages(chunk, details):
+            in_window = [message for message in item.messages if self.window.contains(message.created_at)]
+            if not in_window:
+                continue
+            if item.app.mode == ADVANCED_CHAT:
+                user = conversation_user(item.conversation)
+                item_runs = [RunContext(item.app, message.workflow_run_id, message.created_at, user,
+                                        item.conversation.id, message.message_id)
+                             for message in in_window if message.workflow_run_id]
+                runs += item_runs
+                if advanced_chat_runs_ended(item.conversation, item.messages):
+                    ended.update((run.workflow_run_id, ADVANCED_CHAT_ENDED) for run in item_runs)
+            elif self.detail_reads == "never" or item.conversation.id in details:
+                detail = details.get(item.conversation.id)
+                self._emit(self._chat_events(item.app, item.conversation, in_window, detail))
+            else:
+                self.pending_details.append(_DetailJob(item.app, item.conversation, in_window))
+        self._runs(runs, ended)
+
+    def _messages(self, chunk: Sequence[tuple[App, ChatConversation]],
+                  details: dict[str, ConversationDetail]) -> list[_Messages]:
+        """Every message of these conversations: cached where the list shows no change, else read (and cached
+        once settled)."""
+        cached = self.fetch_cache.get_conversations([conversation.id for _, conversation in chunk])
         reused: list[_Messages] = []
         to_read: list[tuple[App, ChatConversation]] = []
         for app, conversation in chunk:
@@ -315,26 +340,7 @@ class _Extraction:
         ])
         self.result.conversations_cached += len(reused)
         self.result.conversations_read += len(fresh)
-
-        runs: list[RunContext] = []
-        ended: dict[str, str] = {}
-        for item in reused + fresh:
-            in_window = [message for message in item.messages if self.window.contains(message.created_at)]
-            if not in_window:
-                continue
-            if item.app.mode == ADVANCED_CHAT:
-                user = conversation_user(item.conversation)
-                item_runs = [RunContext(item.app, message.workflow_run_id, message.created_at, user,
-                                        item.conversation.id, message.message_id)
-                             for message in in_window if message.workflow_run_id]
-                runs += item_runs
-                if advanced_chat_runs_ended(item.conversation, item.messages):
-                    ended.update((run.workflow_run_id, ADVANCED_CHAT_ENDED) for run in item_runs)
-            elif self.detail_reads == "never" or item.conversation.id in details:
-                self._emit(self._chat_events(item.app, item.conversation, in_window, details.get(item.conversation.id)))
-            else:
-                self.pending_details.append(_DetailJob(item.app, item.conversation, in_window))
-        self._runs(runs, ended)
+        return reused + fresh
 
     def _read_messages(self, item: tuple[App, ChatConversation]) -> _Messages | None:
         app, conversation = item

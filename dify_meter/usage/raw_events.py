@@ -22,8 +22,9 @@ from dify_meter.usage.store import DuckDBStore, StoreError, transaction
 STAGING_TABLE = "raw_usage_events_staging"
 _event_row = operator.attrgetter(*EVENT_COLUMNS)  # UsageEvent.as_row() without astuple's deep copies: 70x faster
 _STAGED_COLUMNS = ("fetch_id", *EVENT_COLUMNS)
-# A fetch writes a batch every few seconds: rows of another fetch untouched for this long belong to a
-# process that died, and are deleted.
+# One fetch runs at a time (Dagster's duckdb pool): rows of another fetch untouched for this long belong
+# to a process that died, and are deleted. Were they a live fetch's after all, its commit would fail on
+# the count of its rows, never store fewer.
 STALE_STAGING = timedelta(hours=1)
 
 
