@@ -100,20 +100,29 @@ def rerun_export(meter: MeterSetup, killed: dg.DagsterRun) -> None:
     assert f"Run {killed.run_id} was still marked in progress but its process is gone" in rerun.stdout
 
 
-def test_killed_while_fetching_keeps_the_previous_rows_then_a_normal_rerun_heals(meter, workspace):
+@pytest.mark.parametrize(
+    ("path", "after", "staged"),
+    [("/workflow-app-logs", 2, False),  # mid-scan: lists being read, nothing staged yet
+     ("/statistics/token-costs", 1, True)],  # the scan is over: every event staged, none moved into the table
+    ids=["mid-scan", "all staged"],
+)
+def test_killed_while_fetching_keeps_the_previous_rows_then_a_normal_rerun_heals(path, after, staged, meter,
+                                                                                 workspace):
     before = export_then_add_late_data(workspace)
     served_before = len(meter.dify.request_log)
-    freeze = FreezeScan("/workflow-app-logs", after=2)
-    meter.dify.intercept(freeze)
+    freeze_at = FreezeScan(path, after)
+    meter.dify.intercept(freeze_at)
     with child_process(materialize_command(FIRST, LAST), meter.env(), meter.root / "killed.log") as child:
-        child.wait_for(freeze.frozen.is_set, "the fetch to read the workflow app logs")
-        paths = [record.path for record in meter.dify.request_log[served_before:]]
-        # Mid-scan: apps listed and logs being read; Dify's statistics, read after the scan, not yet.
-        assert "/console/api/apps" in paths and any(path.endswith("/workflow-app-logs") for path in paths)
-        assert not any("token-costs" in path for path in paths)
+        child.wait_for(freeze_at.frozen.is_set, "the fetch to reach the request it is frozen at")
+        served = [record.path for record in meter.dify.request_log[served_before:]]
+        assert "/console/api/apps" in served and any(p.endswith("/workflow-app-logs") for p in served)
+        assert not any("token-costs" in p for p in served)  # Dify's statistics, read last, not answered yet
+        with meter.store.connect_read_only(wait_seconds=WAIT_SECONDS) as conn:
+            (staged_rows,) = conn.execute("SELECT count(*) FROM raw_usage_events_staging").fetchone()
+        assert (staged_rows > 0) == staged
         killed = the_killed_run()
         child.kill()
-    freeze.release()
+    freeze_at.release()
     meter.dify.clear_hooks()
     assert_duckdb_holds(meter.store, before)  # whatever the dead run had staged, the tables are as they were
 
