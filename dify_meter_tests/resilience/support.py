@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -256,7 +255,7 @@ def api_meter_truth(events: list[UsageEvent]) -> dict[tuple, tuple]:
 def api_meter_holds(server: ApiMeterServer) -> dict[tuple, tuple]:
     return {(key.usage_date, key.provider, key.model): (record.input_tokens, record.output_tokens,
                                                         record.total_tokens, record.request_count,
-                                                        Decimal(record.cost_actual), record.currency)
+                                                        record.cost_actual, record.currency)
             for key, record in server.records().items()}
 
 
