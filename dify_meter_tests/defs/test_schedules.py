@@ -25,7 +25,8 @@ with dg.instance_for_test() as instance:
 job = d.resolve_job_def("daily_usage_job")
 print(json.dumps({
     "cron": schedule.cron_schedule, "timezone": schedule.execution_timezone,
-    "status": str(schedule.default_status), "job_assets": sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys),
+    "status": str(schedule.default_status),
+    "job_assets": sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys),
     "requests": [r.tags for r in result.run_requests or []],
     "skip": result.skip_message,
 }))

@@ -90,7 +90,8 @@ def test_detail_cache_round_trip(tmp_path):
     cache = DuckDBDetailCache(DuckDBStore(tmp_path / "m.duckdb"))
     detail = ConversationDetail(
         app_id="app-1", conversation_id="c1", provider="openai", model="gpt-4o-mini",
-        detail_updated_at=datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC), read_at=datetime(2026, 11, 28, 1, 2, 4, tzinfo=UTC),
+        detail_updated_at=datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC),
+        read_at=datetime(2026, 11, 28, 1, 2, 4, tzinfo=UTC),
         completion_message={"id": "m1", "message_tokens": 3},
     )
     cache.put_details([detail])
@@ -115,12 +116,11 @@ def test_lock_held_by_another_process_is_a_clear_error(tmp_path):
     holder.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(StoreLockedError, match="locked by another process"):
-            with DuckDBStore(path, lock_wait_seconds=0.3).connect():
-                pass
-        with pytest.raises(StoreLockedError):
-            with DuckDBStore(path).connect_read_only():
-                pass
+        with pytest.raises(StoreLockedError, match="locked by another process"), \
+                DuckDBStore(path, lock_wait_seconds=0.3).connect():
+            pass
+        with pytest.raises(StoreLockedError), DuckDBStore(path).connect_read_only():
+            pass
     finally:
         release.set()
         holder.join(30)
