@@ -63,6 +63,13 @@ def raw_usage_events(
         "apps_with_usage": summary.apps,
         "dify_requests": fetch.requests,
         "detail_reads": fetch.detail_reads,
+        "dify_retries": fetch.retries,
+        "lowest_concurrency": fetch.lowest_concurrency,
+        "dify_version": fetch.dify_version or "unknown",
+        "conversations_read": fetch.conversations_read,
+        "conversations_from_cache": fetch.conversations_cached,
+        "runs_read": fetch.runs_read,
+        "runs_from_cache": fetch.runs_cached,
         "skipped_apps": len(fetch.skipped_apps),
         "per_app": table(["app", "mode", "events", "tokens"], summary.per_app),
     }
