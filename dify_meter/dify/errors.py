@@ -111,6 +111,10 @@ def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, bo
         )
     retried = f" after {attempts} attempts" if attempts > 1 else ""
     message = f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{retried}{said}"
+    if status == 404 and not note:
+        # Outside an app, Dify knows every path we call: a 404 means the URL leads somewhere else.
+        note = ("Dify's console API is not at this address: check DIFY_API_URL (the base URL of Dify, "
+                "e.g. https://dify.example.com).")
     return DifyHTTPError(
         f"{full_stop(message)} {note}" if note else message,
         status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
