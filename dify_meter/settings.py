@@ -77,7 +77,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
-        "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", mode="before",
+        "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", "dify_api_key",
+        "dify_password", "api_meter_token", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

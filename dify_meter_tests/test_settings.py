@@ -114,3 +114,12 @@ def test_require_api_meter_names_what_is_missing(monkeypatch):
 )
 def test_loopback_hosts(host, loopback):
     assert is_loopback_host(host) is loopback
+
+
+def test_a_blank_line_in_dot_env_counts_as_unset(tmp_path):
+    (tmp_path / ".env").write_text(
+        "DIFY_API_URL=http://127.0.0.1:5001\nDIFY_API_KEY=\nDIFY_EMAIL=meter@example.com\nDIFY_PASSWORD=pw\n"
+    )
+    settings = load_settings()
+    assert settings.dify_api_key is None
+    settings.require_dify()  # the service account is complete; the empty key does not demand a workspace id
