@@ -154,7 +154,7 @@ class StaleRuns:
     unknown: list[str] = field(default_factory=list)  # not started yet, or run on another machine
 
 
-def fail_stale_runs(instance: dg.DagsterInstance) -> StaleRuns:
+def fail_stale_runs(instance: dg.DagsterInstance, job_names: set[str] | None = None) -> StaleRuns:
     """Mark failed every in-progress run of this code location whose process is dead on this machine.
 
     A run killed with `kill -9` stays STARTED and keeps its DuckDB pool slot, so every later run waits
@@ -163,7 +163,7 @@ def fail_stale_runs(instance: dg.DagsterInstance) -> StaleRuns:
     process of an in-process run). Failing the run does not free its pool slots: they are freed here too.
     """
     found = StaleRuns()
-    job_names = _job_names()
+    job_names = job_names if job_names is not None else _job_names()
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=_IN_PROGRESS)):
         run = record.dagster_run
         if not _of_this_location(run, job_names):

@@ -5,6 +5,7 @@ from dify_meter.defs.delivery import SPOOL_REPLAY_TAG, api_meter_sent
 from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.deliver import utc_now
+from dify_meter.runner import fail_stale_runs
 from dify_meter.usage.store import StoreError
 
 api_meter_replay_job = dg.define_asset_job(
@@ -25,6 +26,12 @@ def spool_replay_sensor(
     context: dg.SensorEvaluationContext, duckdb_store: DuckDBStoreResource, meter_settings: MeterSettingsResource
 ) -> dg.SensorResult | dg.SkipReason:
     policy = spool.SpoolPolicy(max_retries=meter_settings.load().max_retries)
+    # The daemon cannot tell that a run's process was killed (kill -9): such a run would keep its DuckDB
+    # pool slot and block every replay and scheduled run. Each tick fails them and frees the slot.
+    job_names = {job.name for job in context.repository_def.get_all_jobs()} if context.repository_def else None
+    stale = fail_stale_runs(context.instance, job_names)
+    if stale.failed:
+        context.log.warning(f"marked failed runs whose process is gone: {', '.join(stale.failed)}")
     try:
         # Read-only and closed at once: a run holding the write lock makes this tick a skip, not an error.
         with duckdb_store.store().connect_read_only() as conn:

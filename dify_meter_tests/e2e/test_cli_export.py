@@ -227,7 +227,8 @@ KILLED_CHILD = textwrap.dedent("""
 """)
 
 
-def test_a_killed_run_is_failed_and_its_duckdb_slot_freed_before_the_next_export(configured, dify, capsys):
+def kill_a_run_holding_the_duckdb_slot(configured, dify) -> str:
+    """Start an export in a child process, kill -9 it while its step holds the duckdb pool slot."""
     entered, release = threading.Event(), threading.Event()
 
     def hold(request):  # the child's raw_usage_events step waits here, holding the duckdb pool slot
@@ -249,12 +250,31 @@ def test_a_killed_run_is_failed_and_its_duckdb_slot_freed_before_the_next_export
         child.kill()
         release.set()
         dify.clear_hooks()
+    return record.dagster_run.run_id
+
+
+def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify):
+    from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+    from dify_meter.defs.sensors import spool_replay_sensor
+
+    run_id = kill_a_run_holding_the_duckdb_slot(configured, dify)
+    with dg.DagsterInstance.get() as instance:
+        spool_replay_sensor(dg.build_sensor_context(
+            instance=instance,
+            resources={"duckdb_store": DuckDBStoreResource(), "meter_settings": MeterSettingsResource()},
+        ))
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
+
+
+def test_a_killed_run_is_failed_and_its_duckdb_slot_freed_before_the_next_export(configured, dify, capsys):
+    run_id = kill_a_run_holding_the_duckdb_slot(configured, dify)
 
     assert exit_code(["export", "--date", str(SUN)]) == 0
     out = capsys.readouterr().out
-    assert f"Run {record.dagster_run.run_id} was still marked in progress but its process is gone" in out
+    assert f"Run {run_id} was still marked in progress but its process is gone" in out
     with dg.DagsterInstance.get() as instance:
-        killed = instance.get_run_by_id(record.dagster_run.run_id)
+        killed = instance.get_run_by_id(run_id)
         assert killed.status == dg.DagsterRunStatus.FAILURE
         assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
         assert len(instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))) == 1
