@@ -40,10 +40,14 @@ def _store() -> DuckDBStore:
 
 
 def _entries(statuses: tuple[spool.SpoolStatus, ...]) -> list[spool.SpoolEntry]:
-    store = _store()
+    settings = load_settings()
+    store = DuckDBStore(settings.dify_meter_duckdb)
     if not store.path.exists():
         return []
     with store.connect() as conn:
+        # Bring the states up to date first (the sensor only reads): entries superseded by a later
+        # delivery are resolved, entries out of automatic replays are failed.
+        spool.due_entries(conn, datetime.now(UTC), policy=spool.SpoolPolicy(max_retries=settings.max_retries))
         return spool.list_entries(conn, statuses=statuses)
 
 

@@ -103,7 +103,10 @@ def api_meter_sent(
             + (f"Delivered: {', '.join(str(d) for d in outcome.delivered_days)}.\n" if outcome.delivered_days else "")
             + ("This is permanent: fix the cause, then `dify-meter spool replay --date DAY`."
                if outcome.permanent else
-               "The day is in the spool; spool_replay_sensor will retry it with backoff (`dify-meter spool list`).")
+               "The day is in the spool; spool_replay_sensor will retry it with backoff (`dify-meter spool list`)."
+               if settings.max_retries else
+               "The day is in the spool; MAX_RETRIES=0 allows no automatic replay: "
+               "`dify-meter spool replay --date DAY` sends it again.")
         ),
         metadata=metadata,
         allow_retries=False,

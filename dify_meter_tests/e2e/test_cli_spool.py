@@ -54,3 +54,12 @@ def test_a_bad_date_is_a_usage_error(capsys):
         main(["spool", "drop", "--date", "2026-13-01"])
     assert exit_info.value.code == 2
     assert "expected a date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_list_shows_an_entry_out_of_replays_as_failed(failed_day, store, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.setenv("MAX_RETRIES", "0")  # no automatic replay: the open entry waits for a person
+    with store.connect() as conn:
+        conn.execute("UPDATE api_meter_spool SET next_attempt_at = now() - INTERVAL 1 MINUTE")
+    assert main(["spool", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {failed_day} |"))
+    assert "| failed |" in row
