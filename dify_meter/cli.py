@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from dify_meter import __version__
-from dify_meter.settings import SettingsError
+from dify_meter.logs import apply_log_level
+from dify_meter.settings import SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -39,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command != "sandbox":  # the simulators need no configuration
+            logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+            apply_log_level(load_settings().log_level)
         return int(args.handler(args) or EXIT_OK)
     except SettingsError as exc:
         print(f"dify-meter: {exc}", file=sys.stderr)

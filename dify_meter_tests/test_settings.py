@@ -123,3 +123,17 @@ def test_a_blank_line_in_dot_env_counts_as_unset(tmp_path):
     settings = load_settings()
     assert settings.dify_api_key is None
     settings.require_dify()  # the service account is complete; the empty key does not demand a workspace id
+
+
+def test_log_level_sets_the_level_of_the_project_loggers(monkeypatch):
+    import logging
+
+    from dify_meter.defs.resources import MeterSettingsResource
+
+    monkeypatch.setenv("LOG_LEVEL", "warn")
+    MeterSettingsResource().load()
+    assert logging.getLogger("dify_meter.dify.transport").getEffectiveLevel() == logging.WARNING
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    MeterSettingsResource().load()
+    assert logging.getLogger("dify_meter.dify.transport").getEffectiveLevel() == logging.DEBUG
+    logging.getLogger("dify_meter").setLevel(logging.NOTSET)

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from dify_meter.logs import apply_log_level
 from dify_meter.settings import Settings, load_settings
 from dify_meter.usage.store import DuckDBStore
 
@@ -19,7 +20,9 @@ class MeterSettingsResource(dg.ConfigurableResource):
     Dagster's config, metadata or UI."""
 
     def load(self) -> Settings:
-        return load_settings()
+        settings = load_settings()
+        apply_log_level(settings.log_level)
+        return settings
 
 
 @dg.definitions
