@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from dify_meter import __version__
@@ -38,11 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Dagster's notices about its own beta parameters are for Dagster developers, not for operators.
+    warnings.filterwarnings("ignore", message=".*is currently in beta")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command != "sandbox":  # the simulators need no configuration
-            logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
             apply_log_level(load_settings().log_level)
         return int(args.handler(args) or EXIT_OK)
     except SettingsError as exc:

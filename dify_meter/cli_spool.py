@@ -86,7 +86,8 @@ def replay_spool(args: argparse.Namespace) -> int:
         if day in open_days:
             with store.connect() as conn:
                 spool.requeue(conn, day, datetime.now(UTC))
-        result = materialize(["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"})
+        # The outcome is printed below; Dagster's own console lines would bury it.
+        result = materialize(["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"}, on_event=lambda _: None)
         if result.success:
             print(f"{day}: delivered (run {result.run_id})")
         else:
