@@ -41,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated workspace (default 7)")
     parser.add_argument("--timezone", default="UTC", help="DIFY_TIMEZONE of the export (default UTC)")
     parser.add_argument("--home", default="data/demo", help="folder for the demo DuckDB file and DAGSTER_HOME")
+    parser.add_argument("--ui", action="store_true",
+                        help="afterwards, start the Dagster UI on the demo's runs and data (Ctrl-C stops it)")
+    parser.add_argument("--port", type=int, default=3000, help="port of the UI with --ui (default 3000)")
     parser.set_defaults(handler=run_demo)
 
 
@@ -109,7 +112,16 @@ def run_demo(args: argparse.Namespace) -> int:
     end = datetime.combine(yesterday + timedelta(days=1), dtime(), tz).astimezone(UTC)
     truth = workspace.ground_truth(start, end, args.timezone)
     print(f"\nDone in {elapsed:.1f} s with {requests} Dify requests.\n")
-    return _print_summary(DuckDBStore(duckdb_path), first_day, yesterday, truth, dagster_home, held)
+    code = _print_summary(DuckDBStore(duckdb_path), first_day, yesterday, truth, dagster_home, held)
+    if not args.ui:
+        return code
+    from dify_meter.cli_start import serve
+
+    # The UI shows the demo's runs, materializations, checks and metadata; the simulators are gone.
+    os.environ.update({"DAGSTER_HOME": str(dagster_home), "DIFY_METER_DUCKDB": str(duckdb_path),
+                       "DIFY_TIMEZONE": args.timezone,
+                       "DIFY_PARTITIONS_START": (first_day - timedelta(days=30)).isoformat()})
+    return serve("127.0.0.1", args.port)
 
 
 def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: list, dagster_home: Path,
@@ -153,5 +165,6 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
     print(f"API_Meter holds {held.records} per-model records: {held.total_tokens:,} tokens, cost {held_cost} -> "
           f"{'equal to the export' if delivered else 'DIFFERENT from the export'}.")
     print(f"\nDuckDB file: {store.path}")
-    print(f"See the runs in the Dagster UI:  DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml")
+    print(f"See the runs in the Dagster UI:  dify-meter demo --ui  (or DAGSTER_HOME={dagster_home} "
+          "dagster dev -w workspace.yaml)")
     return 0 if exact and delivered else 1

@@ -85,3 +85,20 @@ def test_demo_runs_end_to_end_and_matches_the_ground_truth(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "exact match" in result.stdout
     assert "| provider | model | requests |" in result.stdout
+
+
+def test_demo_ui_opens_the_dagster_ui_on_the_demo_home(tmp_path, monkeypatch):
+    from dify_meter import cli_start
+    from dify_meter.cli import main
+
+    served = []
+    monkeypatch.setattr(cli_start, "serve", lambda host, port: served.append(
+        (host, port, os.environ["DAGSTER_HOME"], os.environ["DIFY_METER_DUCKDB"])) or 0)
+    for name in ("DAGSTER_HOME", "DIFY_METER_DUCKDB", "DIFY_TIMEZONE", "DIFY_PARTITIONS_START"):
+        monkeypatch.setenv(name, "")  # recorded, so what the demo sets for the UI is undone after the test
+        monkeypatch.delenv(name)
+    assert main(["demo", "--days", "1", "--home", str(tmp_path / "demo"), "--ui", "--port", "3123"]) == 0
+    ((host, port, home, duckdb_file),) = served
+    assert (host, port) == ("127.0.0.1", 3123)
+    assert home == str((tmp_path / "demo" / "dagster_home").resolve())
+    assert duckdb_file == str((tmp_path / "demo" / "dify_meter.duckdb").resolve())
