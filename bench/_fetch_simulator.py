@@ -7,8 +7,8 @@ generated workspaces (seeds 7 and 8) merged into one tenant: 32 apps, every mode
 by `DifySimulator`, the class the CLI runs, in a process of its own started like the CLI
 (`python bench/fetch.py --child dify ...`), with the CLI's `--latency-ms`, `--max-parallel` and
 `--fault` options, plus a way to ask it what it served: the benchmark writes `stats` on its stdin and
-reads one line back (requests since the last `stats`: when each arrived and was answered, path,
-status, fault; and the simulator process's CPU time).
+reads one line back (requests since the last `stats`: when each arrived and was answered, its path
+and status; and the simulator process's CPU time).
 """
 
 from __future__ import annotations

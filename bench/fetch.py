@@ -1,24 +1,26 @@
 """Fetch benchmark (issue 7): one large simulated day read from the Dify simulator and written to DuckDB
 through `refresh_raw_usage`, at concurrency 1 and 8, against a remote Dify and a busy one.
 
-    python bench/fetch.py [--scale 4] [--no-dagster]
+    python bench/fetch.py [--scale 4] [--repeat 3] [--no-dagster]
 
 `--scale 26` is the issue's size (>= 20 apps, >= 2,000 workflow runs and >= 5,000 messages on the day;
-~15 min); the default, 4, keeps `make bench` short (~2.5 min) with the same apps and mix.
+~14 min); the default, 4, keeps `make bench` short (~2.7 min) with the same apps and mix.
 
 Every run gets a fresh simulator process (bench/_fetch_simulator.py: the generated workspaces of two
 seeds merged, 32 apps) and a fresh DuckDB file, and materializes the day in a fresh process, as a
 launched run does: `refresh_raw_usage` (the fetch, Dify's statistics for the comparison check, the
 DuckDB write). Profiles of the simulator:
-- remote: every answer waits 25 ms, any number at once. Targets at concurrency 8: >= 6x faster than
-  at 1, and within 1.5x of the lower bound requests x 25 ms / 8;
+- remote: every answer waits 25 ms, any number at once. Targets at concurrency 8 (run `--repeat`
+  times, the median judged): >= 6x faster than at 1, and within 1.5x of the lower bound requests x
+  25 ms / 8;
 - busy: one request at a time, 30 ms each. Targets: concurrency 8 no slower than 1, within 1.1x of
   requests x 30 ms, no 429/5xx;
 - pushback: remote, plus a stretch of 429 and 503 answers: the lowest concurrency the client fell to,
   and how long it took to get back to 8 requests in flight.
-Then the same day again on the remote run's DuckDB and simulator (the incremental re-run, target
-<= 10% of the first run's requests), the requests per kind next to the minimum the semantics need,
-and once through `dagster asset materialize` of raw_usage_events.
+Then the same day again on the first remote run's DuckDB and simulator (the incremental re-run,
+target <= 10% of the first run's requests), the requests per kind next to the minimum the semantics
+need, where the time goes (requests in flight, answer times, DuckDB connections per caller), and once
+through `dagster asset materialize` of raw_usage_events.
 """
 
 from __future__ import annotations
