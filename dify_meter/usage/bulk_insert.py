@@ -19,7 +19,9 @@ MONEY_TYPE = "DECIMAL(38, 10)"
 
 
 def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]]) -> None:
+                rows: Sequence[Sequence[Any]], *, replace: bool = False) -> None:
+    """Insert `rows`; with `replace`, a row whose primary key exists replaces it (INSERT OR REPLACE)."""
+    verb = "INSERT OR REPLACE INTO" if replace else "INSERT INTO"
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         values = [list(column) for column in zip(*rows[start : start + ROWS_PER_STATEMENT], strict=True)]
         selects = []
@@ -29,4 +31,4 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
                 selects.append(f"unnest(${number})::{MONEY_TYPE}")
             else:
                 selects.append(f"unnest(${number})")
-        conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selects)}", values)
+        conn.execute(f"{verb} {table} ({', '.join(columns)}) SELECT {', '.join(selects)}", values)

@@ -6,7 +6,10 @@ import json
 from collections.abc import Iterable, Sequence
 
 from dify_meter.dify.details import ConversationDetail
+from dify_meter.usage.bulk_insert import insert_rows
 from dify_meter.usage.store import DuckDBStore, transaction
+
+COLUMNS = ("conversation_id", "app_id", "provider", "model", "detail_updated_at", "read_at", "completion_message")
 
 
 class DuckDBDetailCache:
@@ -35,14 +38,13 @@ class DuckDBDetailCache:
     def put_details(self, details: Sequence[ConversationDetail]) -> None:
         if not details:
             return
-        with self.store.connect() as conn, transaction(conn):
-            conn.executemany(
-                "INSERT OR REPLACE INTO dify_conversation_details VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        d.conversation_id, d.app_id, d.provider, d.model, d.detail_updated_at, d.read_at,
-                        json.dumps(d.completion_message) if d.completion_message is not None else None,
-                    )
-                    for d in details
-                ],
+        rows = [
+            (
+                d.conversation_id, d.app_id, d.provider, d.model, d.detail_updated_at, d.read_at,
+                json.dumps(d.completion_message) if d.completion_message is not None else None,
             )
+            for d in details
+        ]
+        # One columnar statement: executemany runs row by row, and this sits on the fetch's critical path.
+        with self.store.connect() as conn, transaction(conn):
+            insert_rows(conn, "dify_conversation_details", COLUMNS, rows, replace=True)

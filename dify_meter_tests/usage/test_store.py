@@ -126,3 +126,18 @@ def test_lock_held_by_another_process_is_a_clear_error(tmp_path):
         holder.join(30)
     with DuckDBStore(path).connect_read_only() as conn:
         assert conn.execute("SELECT count(*) FROM raw_usage_events").fetchone() == (0,)
+
+
+def test_detail_cache_stores_many_at_once_and_a_second_put_replaces(tmp_path):
+    cache = DuckDBDetailCache(DuckDBStore(tmp_path / "m.duckdb"))
+    read_at = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+    details = [
+        ConversationDetail(app_id="app-1", conversation_id=f"c{i}", provider=None if i % 3 else "openai",
+                           model=f"m{i}", detail_updated_at=None if i % 2 else read_at, read_at=read_at,
+                           completion_message=None if i % 2 else {"id": f"msg{i}"})
+        for i in range(50)
+    ]
+    cache.put_details(details)
+    cache.put_details([dataclasses.replace(details[0], model="changed")])
+    stored = cache.get_details(f"c{i}" for i in range(50))
+    assert stored == {d.conversation_id: d for d in [dataclasses.replace(details[0], model="changed"), *details[1:]]}
