@@ -8,6 +8,7 @@ DIFY_TIMEZONE is.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dify_meter.dify.client import DifyClient
 from dify_meter.dify.errors import DifyNotFoundError
+from dify_meter.dify.models import App
 from dify_meter.dify.windows import DIFY_MINUTE_FORMAT, Window
 
 MESSAGE_BASED_MODES = ("chat", "agent-chat", "completion", "advanced-chat")
@@ -34,18 +36,17 @@ def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: da
     account_tz = ZoneInfo(client.account_profile().timezone)
     start = window.start.astimezone(account_tz).strftime(DIFY_MINUTE_FORMAT)
     end = window.end.astimezone(account_tz).strftime(DIFY_MINUTE_FORMAT)
-    totals = []
-    for app in client.iter_apps():
-        if app.mode not in MESSAGE_BASED_MODES:
-            continue
+    def app_totals(app: App) -> DifyAppTotals | None:
         try:
             days = client.token_costs(app, start=start, end=end).data
         except DifyNotFoundError as exc:
             if exc.app_gone:
-                continue
+                return None
             raise
-        totals.append(DifyAppTotals(
-            app.id, app.name, app.mode, sum(day.token_count for day in days),
-            sum((day.total_price for day in days), Decimal(0)),
-        ))
-    return totals
+        return DifyAppTotals(app.id, app.name, app.mode, sum(day.token_count for day in days),
+                             sum((day.total_price for day in days), Decimal(0)))
+
+    apps = [app for app in client.iter_apps() if app.mode in MESSAGE_BASED_MODES]
+    # One request per app: in parallel, within the client's own bound on requests in flight.
+    with ThreadPoolExecutor(max_workers=client.max_concurrency) as pool:
+        return [totals for totals in pool.map(app_totals, apps) if totals is not None]
