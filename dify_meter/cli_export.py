@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from dify_meter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from dify_meter.cli_args import day_argument
 from dify_meter.cli_export_summary import (
     delivery_summary,
     held_back_keys,
@@ -49,13 +50,6 @@ class ExportRequest:
         return (self.last_day - self.first_day).days + 1
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "export", help="read a range of days from Dify, aggregate them, deliver per-model usage to API_Meter",
@@ -68,9 +62,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--mode", choices=MODES, help="aggregates to build (default DIFY_OUTPUT_MODE); only "
                         "per_model and all deliver to API_Meter")
-    parser.add_argument("--date", type=_day, help="export this one day (YYYY-MM-DD)")
-    parser.add_argument("--start-date", type=_day, help="first day of the range (inclusive); needs --end-date")
-    parser.add_argument("--end-date", type=_day, help="last day of the range (inclusive), at the latest yesterday")
+    parser.add_argument("--date", type=day_argument, help="export this one day (YYYY-MM-DD)")
+    parser.add_argument("--start-date", type=day_argument, help="first day of the range (inclusive); needs --end-date")
+    parser.add_argument("--end-date", type=day_argument,
+                        help="last day of the range (inclusive), at the latest yesterday")
     parser.add_argument("--period", choices=PERIODS, help="period of the summary table (default "
                         "DIFY_AGGREGATION_PERIOD); API_Meter always receives daily records")
     parser.add_argument("--dry-run", action="store_true", help="send nothing: show what would change in "

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from dify_meter.api_meter import spool
+from dify_meter.cli_args import day_argument
 from dify_meter.markdown import markdown_table
 from dify_meter.settings import load_settings
 from dify_meter.usage.store import DuckDBStore, StoreError
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,10 +22,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--all", action="store_true", help="include resolved entries")
     listing.set_defaults(handler=list_spool)
     replay = actions.add_parser("replay", help="re-send a day (or every open day) to API_Meter now")
-    replay.add_argument("--date", type=_day, help="the day to replay (default: every pending or failed day)")
+    replay.add_argument("--date", type=day_argument, help="the day to replay (default: every pending or failed day)")
     replay.set_defaults(handler=replay_spool)
     dropping = actions.add_parser("drop", help="forget a day's entry (its data stays in DuckDB)")
-    dropping.add_argument("--date", type=_day, required=True, help="the day whose entry to drop")
+    dropping.add_argument("--date", type=day_argument, required=True, help="the day whose entry to drop")
     dropping.set_defaults(handler=drop_spool)
 
 

@@ -79,7 +79,7 @@ class UsageValues:
 
 @dataclass(frozen=True, slots=True)
 class PerModelRow:
-    """One row of the lead's `usage_per_model` table."""
+    """One row of the `usage_per_model` table."""
 
     usage_date: date
     provider: str
