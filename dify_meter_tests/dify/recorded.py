@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from dify_meter_tests.dify.loopback import LoopbackServer
 
 FIXTURE_DIR = Path("/work/shared/fixtures/dify-1.12.1")
 API_KEY = "test-admin-key-never-shown"
@@ -50,7 +51,7 @@ def _key(method: str, path: str, query: dict[str, str],
     return method, path, frozenset((key, value) for key, value in normalized.items() if key not in ignore)
 
 
-class ReplayServer:
+class ReplayServer(LoopbackServer):
     """Answers exactly the recorded requests of the given fixtures (admin-key auth checked), else 599.
 
     `ignore` names query parameters left out of the comparison (the recording did not send them)."""
@@ -66,22 +67,7 @@ class ReplayServer:
             self.replies[key] = Reply(response["status"], json.dumps(response["body"]).encode())
         self.extra = extra or {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> ReplayServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__init__(self._handler())
 
     def reply_to(self, method: str, target: str, headers: dict[str, str]) -> Reply:
         parts = urlsplit(target)

@@ -16,9 +16,11 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from dify_meter_tests.dify.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def json_answer(body: Any, status: int = 200, **headers: str) -> Answer:
     return Answer(status, body, [(name.replace("_", "-"), value) for name, value in headers.items()])
 
 
-class ScriptServer:
+class ScriptServer(LoopbackServer):
     def __init__(self, answer: Callable[[Seen], Answer], *, version: str | None = "1.12.1") -> None:
         self.answer = answer
         self.version = version
@@ -58,23 +60,7 @@ class ScriptServer:
         self.peak_in_flight = 0
         self.answered = 0
         self._lock = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> ScriptServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__init__(self._handler(), poll_interval=0.01)
 
     def wait_until(self, condition: Callable[[ScriptServer], bool]) -> None:
         """Block the calling request until `condition(server)` holds (checked whenever a request starts or ends)."""
