@@ -19,8 +19,8 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 
-from dify_meter.sandbox.dify_tables import DEBUGGER
-from dify_meter.sandbox.workspace import Workspace
+from dify_meter.sandbox.dify.generate import Workspace
+from dify_meter.sandbox.dify.tables import DEBUGGER
 
 PAGE = 100  # the exporter asks for the largest page Dify allows
 CHAT_TYPES = ("chat", "agent-chat", "advanced-chat")

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dify_meter.sandbox.dify_exchange import Reply, Request
-from dify_meter.sandbox.dify_faults import FaultSpec
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import Workspace, generate_workspace
+from dify_meter.sandbox.dify.exchange import Reply, Request
+from dify_meter.sandbox.dify.faults import FaultSpec
+from dify_meter.sandbox.dify.generate import Workspace, generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
 
 SEEDS = (7, 8)
 READY_PREFIX = "DIFY-READY "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from dify_meter.usage.store import DuckDBStore
+from dify_meter.core.store import DuckDBStore
 
 
 @dataclass

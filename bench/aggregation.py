@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from dify_meter.core.store import DuckDBStore
 from dify_meter.usage import checks
 from dify_meter.usage.aggregates import (
     AggregateMode,
@@ -43,7 +44,6 @@ from dify_meter.usage.aggregates import (
     rebuild_aggregate,
 )
 from dify_meter.usage.normalize import Normalizer
-from dify_meter.usage.store import DuckDBStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from dify_meter import __version__
+from dify_meter.api_meter.deliver import deliver_window
 from dify_meter.api_meter.records import PerModelRow, build_records, build_request
 from dify_meter.api_meter.sender import ApiMeterSender
-from dify_meter.deliver import deliver_window
-from dify_meter.sandbox.api_meter_server import DEFAULT_TENANT_ID
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID
 from dify_meter.settings import load_settings
-from dify_meter.usage.store import DuckDBStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dify_meter.collect import refresh_raw_usage
 from dify_meter.settings import load_settings
+from dify_meter.usage.refresh import refresh_raw_usage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -175,7 +175,8 @@ def window(day: date) -> tuple[datetime, datetime]:
 
 def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency: int) -> None:
     """Materialize DAY the way the raw_usage_events asset does, without Dagster."""
-    logging.getLogger("dify_meter.dify.transport").setLevel(logging.ERROR)  # retries are counted, not printed
+    # Retries are counted, not printed.
+    logging.getLogger("dify_meter.sources.console.transport").setLevel(logging.ERROR)
     settings = load_settings(dify_api_url=url, dify_api_key=api_key, dify_workspace_id=workspace_id,
                              dify_timezone=TIMEZONE, dify_max_concurrency=concurrency, dify_meter_duckdb=str(db),
                              dify_max_run_seconds=MAX_RUN_SECONDS, dify_detail_reads="auto")

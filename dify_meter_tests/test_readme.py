@@ -4,7 +4,7 @@ import re
 import shlex
 from pathlib import Path
 
-from dify_meter.cli import build_parser
+from dify_meter.cli.main import build_parser
 from dify_meter.definitions import defs
 
 ROOT = Path(__file__).resolve().parents[1]

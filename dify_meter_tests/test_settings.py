@@ -132,8 +132,8 @@ def test_log_level_sets_the_level_of_the_project_loggers(monkeypatch):
 
     monkeypatch.setenv("LOG_LEVEL", "warn")
     MeterSettingsResource().load()
-    assert logging.getLogger("dify_meter.dify.transport").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("dify_meter.sources.console.transport").getEffectiveLevel() == logging.WARNING
     monkeypatch.setenv("LOG_LEVEL", "debug")
     MeterSettingsResource().load()
-    assert logging.getLogger("dify_meter.dify.transport").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("dify_meter.sources.console.transport").getEffectiveLevel() == logging.DEBUG
     logging.getLogger("dify_meter").setLevel(logging.NOTSET)

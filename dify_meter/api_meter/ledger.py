@@ -17,7 +17,7 @@ import duckdb
 
 from dify_meter.api_meter.records import DeliveryKey, UsageValues, record_key, record_values
 from dify_meter.api_meter.report import BatchResult, SendReport
-from dify_meter.usage.store import transaction
+from dify_meter.core.store import transaction
 
 Outcome = Literal["delivered", "failed"]
 NOT_ATTEMPTED = "not attempted: an earlier batch of the same send failed"

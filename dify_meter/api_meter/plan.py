@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from dify_meter.api_meter.ledger import LedgerEntry
 from dify_meter.api_meter.records import DeliveryKey, PerModelRow, UsageValues, make_record
-from dify_meter.markdown import cell, markdown_table
+from dify_meter.core.markdown import cell, markdown_table
 
 Change = Literal["new", "changed", "unchanged", "zeroed"]
 

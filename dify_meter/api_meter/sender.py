@@ -23,7 +23,7 @@ from dify_meter.api_meter.errors import DeliveryError, TransientDeliveryError
 from dify_meter.api_meter.records import build_request, record_key
 from dify_meter.api_meter.rejections import explain_rejection
 from dify_meter.api_meter.report import RESPONSE_TEXT_LIMIT, BatchResult, SendReport
-from dify_meter.retry_after import retry_after_seconds
+from dify_meter.core.retry_after import retry_after_seconds
 from dify_meter.settings import is_loopback_host
 
 logger = logging.getLogger(__name__)

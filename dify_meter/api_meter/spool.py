@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from dify_meter.usage.store import transaction
+from dify_meter.core.store import transaction
 
 SpoolStatus = Literal["pending", "failed", "resolved"]
 

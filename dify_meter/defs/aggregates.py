@@ -2,7 +2,6 @@ from typing import Any
 
 import dagster as dg
 
-from dify_meter.collect import window_days
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
@@ -10,6 +9,7 @@ from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage import checks
 from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
+from dify_meter.usage.refresh import window_days
 
 DESCRIPTIONS: dict[str, str] = {
     "per_model": "Daily usage per (normalized provider, model): the rows delivered to API_Meter. Provider and "

@@ -4,11 +4,11 @@ from typing import Any
 import dagster as dg
 
 from dify_meter.api_meter import spool
-from dify_meter.collect import window_days
+from dify_meter.api_meter.deliver import DeliveryOutcome, deliver_window, payload_preview, utc_now
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-from dify_meter.deliver import DeliveryOutcome, deliver_window, payload_preview, utc_now
+from dify_meter.usage.refresh import window_days
 
 SPOOL_REPLAY_TAG = "dify_meter/spool_replay"
 

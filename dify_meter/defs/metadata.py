@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from dify_meter.markdown import cell, markdown_table
+from dify_meter.core.markdown import cell, markdown_table
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, limit: int = 15) -> dg.MetadataValue:

@@ -2,12 +2,12 @@ from typing import Any
 
 import dagster as dg
 
-from dify_meter.collect import refresh_raw_usage
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
+from dify_meter.usage.refresh import refresh_raw_usage
 
 
 @dg.asset(

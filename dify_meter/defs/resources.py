@@ -1,8 +1,8 @@
 import dagster as dg
 
-from dify_meter.logs import apply_log_level
+from dify_meter.core.logs import apply_log_level
+from dify_meter.core.store import DuckDBStore
 from dify_meter.settings import Settings, load_settings
-from dify_meter.usage.store import DuckDBStore
 
 
 class DuckDBStoreResource(dg.ConfigurableResource):

@@ -1,12 +1,12 @@
 import dagster as dg
 
 from dify_meter.api_meter import spool
+from dify_meter.api_meter.deliver import utc_now
+from dify_meter.core.store import StoreError
 from dify_meter.defs.delivery import SPOOL_REPLAY_TAG, api_meter_sent
 from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-from dify_meter.deliver import utc_now
-from dify_meter.runner import fail_stale_runs
-from dify_meter.usage.store import StoreError
+from dify_meter.defs.runs import fail_stale_runs
 
 api_meter_replay_job = dg.define_asset_job(
     "api_meter_replay_job",

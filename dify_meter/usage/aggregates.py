@@ -15,8 +15,8 @@ from typing import Literal
 
 import duckdb
 
+from dify_meter.core.store import read_sql, transaction
 from dify_meter.usage.normalize import Normalizer
-from dify_meter.usage.store import read_sql, transaction
 
 AggregateMode = Literal["per_model", "per_user", "per_app", "workspace"]
 

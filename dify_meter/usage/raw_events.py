@@ -15,9 +15,9 @@ from decimal import Decimal
 
 import duckdb
 
-from dify_meter.usage.bulk_insert import insert_rows
-from dify_meter.usage.event import EVENT_COLUMNS, UsageEvent
-from dify_meter.usage.store import DuckDBStore, StoreError, transaction
+from dify_meter.core.bulk_insert import insert_rows
+from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
+from dify_meter.core.store import DuckDBStore, StoreError, transaction
 
 STAGING_TABLE = "raw_usage_events_staging"
 _event_row = operator.attrgetter(*EVENT_COLUMNS)  # UsageEvent.as_row() without astuple's deep copies: 70x faster

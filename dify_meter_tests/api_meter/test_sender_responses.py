@@ -13,7 +13,7 @@ import pytest
 from dify_meter.api_meter.errors import PermanentDeliveryError, TransientDeliveryError
 from dify_meter.api_meter.records import build_request
 from dify_meter.api_meter.sender import ApiMeterSender
-from dify_meter.sandbox.api_meter_server import ApiMeterServer
+from dify_meter.sandbox.api_meter.server import ApiMeterServer
 from dify_meter_tests.api_meter.samples import (
     DAY,
     OTHER_TENANT_ID,

@@ -5,11 +5,11 @@ from datetime import date
 import dagster as dg
 import pytest
 
+from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
 from dify_meter.defs.aggregates import usage_per_model, usage_workspace
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.raw_events import replace_window
-from dify_meter.usage.store import DuckDBStore
 from dify_meter_tests.usage.test_store import make_event
 
 DAY = date(2026, 11, 10)

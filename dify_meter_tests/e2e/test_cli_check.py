@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dify_meter.sandbox.api_meter_server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
-from dify_meter.sandbox.dify_server import DifySimulator
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
+from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter_tests.e2e.test_cli_export import api_meter, configured, dify, exit_code, workspace  # noqa: F401
 
 pytestmark = pytest.mark.e2e

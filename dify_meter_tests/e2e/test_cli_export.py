@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from dify_meter.cli import main
-from dify_meter.runner import fail_stale_runs
-from dify_meter.sandbox.api_meter_server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter.usage.event import UsageEvent
-from dify_meter_tests.test_collect import day_window
+from dify_meter.cli.main import main
+from dify_meter.core.event import UsageEvent
+from dify_meter.defs.runs import fail_stale_runs
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter_tests.usage.test_collect import day_window
 
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +222,7 @@ def test_a_failed_delivery_exits_1_saying_why_and_where_the_logs_are(configured,
 KILLED_CHILD = textwrap.dedent("""
     import sys
     from datetime import date
-    from dify_meter.runner import materialize
+    from dify_meter.defs.runs import materialize
     materialize(["raw_usage_events"], date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[1]))
 """)
 

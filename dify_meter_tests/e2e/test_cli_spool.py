@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from dify_meter.api_meter import spool
-from dify_meter.cli import main
-from dify_meter.deliver import deliver_window
+from dify_meter.api_meter.deliver import deliver_window
+from dify_meter.cli.main import main
 from dify_meter.settings import load_settings
-from dify_meter_tests.test_delivery import DAY1, day_events, expected, held, load_day, server, store  # noqa: F401
+from dify_meter_tests.api_meter.test_deliver import DAY1, day_events, expected, held, load_day, server, store  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

@@ -71,7 +71,7 @@ def _processes_with(dagster_home: Path) -> list[int]:
 def test_with_the_schedule_on_it_serves_the_ui_with_the_schedule_running_and_stops_on_ctrl_c(configured):  # noqa: F811
     port = closed_port()
     env = {**os.environ, "SCHEDULE_ENABLED": "true"}
-    server = subprocess.Popen([sys.executable, "-m", "dify_meter.cli", "start", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "dify_meter.cli.main", "start", "--port", str(port)], env=env,
                               cwd=configured, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

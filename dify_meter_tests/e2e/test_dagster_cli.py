@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from dify_meter.sandbox.api_meter_server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter.usage.store import DuckDBStore
-from dify_meter_tests.dify.support import assert_same_events
-from dify_meter_tests.test_collect import day_window, stored_events
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter_tests.sources.console.support import assert_same_events
+from dify_meter_tests.usage.test_collect import day_window, stored_events
 
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_single_partition_with_everything_downstream_and_a_clear_config_error(tm
 
 def test_demo_runs_end_to_end_and_matches_the_ground_truth(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "dify_meter.cli", "demo", "--days", "2", "--home", str(tmp_path / "demo")],
+        [sys.executable, "-m", "dify_meter.cli.main", "demo", "--days", "2", "--home", str(tmp_path / "demo")],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -88,8 +88,8 @@ def test_demo_runs_end_to_end_and_matches_the_ground_truth(tmp_path):
 
 
 def test_demo_ui_opens_the_dagster_ui_on_the_demo_home(tmp_path, monkeypatch):
-    from dify_meter import cli_start
-    from dify_meter.cli import main
+    from dify_meter.cli import start as cli_start
+    from dify_meter.cli.main import main
 
     served = []
     monkeypatch.setattr(cli_start, "serve", lambda host, port: served.append(

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from dify_meter.cli import main
+from dify_meter.cli.main import main
 from dify_meter.usage import aggregates
 
 PAUSE_SECONDS = 300  # the test kills this process long before; the test's own waits are bounded

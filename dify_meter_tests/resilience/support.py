@@ -23,17 +23,17 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from dify_meter.api_meter import spool
-from dify_meter.sandbox.api_meter_server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, USAGE_PATH, ApiMeterServer
-from dify_meter.sandbox.dify_exchange import Request
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.dify_workspace import Workspace
+from dify_meter.core.event import UsageEvent
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, USAGE_PATH, ApiMeterServer
+from dify_meter.sandbox.dify.exchange import Request
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.usage.aggregates import AGGREGATE_TABLES
-from dify_meter.usage.event import UsageEvent
-from dify_meter.usage.store import DuckDBStore
-from dify_meter_tests.dify.support import assert_same_events
-from dify_meter_tests.test_aggregates_truth import NORMALIZER, actual, expected, resolved_currencies
-from dify_meter_tests.test_collect import day_window, stored_events
+from dify_meter_tests.sources.console.support import assert_same_events
 from dify_meter_tests.test_settings import ALL_VARIABLES
+from dify_meter_tests.usage.test_aggregates_truth import NORMALIZER, actual, expected, resolved_currencies
+from dify_meter_tests.usage.test_collect import day_window, stored_events
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 120.0  # the longest any wait of these tests may last: none can hang
@@ -103,7 +103,7 @@ def export_args(first: date, last: date, *more: str) -> list[str]:
 
 
 def meter_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dify_meter.cli", *args]
+    return [sys.executable, "-m", "dify_meter.cli.main", *args]
 
 
 @dataclass

@@ -14,17 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from dify_meter import collect
-from dify_meter.cli import main
-from dify_meter.dify.client import DifyClient
-from dify_meter.sandbox.api_meter_server import ApiMeterServer
-from dify_meter.sandbox.dify_changes import add_workflow_runs
-from dify_meter.sandbox.dify_exchange import Reply, Request
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter.cli.main import main
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.api_meter.server import ApiMeterServer
+from dify_meter.sandbox.dify.changes import add_workflow_runs
+from dify_meter.sandbox.dify.exchange import Reply, Request
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sources.console.client import DifyClient
+from dify_meter.usage import refresh as collect
 from dify_meter.usage.aggregates import AGGREGATE_TABLES
-from dify_meter.usage.store import DuckDBStore
-from dify_meter_tests.dify.support import NO_WAIT
 from dify_meter_tests.resilience.support import (
     MeterSetup,
     api_meter_holds,
@@ -34,8 +33,9 @@ from dify_meter_tests.resilience.support import (
     open_spool_days,
     truth,
 )
-from dify_meter_tests.test_aggregates_truth import actual
-from dify_meter_tests.test_collect import stored_events
+from dify_meter_tests.sources.console.support import NO_WAIT
+from dify_meter_tests.usage.test_aggregates_truth import actual
+from dify_meter_tests.usage.test_collect import stored_events
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 DAY = date(2026, 6, 3)
@@ -301,7 +301,7 @@ def test_a_duckdb_file_that_is_not_a_database_is_named_and_left_alone(meter, cap
     meter.store.path.write_bytes(text)
     code, err = export(capsys)
     assert code == 1, err
-    assert f'raw_usage_events: dify_meter.usage.store.StoreError: cannot open DuckDB file {meter.store.path}' in err
+    assert f'raw_usage_events: dify_meter.core.store.StoreError: cannot open DuckDB file {meter.store.path}' in err
     assert "it is not a valid DuckDB database file" in err and "Check DIFY_METER_DUCKDB" in err
     assert meter.store.path.read_bytes() == text
     assert meter.api_meter.request_log == []

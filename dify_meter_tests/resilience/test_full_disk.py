@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from dify_meter.cli import main
-from dify_meter.sandbox.api_meter_server import ApiMeterServer
-from dify_meter.sandbox.dify_changes import add_workflow_runs
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter.usage.store import DuckDBStore
+from dify_meter.cli.main import main
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.api_meter.server import ApiMeterServer
+from dify_meter.sandbox.dify.changes import add_workflow_runs
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter_tests.resilience.support import (
     MeterSetup,
     api_meter_holds,

@@ -10,12 +10,12 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
-from dify_meter.cli import main
+from dify_meter.cli.main import main
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.runs import materialize
 from dify_meter.defs.sensors import spool_replay_sensor
-from dify_meter.runner import materialize
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter_tests.resilience.support import (
     WAIT_SECONDS,
     FreezeScan,

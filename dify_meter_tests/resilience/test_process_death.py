@@ -10,14 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from dify_meter.cli import main
+from dify_meter.cli.main import main
+from dify_meter.core.event import UsageEvent
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.runs import fail_stale_runs, materialize
 from dify_meter.defs.sensors import spool_replay_sensor
-from dify_meter.runner import fail_stale_runs, materialize
-from dify_meter.sandbox.dify_changes import add_workflow_runs
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.workspace import generate_workspace
-from dify_meter.usage.event import UsageEvent
+from dify_meter.sandbox.dify.changes import add_workflow_runs
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter_tests.resilience.support import (
     WAIT_SECONDS,
     FreezeScan,
@@ -38,8 +38,8 @@ from dify_meter_tests.resilience.support import (
     truth,
     wait_for,
 )
-from dify_meter_tests.test_aggregates_truth import actual, expected
-from dify_meter_tests.test_collect import stored_events
+from dify_meter_tests.usage.test_aggregates_truth import actual, expected
+from dify_meter_tests.usage.test_collect import stored_events
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 FIRST, LAST = date(2026, 6, 2), date(2026, 6, 4)

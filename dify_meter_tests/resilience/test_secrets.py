@@ -15,15 +15,15 @@ import dagster as dg
 import pytest
 from dagster._serdes import serialize_value
 
-from dify_meter.cli import main
-from dify_meter.collect import refresh_raw_usage
-from dify_meter.dify.errors import DifyError
-from dify_meter.sandbox.api_meter_server import ApiMeterServer
-from dify_meter.sandbox.dify_server import DifySimulator
-from dify_meter.sandbox.dify_tokens import TokenPair
-from dify_meter.sandbox.workspace import generate_workspace
+from dify_meter.cli.main import main
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.api_meter.server import ApiMeterServer
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sandbox.dify.tokens import TokenPair
 from dify_meter.settings import load_settings
-from dify_meter.usage.store import DuckDBStore
+from dify_meter.sources.console.errors import DifyError
+from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.resilience.support import (
     MeterSetup,
     materialize_command,

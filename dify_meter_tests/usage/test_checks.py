@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
+from dify_meter.core.store import DuckDBStore
 from dify_meter.usage import checks
 from dify_meter.usage.aggregates import AGGREGATE_TABLES, rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.raw_events import replace_window
-from dify_meter.usage.store import DuckDBStore
 from dify_meter_tests.usage.test_store import make_event
 
 DAY = date(2026, 11, 10)
@@ -116,7 +116,7 @@ def test_unpriced_usage_warns_by_model(conn):
 
 
 def test_dify_numbers_explain_each_kind_of_difference(conn):
-    from dify_meter.dify.statistics import DifyAppTotals
+    from dify_meter.sources.console.statistics import DifyAppTotals
 
     replace_window(conn, DAY, DAY, [
         make_event("a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5")),

@@ -8,11 +8,11 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from dify_meter.dify.details import ConversationDetail
-from dify_meter.usage.detail_cache import DuckDBDetailCache
-from dify_meter.usage.event import UsageEvent
+from dify_meter.core.event import UsageEvent
+from dify_meter.core.store import DuckDBStore, StoreLockedError
+from dify_meter.sources.console.details import ConversationDetail
+from dify_meter.sources.console.duckdb_detail_cache import DuckDBDetailCache
 from dify_meter.usage.raw_events import replace_window, summarize_window
-from dify_meter.usage.store import DuckDBStore, StoreLockedError
 
 
 def make_event(event_id: str, day: date, **changes: object) -> UsageEvent:

@@ -1,4 +1,4 @@
--- What a fetch reuses instead of reading Dify again (dify_meter/dify/caches.py says when it may).
+-- What a fetch reuses instead of reading Dify again (dify_meter/sources/console/caches.py says when it may).
 
 -- Workflow and advanced-chat runs that had ended when read: their usage-bearing nodes never change.
 CREATE TABLE IF NOT EXISTS dify_finished_runs (

@@ -1,0 +1,167 @@
+"""`dify-meter check`: can the exporter read Dify and deliver to API_Meter? Writes no usage anywhere.
+
+Exit 0 when both work, 1 when one does not (the output says what is wrong and how to fix it), 2 when
+the configuration itself is incomplete or malformed. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections import Counter
+
+from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
+from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
+from dify_meter.settings import Settings, SettingsError, load_settings
+
+SENDING_MODES = ("per_model", "all")
+# A check should answer in seconds: two tries, a short wait, instead of the export's patient retries.
+CHECK_TIMEOUT_SECONDS = 15.0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check", help="test the Dify and API_Meter connections without writing any usage",
+        description="Dify: authentication, version (X-Version), workspace, apps, and the account timezone "
+        "against DIFY_TIMEZONE. API_Meter: URL, token and tenant, with requests that cannot store anything. "
+        "Exit 0 when both work, 1 when one does not, 2 for bad configuration.",
+    )
+    parser.set_defaults(handler=run_check)
+
+
+def config_problems(settings: Settings) -> list[str]:
+    """Settings that are missing for what the exporter is configured to do."""
+    problems = []
+    try:
+        settings.require_dify()
+    except SettingsError as exc:
+        problems.append(str(exc))
+    api_meter_set = any(value is not None for value in (
+        settings.api_meter_url, settings.api_meter_token, settings.api_meter_tenant_id))
+    if settings.dify_output_mode in SENDING_MODES or api_meter_set:
+        try:
+            settings.require_api_meter()
+        except SettingsError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def run_check(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    problems = config_problems(settings)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    reports = [check_dify(settings)]
+    if settings.api_meter_url is not None:
+        reports.append(check_api_meter(settings))
+    else:
+        print(f"API_Meter: not configured; DIFY_OUTPUT_MODE={settings.dify_output_mode} sends nothing to it.\n")
+    for report in reports:
+        print(report.render() + "\n")
+    return EXIT_OK if all(report.ok for report in reports) else EXIT_FAILED
+
+
+def _timezone_meaning(account_timezone: str, settings: Settings) -> str:
+    if account_timezone == settings.dify_timezone:
+        return (f"account {account_timezone}, DIFY_TIMEZONE {settings.dify_timezone}: the same, so the daily charts "
+                "in Dify count the same days as usage_date")
+    return (f"account {account_timezone}, DIFY_TIMEZONE {settings.dify_timezone}: they differ. The export is right "
+            f"either way: it converts each {settings.dify_timezone} day into {account_timezone} for Dify's start/end "
+            f"filters and never changes the account, so usage_date days are calendar days in "
+            f"{settings.dify_timezone}. But the daily charts in Dify count days in {account_timezone}, so a day "
+            "there holds other hours than the same usage_date here; totals over the same hours agree (the "
+            f"dify_numbers check compares those). Set DIFY_TIMEZONE={account_timezone} if the days should line up")
+
+
+def _auth_mode(settings: Settings) -> str:
+    if settings.dify_api_key is not None:
+        return f"admin API key (DIFY_API_KEY, not shown) for workspace {settings.dify_workspace_id}"
+    return f"service account {settings.dify_email} (DIFY_EMAIL, DIFY_PASSWORD not shown)"
+
+
+def _refused(settings: Settings, error: Exception) -> str:
+    if settings.dify_api_key is None:
+        return f"{error}"
+    said = getattr(error, "dify_message", None)
+    problem = (
+        f"Dify refused the admin API key for workspace {settings.dify_workspace_id} (HTTP 401"
+        f"{f': {said}' if said else ''}). Dify gives this same answer for a wrong DIFY_API_KEY, for a "
+        "DIFY_WORKSPACE_ID that is not a workspace of this Dify, and when the Dify server does not run with "
+        "ADMIN_API_KEY_ENABLE=true. Check DIFY_API_KEY against ADMIN_API_KEY on the Dify server, and "
+        "DIFY_WORKSPACE_ID against the workspace's id (GET /console/api/all-workspaces lists them)."
+    )
+    if not _is_uuid(settings.dify_workspace_id or ""):
+        problem += (f" DIFY_WORKSPACE_ID {settings.dify_workspace_id!r} is not even a UUID, as every Dify "
+                    "workspace id is.")
+    return problem
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_dify(settings: Settings) -> CheckReport:
+    """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
+    from dify_meter.sources.console.client import DifyClient
+    from dify_meter.sources.console.errors import (
+        DifyAuthError,
+        DifyConnectionError,
+        DifyError,
+        DifyHTTPError,
+        DifyResponseError,
+    )
+    from dify_meter.sources.console.events import SUPPORTED_MODES
+    from dify_meter.sources.console.retry import RetryPolicy
+
+    report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
+    try:
+        client = DifyClient.from_settings(settings, retry=RetryPolicy(max_attempts=2, max_total_wait=5.0),
+                                          timeout=CHECK_TIMEOUT_SECONDS)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    with client:
+        try:
+            profile = client.account_profile()
+            workspace = client.current_workspace()
+            apps = list(client.iter_apps())
+        except DifyAuthError as exc:
+            report.problem = _refused(settings, exc)
+            return report
+        except DifyConnectionError as exc:
+            report.problem = (f"{exc}. Check DIFY_API_URL (the base URL of Dify, e.g. https://dify.example.com) and "
+                              "that Dify is running and reachable from this machine.")
+            return report
+        except DifyHTTPError as exc:
+            report.problem = (f"{exc}. " + (
+                f"There is no Dify console API at {client.base_url}: check DIFY_API_URL, the base URL of Dify "
+                "(e.g. https://dify.example.com; the exporter adds /console/api)." if exc.status == 404 else
+                "Dify answered, but refused to serve the exporter's reads."))
+            return report
+        except DifyResponseError as exc:
+            report.problem = (f"{client.base_url} answered, but not like Dify's console API: {exc}. Check "
+                              "DIFY_API_URL.")
+            return report
+        except DifyError as exc:
+            report.problem = str(exc)
+            return report
+        version = client.dify_version
+    report.facts.append(("Dify version", f"{version} (X-Version)" if version else
+                         "unknown: no X-Version header in Dify's answers"))
+    report.facts.append(("acting as", f"{profile.name} <{profile.email}>"))
+    report.facts.append(("workspace", f"{workspace.name} ({workspace.id})"))
+    modes = Counter(app.mode for app in apps)
+    report.facts.append(("apps", f"{len(apps)}" + (f" ({', '.join(f'{m} {n}' for m, n in sorted(modes.items()))})"
+                                                   if apps else "")))
+    unread = sum(n for mode, n in modes.items() if mode not in SUPPORTED_MODES)
+    if unread:
+        report.notes.append(f"{unread} app(s) of modes that make no LLM usage Dify reports (e.g. channel, "
+                            "rag-pipeline) are skipped by the export")
+    report.facts.append(("timezone", _timezone_meaning(profile.timezone, settings)))
+    if settings.dify_api_key is not None and workspace.id != settings.dify_workspace_id:
+        report.notes.append(f"Dify acts in workspace {workspace.id}, not in DIFY_WORKSPACE_ID "
+                            f"{settings.dify_workspace_id}")
+    return report

@@ -1,0 +1,56 @@
+"""One unit of usage: an LLM call as Dify reports it (see shared/specs/usage-semantics.md).
+
+Both the Dify extraction (`dify_meter.sources.console.events`) and the simulator's ground truth
+(`dify_meter.sandbox.dify.generate`) produce these, independently, so tests can compare them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+EventSource = Literal["message", "node"]
+UserType = Literal["end_user", "account"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    event_id: str  # message id (source "message") or node execution id (source "node")
+    source: EventSource
+    usage_date: date  # calendar day of occurred_at in DIFY_TIMEZONE
+    occurred_at: datetime  # timezone-aware UTC: message created_at, or the workflow run's start
+    app_id: str
+    app_name: str
+    app_mode: str  # chat, agent-chat, completion, advanced-chat, workflow
+    user_type: UserType
+    user_id: str  # end user's session id, else the console account id
+    provider_raw: str  # as Dify stored it ("openai", "langgenius/openai/openai", "unknown" for agent nodes)
+    model_raw: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int  # always input_tokens + output_tokens
+    cost: Decimal  # 0 when unpriced
+    currency: str | None  # as reported; None when Dify reported none
+    priced: bool  # False when Dify had no price or a price of 0
+    approximate: bool  # True when the model is the app's current one (DIFY_DETAIL_READS=never)
+    conversation_id: str | None
+    message_id: str | None
+    workflow_run_id: str | None
+    node_type: str | None  # llm, question-classifier, parameter-extractor, agent; None for messages
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError(f"event {self.event_id}: occurred_at must be timezone-aware")
+        if self.total_tokens != self.input_tokens + self.output_tokens:
+            raise ValueError(f"event {self.event_id}: total_tokens != input_tokens + output_tokens")
+        if not isinstance(self.cost, Decimal):
+            raise TypeError(f"event {self.event_id}: cost must be a Decimal")
+
+    def as_row(self) -> tuple:
+        return dataclasses.astuple(self)
+
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageEvent))

@@ -1,0 +1,361 @@
+"""A reference API_Meter that follows shared/specs/api-meter.md to the letter, with faults on demand.
+
+Only `POST /v1/usage` exists (other paths 404, other methods 405). A request is checked in the
+order a real deployment would: body size (413), injected faults, token (401), tenant (403), field
+rules (400), then applied all-or-nothing and answered 200. Each response goes out in one write:
+separate header and body writes cost ~40 ms per request (Nagle + delayed ACK).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.utils import format_datetime, formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dify_meter.sandbox.api_meter.store import ApiMeterStore, StoredKey, StoredRecord, Totals
+from dify_meter.sandbox.api_meter.validation import InvalidRequest, is_uuid, validate_usage_request
+from dify_meter.settings import is_loopback_host
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOKEN = "sandbox-api-meter-token"
+DEFAULT_TENANT_ID = "12345678-1234-1234-1234-123456789abc"
+USAGE_PATH = "/v1/usage"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    at: datetime
+    method: str
+    path: str
+    body_bytes: int
+    status: int | None  # None when the connection was closed without an answer
+    records: int  # records in the body, when the request got as far as being parsed
+    fault: str | None  # the injected fault that shaped the answer, if any
+
+
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    kind: str  # "slow", "rate_limit", "fail" or "drop_after_apply"
+    status: int = 0
+    retry_after: str = ""
+    seconds: float = 0.0
+
+
+class _Faults:
+    """Thread-safe "for the next N requests" counters, one per kind of fault."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[str, tuple[int, _Fault]] = {}
+
+    def arm(self, count: int, fault: _Fault) -> None:
+        if count < 0:
+            raise ValueError(f"a fault count must be 0 or more, got {count}")
+        with self._lock:
+            self._armed[fault.kind] = (count, fault)
+
+    def take(self, kind: str) -> _Fault | None:
+        with self._lock:
+            count, fault = self._armed.get(kind, (0, None))
+            if count <= 0 or fault is None:
+                return None
+            self._armed[kind] = (count - 1, fault)
+            return fault
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int | None  # None: close the connection without an answer
+    payload: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+    records: int = 0
+    fault: str | None = None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    timeout = 60  # an idle keep-alive connection is closed after a minute
+    server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.meter._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.meter._untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def do_POST(self) -> None:
+        self.server.meter._handle(self)
+
+    def do_GET(self) -> None:
+        self.server.meter._handle(self)
+
+    def do_HEAD(self) -> None:
+        self.server.meter._handle(self)
+
+    def do_PUT(self) -> None:
+        self.server.meter._handle(self)
+
+    def do_PATCH(self) -> None:
+        self.server.meter._handle(self)
+
+    def do_DELETE(self) -> None:
+        self.server.meter._handle(self)
+
+    def do_OPTIONS(self) -> None:
+        self.server.meter._handle(self)
+
+    def respond(self, status: int, payload: dict[str, Any] | None, headers: dict[str, str]) -> None:
+        body = json.dumps(payload).encode("utf-8") if payload is not None and self.command != "HEAD" else b""
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            f"Date: {formatdate(usegmt=True)}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+        ]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if self.close_connection:
+            lines.append("Connection: close")
+        try:
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        except OSError:
+            self.close_connection = True  # the client has gone (e.g. after its timeout)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    meter: ApiMeterServer
+
+
+class _HttpServer6(_HttpServer):
+    address_family = socket.AF_INET6
+
+
+class ApiMeterServer:
+    """Context manager: `with ApiMeterServer() as meter: meter.base_url ...`."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        tenant_id: str = DEFAULT_TENANT_ID,
+        store_path: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_body_bytes: int | None = None,
+    ) -> None:
+        if not is_loopback_host(host):
+            raise ValueError(f"the sandbox API_Meter serves on loopback addresses only, got {host!r}")
+        if not token:
+            raise ValueError("the sandbox API_Meter needs a non-empty token")
+        if not is_uuid(tenant_id):
+            raise ValueError(f"tenant_id must be a UUID such as {DEFAULT_TENANT_ID}, got {tenant_id!r}")
+        self.host = host
+        self.port = port
+        self.tenant_id = tenant_id.lower()
+        self.max_body_bytes = max_body_bytes  # above this, 413; None for no limit
+        self._token = token
+        self._store = ApiMeterStore(store_path)
+        self._faults = _Faults()
+        self._log: list[LoggedRequest] = []
+        self._log_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"ApiMeterServer(host={self.host!r}, port={self.port}, tenant_id={self.tenant_id!r})"
+
+    # lifecycle
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox API_Meter is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> ApiMeterServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        server_class = _HttpServer6 if ":" in self.host else _HttpServer
+        self._httpd = server_class((self.host.strip("[]"), self.port), _Handler)
+        self._httpd.meter = self
+        self.port = self._httpd.server_address[1]
+        # A short poll interval makes stop() quick; the default 0.5 s would dominate the tests.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name=f"api-meter-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection (so clients reconnect to a restarted server)."""
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        with self._connections_lock:
+            open_connections = list(self._connections)
+        for connection in open_connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> ApiMeterServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def _untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    # read accessors for tests
+
+    def records(self) -> dict[StoredKey, StoredRecord]:
+        """Current values by (tenant_id, provider, model, usage_date)."""
+        return self._store.records()
+
+    def totals(self, *, usage_dates: list[date] | None = None) -> Totals:
+        return self._store.totals(usage_dates=usage_dates)
+
+    @property
+    def request_log(self) -> list[LoggedRequest]:
+        with self._log_lock:
+            return list(self._log)
+
+    # faults on demand
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """Answer the next n usage requests with a 5xx status, applying nothing."""
+        if not 500 <= status <= 599:
+            raise ValueError(f"fail_next injects server errors (5xx), got {status}")
+        self._faults.arm(n, _Fault("fail", status=status))
+
+    def rate_limit_next(self, n: int, retry_after: str | int | datetime = "1") -> None:
+        """Answer the next n usage requests 429 with Retry-After (seconds, or an HTTP date)."""
+        if isinstance(retry_after, datetime):
+            if retry_after.tzinfo is None:
+                raise ValueError("a Retry-After date must be timezone-aware")
+            retry_after = format_datetime(retry_after.astimezone(UTC), usegmt=True)
+        self._faults.arm(n, _Fault("rate_limit", status=429, retry_after=str(retry_after)))
+
+    def slow_next(self, n: int, seconds: float) -> None:
+        """Hold the next n usage requests for `seconds` before handling them (past a client's timeout)."""
+        self._faults.arm(n, _Fault("slow", seconds=seconds))
+
+    def drop_after_apply_next(self, n: int) -> None:
+        """Apply the next n valid usage requests, then close the connection without an answer."""
+        self._faults.arm(n, _Fault("drop_after_apply"))
+
+    # request handling
+
+    def _handle(self, handler: _Handler) -> None:
+        """Decide the answer, log it, then send it: a client that has its answer sees it in the log."""
+        body = b""
+        try:
+            body, reply = self._read_body(handler)
+            if reply is None:
+                reply = self._answer(handler, body)
+        except Exception:
+            logger.exception("sandbox API_Meter failed on %s %s", handler.command, handler.path)
+            reply = _Reply(500, {"error": "internal error of the sandbox API_Meter"}, close=True, fault="internal")
+        entry = LoggedRequest(
+            datetime.now(UTC), handler.command, handler.path, len(body), reply.status, reply.records, reply.fault
+        )
+        with self._log_lock:
+            self._log.append(entry)
+        if reply.close:
+            handler.close_connection = True
+        if reply.status is not None:
+            handler.respond(reply.status, reply.payload, reply.headers)
+
+    @staticmethod
+    def _read_body(handler: _Handler) -> tuple[bytes, _Reply | None]:
+        length = handler.headers.get("Content-Length")
+        if handler.headers.get("Transfer-Encoding") or (length is None and handler.command in ("POST", "PUT", "PATCH")):
+            return b"", _Reply(411, {"error": "a Content-Length header is required"}, close=True)
+        if length is None:
+            return b"", None
+        if not length.isdigit():
+            return b"", _Reply(400, {"error": f"malformed Content-Length {length!r}"}, close=True)
+        return handler.rfile.read(int(length)), None
+
+    def _answer(self, handler: _Handler, body: bytes) -> _Reply:
+        path = urlsplit(handler.path).path
+        if path != USAGE_PATH:
+            return _Reply(404, {"error": f"no such endpoint: {path}"})
+        if handler.command != "POST":
+            return _Reply(405, {"error": f"{handler.command} is not allowed here; use POST"}, {"Allow": "POST"})
+        if self.max_body_bytes is not None and len(body) > self.max_body_bytes:
+            return _Reply(413, {"error": f"body of {len(body)} bytes exceeds the limit of {self.max_body_bytes}"})
+        slow = self._faults.take("slow")
+        if slow is not None and self._stopping.wait(slow.seconds):
+            return _Reply(None, close=True, fault="slow")  # stopped while holding the request
+        injected = self._faults.take("rate_limit") or self._faults.take("fail")
+        if injected is not None:
+            headers = {"Retry-After": injected.retry_after} if injected.retry_after else {}
+            return _Reply(injected.status, {"error": f"injected fault: {injected.kind}"}, headers, fault=injected.kind)
+        reply = self._apply(handler, body)
+        return replace(reply, fault=reply.fault or ("slow" if slow else None))
+
+    def _apply(self, handler: _Handler, body: bytes) -> _Reply:
+        authorization = handler.headers.get("Authorization", "")
+        scheme, _, presented = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token.encode()):
+            return _Reply(401, {"error": "missing or invalid bearer token"})
+        try:
+            payload = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            details = [{"index": None, "field": "(body)", "message": f"not valid JSON: {exc}"}]
+            return _Reply(400, {"error": "invalid request", "details": details})
+        records = payload.get("records") if isinstance(payload, dict) else None
+        count = len(records) if isinstance(records, list) else 0
+        tenant = payload.get("tenant_id") if isinstance(payload, dict) else None
+        if isinstance(tenant, str) and is_uuid(tenant) and tenant.lower() != self.tenant_id:
+            return _Reply(403, {"error": f"this token is not allowed for tenant_id {tenant}"}, records=count)
+        try:
+            tenant_id, valid = validate_usage_request(payload)
+        except InvalidRequest as invalid:
+            return _Reply(400, {"error": str(invalid), "details": invalid.details}, records=count)
+        inserted, updated = self._store.upsert(tenant_id, valid, datetime.now(UTC))
+        if self._faults.take("drop_after_apply") is not None:
+            return _Reply(None, close=True, records=count, fault="drop_after_apply")
+        return _Reply(200, {"inserted": inserted, "updated": updated, "total": inserted + updated}, records=count)

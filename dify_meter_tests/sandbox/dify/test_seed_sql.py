@@ -1,0 +1,41 @@
+"""The seed reader, and the packaged copy of the fixtures' seed."""
+
+from __future__ import annotations
+
+import pytest
+
+from dify_meter.sandbox.dify.fixture_workspace import SEED_FILE, fixture_workspace
+from dify_meter.sandbox.dify.seed_sql import read_inserts
+from dify_meter_tests.sandbox.dify.fixture_files import FIXTURES_DIR
+
+
+def test_packaged_seed_is_the_recorded_one() -> None:
+    assert SEED_FILE.read_bytes() == (FIXTURES_DIR / "fixture-seed.sql").read_bytes()
+
+
+def test_values_of_every_kind() -> None:
+    line = "INSERT INTO t (a, b, c, d, e, f) VALUES ('it''s, ok', NULL, true, 0.0065390, :'owner_id', '{\"k\": 1}');"
+    assert list(read_inserts(line, {"owner_id": "o-1"})) == [
+        ("t", {"a": "it's, ok", "b": None, "c": True, "d": "0.0065390", "e": "o-1", "f": '{"k": 1}'})]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("INSERT INTO t (a, b) VALUES ('x');", "2 columns but 1 values"),
+        ("INSERT INTO t (a) VALUES (:'missing');", "has no value"),
+        ("INSERT INTO t (a) VALUES (now());", "cannot read a value"),
+        ("INSERT INTO t (a) SELECT 1;", "not a one-line INSERT"),
+    ],
+)
+def test_malformed_lines_are_named(line: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        list(read_inserts(line, {}))
+
+
+def test_fixture_workspace_has_the_recorded_rows() -> None:
+    ws = fixture_workspace()
+    assert (len(ws.apps), len(ws.conversations), len(ws.messages), len(ws.workflow_runs), len(ws.node_executions),
+            len(ws.workflow_app_logs)) == (6, 12, 18, 7, 23, 4)
+    assert ws.owner.email == "admin@example.com" and ws.tenant.id == "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"
+    assert ws.accounts["91000000-0000-4000-8000-000000000001"].role == "editor"

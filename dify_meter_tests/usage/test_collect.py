@@ -1,0 +1,95 @@
+"""raw_usage_events, as the asset fills it (collect.refresh_raw_usage), equals the simulator's ground truth."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
+from dify_meter.core.store import DuckDBStore
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.settings import load_settings
+from dify_meter.sources.console.errors import DifyError
+from dify_meter.usage.refresh import refresh_raw_usage
+from dify_meter_tests.sources.console.support import ScriptedSimulator, assert_same_events
+
+pytestmark = pytest.mark.integration
+
+
+def settings_for(simulator: DifySimulator, store: DuckDBStore, timezone: str):
+    return load_settings(
+        _env_file=None, dify_api_url=simulator.base_url, dify_api_key=simulator.api_key,
+        dify_workspace_id=simulator.workspace_id, dify_timezone=timezone, dify_meter_duckdb=str(store.path),
+    )
+
+
+def day_window(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(timezone)
+    return datetime.combine(first, time(), tz), datetime.combine(last + timedelta(days=1), time(), tz)
+
+
+def stored_events(store: DuckDBStore) -> list[UsageEvent]:
+    with store.connect_read_only() as conn:
+        rows = conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM raw_usage_events").fetchall()
+    return [UsageEvent(*row) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("timezone", "first", "last"),
+    [
+        ("UTC", date(2026, 6, 2), date(2026, 6, 4)),
+        ("Asia/Tokyo", date(2026, 6, 2), date(2026, 6, 4)),
+        ("America/New_York", date(2026, 10, 31), date(2026, 11, 2)),  # 25-hour day on Nov 1
+        ("America/New_York", date(2026, 3, 7), date(2026, 3, 9)),  # 23-hour day on Mar 8
+    ],
+)
+def test_raw_usage_of_a_range_equals_the_ground_truth(tmp_path, timezone, first, last):
+    workspace = generate_workspace(seed=11, start_date=first - timedelta(days=2), days=(last - first).days + 4)
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    start, end = day_window(first, last, timezone)
+    with DifySimulator(workspace) as simulator:
+        refresh = refresh_raw_usage(settings_for(simulator, store, timezone), store, start, end)
+    truth = workspace.ground_truth(start, end, timezone)
+    assert truth, "the generated workspace must have usage in the window"
+    assert_same_events(stored_events(store), truth)
+    assert (refresh.first_day, refresh.last_day) == (first, last)
+    assert refresh.summary.events == len(truth)
+    assert {day for day, _, _ in refresh.summary.per_day} == {first + timedelta(days=i) for i in range(3)}
+
+
+def test_rematerializing_is_idempotent_and_reads_no_detail_twice(tmp_path):
+    first = date(2026, 6, 2)
+    workspace = generate_workspace(seed=5, start_date=first - timedelta(days=1), days=3)
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    start, end = day_window(first, first, "UTC")
+    with DifySimulator(workspace) as simulator:
+        settings = settings_for(simulator, store, "UTC")
+        first_run = refresh_raw_usage(settings, store, start, end)
+        rows_after_first = sorted(stored_events(store), key=lambda e: e.event_id)
+        second_run = refresh_raw_usage(settings, store, start, end)
+        reads = simulator.detail_reads
+    assert first_run.fetch.detail_reads > 0 and second_run.fetch.detail_reads == 0
+    assert reads and max(reads.values()) == 1, "a conversation detail was read twice"
+    assert sorted(stored_events(store), key=lambda e: e.event_id) == rows_after_first
+
+
+def test_a_fetch_failing_part_way_leaves_the_previous_rows(tmp_path):
+    first = date(2026, 6, 2)
+    workspace = generate_workspace(seed=5, start_date=first - timedelta(days=1), days=3)
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    start, end = day_window(first, first, "UTC")
+    with ScriptedSimulator(workspace) as simulator:
+        settings = settings_for(simulator, store, "UTC")
+        refresh_raw_usage(settings, store, start, end)
+        before = stored_events(store)
+        served = len(simulator.request_log)
+        simulator.fail = lambda method, path, args: (
+            (400, {"code": "invalid_param", "message": "boom"})  # not retried: the run stops here
+            if len(simulator.request_log) > served + 20 else None
+        )
+        with pytest.raises(DifyError):
+            refresh_raw_usage(settings, store, start, end)
+    assert before and sorted(stored_events(store), key=lambda e: e.event_id) == sorted(before, key=lambda e: e.event_id)
