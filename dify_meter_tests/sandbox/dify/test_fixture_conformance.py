@@ -19,7 +19,7 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.sandbox.dify.fixture_files import fixture_files, load_fixture
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE, fixture_files, load_fixture
 
 PASSWORD = "Sandbox-Passw0rd"
 LOGIN_TIME = datetime(2026, 11, 28, 0, 7, 43, tzinfo=UTC)  # the recorded login and refresh (cookie Expires)
@@ -109,7 +109,7 @@ def test_simulator_answers_like_recorded_dify(name: str, http: httpx.Client) -> 
     recorded = load_fixture(name)
     request, expected = recorded["request"], recorded["response"]
     http.cookies.clear()  # the client is shared: no session may leak from one fixture into the next
-    with DifySimulator(fixture_workspace(), password=PASSWORD, set_up=name not in BEFORE_SETUP) as dify:
+    with DifySimulator(fixture_workspace(SEED_FILE), password=PASSWORD, set_up=name not in BEFORE_SETUP) as dify:
         session = _prepare(name, recorded, dify, http)
         response = http.request(
             request["method"],
