@@ -94,7 +94,7 @@ def _without_base_url(body: Any) -> Any:
 
 
 def test_every_recorded_fixture_is_replayed() -> None:
-    assert len(fixture_files()) >= 84  # all of shared/fixtures/dify-1.12.1, setup and login included
+    assert len(fixture_files()) >= 84  # all of dify_meter_tests/fixtures/dify-1.12.1, setup and login included
 
 
 @pytest.fixture(scope="module")
