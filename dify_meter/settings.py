@@ -184,7 +184,7 @@ class Settings(BaseSettings):
             if value is None
         ]
         if missing:
-            raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see README, Configuration)")
+            raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see docs/configuration.md)")
 
 
 def _describe(error: ValidationError) -> str:
