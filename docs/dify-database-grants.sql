@@ -32,5 +32,11 @@ GRANT SELECT (id, tenant_id, app_id, workflow_run_id, node_id, node_type, title,
 -- Which Dify version the database is at.
 GRANT SELECT ON alembic_version TO dify_meter_ro;
 
--- Only where the table exists (it records node values moved to file storage).
-GRANT SELECT (node_execution_id, type) ON workflow_node_execution_offload TO dify_meter_ro;
+-- Node values moved to file storage are recorded here; the table is absent from some installs.
+DO $$
+BEGIN
+    IF to_regclass('public.workflow_node_execution_offload') IS NOT NULL THEN
+        GRANT SELECT (node_execution_id, type) ON workflow_node_execution_offload TO dify_meter_ro;
+    END IF;
+END
+$$;
