@@ -1,5 +1,5 @@
 """Requests of the fetch benchmark: what kind each served request was, and the fewest of each kind that
-the usage semantics need for a window (shared/specs/usage-semantics.md, dify-console-api.md).
+the usage semantics need for a window (docs/usage-semantics.md, dify-console-api.md).
 
 The minimum is computed from the simulated workspace itself, not from the exporter's code:
 1 profile, the app list pages, for each app its list pages (chat-type: conversations updated since

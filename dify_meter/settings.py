@@ -1,4 +1,4 @@
-"""Every setting of shared/specs/configuration.md, read from the environment and `.env`.
+"""Every setting of docs/configuration.md, read from the environment and `.env`.
 
 Malformed values stop the program with a message naming the variable and the expected form.
 Settings that only some commands need (Dify credentials, API_Meter) are optional here and
@@ -184,7 +184,7 @@ class Settings(BaseSettings):
             if value is None
         ]
         if missing:
-            raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see README, Configuration)")
+            raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see docs/configuration.md)")
 
 
 def _describe(error: ValidationError) -> str:

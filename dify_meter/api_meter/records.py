@@ -1,4 +1,4 @@
-"""Per-model daily rows -> API_Meter records and request bodies (shared/specs/api-meter.md)."""
+"""Per-model daily rows -> API_Meter records and request bodies (docs/api-meter.md)."""
 
 from __future__ import annotations
 

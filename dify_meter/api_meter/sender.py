@@ -1,6 +1,6 @@
 """Sending records to API_Meter: batching, retries of transient failures, 413 splitting.
 
-What each response means and what we do about it is the table of shared/specs/api-meter.md.
+What each response means and what we do about it is the table of docs/api-meter.md.
 The token is held privately and never appears in a repr, a log line or an exception message.
 """
 

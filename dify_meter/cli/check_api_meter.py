@@ -1,6 +1,6 @@
 """Prove API_METER_URL, API_METER_TOKEN and API_METER_TENANT_ID work, without storing anything.
 
-The contract (shared/specs/api-meter.md) has no read endpoint, and every valid POST /v1/usage writes.
+The contract (docs/api-meter.md) has no read endpoint, and every valid POST /v1/usage writes.
 But a request whose `records` list is empty is always refused with 400, so it can never store anything.
 The reference server (dify_meter/sandbox/api_meter/server.py, `_apply`) checks the token (401), then the
 tenant (403), and only then the body (400): there, a 400 that complains only about the empty list proves

@@ -1,4 +1,4 @@
-"""One unit of usage: an LLM call as Dify reports it (see shared/specs/usage-semantics.md).
+"""One unit of usage: an LLM call as Dify reports it (see docs/usage-semantics.md).
 
 Both the Dify extraction (`dify_meter.sources.console.events`) and the simulator's ground truth
 (`dify_meter.sandbox.dify.generate`) produce these, independently, so tests can compare them.

@@ -1,6 +1,6 @@
 """The one way to open the DuckDB file, and the one place that applies its schema.
 
-DuckDB allows one writing process per file (see shared/notes/dagster.md): connections here are
+DuckDB allows one writing process per file (see docs/dagster-notes.md): connections here are
 short, never held across HTTP calls, and a lock held by another process is waited for a bounded
 time, then reported as an error that says what to do.
 """

@@ -11,6 +11,7 @@ from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
 from dify_meter.usage.refresh import refresh_raw_usage
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 from dify_meter_tests.usage.test_collect import day_window, settings_for
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,7 @@ NOV10, NOV11 = date(2026, 11, 10), date(2026, 11, 11)
 def run(tmp_path, detail_reads: str):
     store = DuckDBStore(tmp_path / "m.duckdb")
     start, end = day_window(NOV10, NOV11, "America/New_York")
-    with DifySimulator(fixture_workspace()) as simulator:
+    with DifySimulator(fixture_workspace(SEED_FILE)) as simulator:
         settings = settings_for(simulator, store, "America/New_York").model_copy(
             update={"dify_detail_reads": detail_reads})
         refresh = refresh_raw_usage(settings, store, start, end)

@@ -1,4 +1,4 @@
-"""A reference API_Meter that follows shared/specs/api-meter.md to the letter, with faults on demand.
+"""A reference API_Meter that follows docs/api-meter.md to the letter, with faults on demand.
 
 Only `POST /v1/usage` exists (other paths 404, other methods 405). A request is checked in the
 order a real deployment would: body size (413), injected faults, token (401), tenant (403), field

@@ -1,4 +1,4 @@
-"""Every field rule of shared/specs/api-meter.md, as the reference server checks them.
+"""Every field rule of docs/api-meter.md, as the reference server checks them.
 
 Written independently of `dify_meter.api_meter.records` on purpose: the exporter's records and the
 server's checks are two computations of the same contract, so a test that passes both means something.

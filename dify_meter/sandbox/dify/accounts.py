@@ -9,7 +9,7 @@
   calls send `Authorization: Bearer <access_token>`; refresh takes JSON `{"refresh_token"}`, answers `data`.
 
 The admin API key (bearer key + `X-WORKSPACE-ID`) works in every version and acts as the workspace owner.
-Messages are Dify's (recorded in shared/fixtures where one exists, else from Dify's source): a wrong email
+Messages are Dify's (recorded in dify_meter_tests/fixtures where one exists, else from Dify's source): a wrong email
 or password is 401 `authentication_failed` "Invalid email or password."; five wrong passwords in a row lock
 that email for 24 h with 429 `email_code_login_limit`, as Dify's login error rate limit does.
 """

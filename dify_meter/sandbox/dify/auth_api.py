@@ -1,6 +1,6 @@
 """The unauthenticated account endpoints: setup, email/password login and token refresh.
 
-Shapes follow shared/fixtures/dify-1.12.1 (08-*) for 1.9.2+, and Dify's source for 1.9.1 and older
+Shapes follow dify_meter_tests/fixtures/dify-1.12.1 (08-*) for 1.9.2+, and Dify's source for 1.9.1 and older
 (not recorded). Bodies that are not JSON, and missing fields, get guessed error bodies: a 400
 `bad_request` and Dify's 400 `invalid_param` text of the pydantic error.
 """

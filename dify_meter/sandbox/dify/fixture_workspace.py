@@ -1,6 +1,7 @@
-"""The workspace recorded in shared/fixtures/dify-1.12.1, loaded from its own seed file.
+"""The workspace recorded in Dify 1.12.1's fixtures, loaded from the seed file the caller passes.
 
-`dify_fixture_seed.sql` is a verbatim copy of the fixtures' `fixture-seed.sql`. The rows that
+The seed is the fixtures' `fixture-seed.sql` (tests pass the vendored one, so the package carries no
+recording). The rows that
 `POST /setup` created before the seed ran (tenant, owner) and a few server-side values seen in
 the recordings (login and activity times) are filled in here with the recorded values.
 """
@@ -31,7 +32,6 @@ from dify_meter.sandbox.dify.tables import (
 )
 from dify_meter.sandbox.dify.workspace import Workspace
 
-SEED_FILE = Path(__file__).with_name("fixture_seed.sql")
 TENANT_ID = "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"
 OWNER_ID = "63431cc7-e8b0-404a-b758-bf4be91b8823"
 SETUP_AT = datetime(2026, 11, 28, 0, 7, 41, tzinfo=UTC)
@@ -41,7 +41,7 @@ PRICE_PLACES = Decimal("0.0000001")
 Columns = dict[str, SqlValue]
 
 
-def fixture_workspace(seed_file: Path = SEED_FILE) -> Workspace:
+def fixture_workspace(seed_file: Path) -> Workspace:
     ws = Workspace(Tenant(TENANT_ID, "Admin's Workspace", "basic", "normal", SETUP_AT, SETUP_AT))
     ws.add(
         Account(

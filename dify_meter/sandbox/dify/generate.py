@@ -2,7 +2,7 @@
 
 `generate_workspace(seed, start_date, days)` fills a `Workspace` with `days` calendar days (in the
 owner's timezone) of traffic: apps of every mode with the provider-id and model-name quirks of
-shared/specs/dify-console-api.md, and every case the exporter must get right (see the comments
+docs/dify-console-api.md, and every case the exporter must get right (see the comments
 in `_special_cases`). The same arguments always give the same data; `scale` multiplies the
 everyday traffic for benchmarks. `Workspace.ground_truth(...)` then tells what an exporter must find.
 """

@@ -1,6 +1,6 @@
 """The usage events a workspace really holds, computed straight from its tables.
 
-This follows shared/specs/usage-semantics.md and deliberately shares no code with the exporter
+This follows docs/usage-semantics.md and deliberately shares no code with the exporter
 (`dify_meter.dify`): tests compare the two computations.
 """
 

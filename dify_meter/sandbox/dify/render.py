@@ -1,6 +1,6 @@
 """Rows of the simulator's tables rendered exactly as Dify 1.12.1's console API marshals them.
 
-Key order and every quirk follow the recordings in shared/fixtures/dify-1.12.1 (for example
+Key order and every quirk follow the recordings in dify_meter_tests/fixtures/dify-1.12.1 (for example
 `model_config.model` is null in conversation list items, `is_anonymous` is always false).
 """
 

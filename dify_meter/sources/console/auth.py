@@ -1,4 +1,4 @@
-"""The two ways the client authenticates (shared/specs/dify-console-api.md, Authentication).
+"""The two ways the client authenticates (docs/dify-console-api.md, Authentication).
 
 `AdminKeyAuth`: `Authorization: Bearer <DIFY_API_KEY>` + `X-WORKSPACE-ID`; nothing to renew, so a 401
 is a wrong key or workspace and the run stops at once.

@@ -1,4 +1,4 @@
-"""Usage events of a time window, read from Dify's console API (shared/specs/usage-semantics.md).
+"""Usage events of a time window, read from Dify's console API (docs/usage-semantics.md).
 
 One call reads Dify once for the whole window, however many days it spans, in four phases:
 1. list every app's conversations (chat modes, completion) or workflow app logs;

@@ -1,5 +1,5 @@
 """Phase 1 of the extraction: what each app lists for a window, by the dating rules of
-shared/specs/usage-semantics.md ("Days")."""
+docs/usage-semantics.md ("Days")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The three ways Dify versions log a service account in (shared/specs/dify-console-api.md, Authentication).
+"""The three ways Dify versions log a service account in (docs/dify-console-api.md, Authentication).
 
 - 1.11.2 and later: the password goes Base64-encoded; tokens come back as cookies `access_token`,
   `refresh_token`, `csrf_token` (maybe prefixed `__Host-`); every call sends the cookies plus

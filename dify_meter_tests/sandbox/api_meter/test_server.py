@@ -1,4 +1,4 @@
-"""The reference API_Meter against shared/specs/api-meter.md, with raw HTTP requests over loopback.
+"""The reference API_Meter against docs/api-meter.md, with raw HTTP requests over loopback.
 
 Bodies are written here by hand (json + hashlib), not by the exporter's record builder, so these
 tests check the server against the contract itself.

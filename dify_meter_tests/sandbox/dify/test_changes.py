@@ -14,6 +14,7 @@ from dify_meter.sandbox.dify.exchange import Request, RequestRecord
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.time import utc
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration
 SUPPORT_CHAT, SUMMARIZER = "a1000000-0000-4000-8000-000000000001", "a1000000-0000-4000-8000-000000000003"
@@ -26,7 +27,7 @@ CONVERSATIONS = f"/apps/{SUPPORT_CHAT}/chat-conversations"
 
 @pytest.fixture()
 def dify() -> Iterator[DifySimulator]:
-    with DifySimulator(fixture_workspace()) as simulator:
+    with DifySimulator(fixture_workspace(SEED_FILE)) as simulator:
         yield simulator
 
 
@@ -108,7 +109,7 @@ def test_an_advanced_chat_message_comes_with_its_own_run(dify: DifySimulator, cl
 
 
 def test_changes_are_refused_where_dify_could_not_make_them() -> None:
-    ws = fixture_workspace()
+    ws = fixture_workspace(SEED_FILE)
     with pytest.raises(ValueError, match="exactly one message"):
         add_conversation(ws, SUMMARIZER, [NOV_20, NOV_20])
     with pytest.raises(ValueError, match="only chat conversations"):
@@ -121,7 +122,7 @@ def test_changes_are_refused_where_dify_could_not_make_them() -> None:
 def test_the_same_changes_give_the_same_ids() -> None:
     made = []
     for _ in range(2):
-        ws = fixture_workspace()
+        ws = fixture_workspace(SEED_FILE)
         conversation = add_conversation(ws, SUPPORT_CHAT, [NOV_20])
         made.append((conversation.id, [m.id for m in ws.messages_of(conversation.id)],
                      [r.id for r in add_workflow_runs(ws, INVOICE, [NOV_20])]))

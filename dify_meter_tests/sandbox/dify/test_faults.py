@@ -11,6 +11,7 @@ import pytest
 from dify_meter.sandbox.dify.faults import FaultSpec, FaultSpecError
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration
 SUPPORT_CHAT = "a1000000-0000-4000-8000-000000000001"
@@ -20,7 +21,7 @@ DETAIL = f"/apps/{SUPPORT_CHAT}/chat-conversations/{CONVERSATION}"
 
 @pytest.fixture()
 def dify() -> Iterator[DifySimulator]:
-    with DifySimulator(fixture_workspace()) as simulator:
+    with DifySimulator(fixture_workspace(SEED_FILE)) as simulator:
         yield simulator
 
 
@@ -118,14 +119,14 @@ def test_path_filter_and_after(dify: DifySimulator, client: httpx.Client) -> Non
 
 
 def test_faults_are_tried_in_order_and_given_at_construction() -> None:
-    with DifySimulator(fixture_workspace(), faults=["502", "504:next=2"]) as dify:
+    with DifySimulator(fixture_workspace(SEED_FILE), faults=["502", "504:next=2"]) as dify:
         statuses = [httpx.get(f"{dify.base_url}/console/api/apps", headers=dify.auth_headers()).status_code
                     for _ in range(4)]
     assert statuses == [502, 504, 504, 200]
 
 
 def _share_pattern(seed: int) -> list[int]:
-    with DifySimulator(fixture_workspace(), faults=[f"503:share=0.3:seed={seed}"]) as dify, httpx.Client(
+    with DifySimulator(fixture_workspace(SEED_FILE), faults=[f"503:share=0.3:seed={seed}"]) as dify, httpx.Client(
             base_url=dify.base_url, headers=dify.auth_headers()) as http:
         return [http.get("/console/api/apps").status_code for _ in range(40)]
 

@@ -19,7 +19,7 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.sandbox.dify.fixture_files import fixture_files, load_fixture
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE, fixture_files, load_fixture
 
 PASSWORD = "Sandbox-Passw0rd"
 LOGIN_TIME = datetime(2026, 11, 28, 0, 7, 43, tzinfo=UTC)  # the recorded login and refresh (cookie Expires)
@@ -94,7 +94,7 @@ def _without_base_url(body: Any) -> Any:
 
 
 def test_every_recorded_fixture_is_replayed() -> None:
-    assert len(fixture_files()) >= 84  # all of shared/fixtures/dify-1.12.1, setup and login included
+    assert len(fixture_files()) >= 84  # all of dify_meter_tests/fixtures/dify-1.12.1, setup and login included
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_simulator_answers_like_recorded_dify(name: str, http: httpx.Client) -> 
     recorded = load_fixture(name)
     request, expected = recorded["request"], recorded["response"]
     http.cookies.clear()  # the client is shared: no session may leak from one fixture into the next
-    with DifySimulator(fixture_workspace(), password=PASSWORD, set_up=name not in BEFORE_SETUP) as dify:
+    with DifySimulator(fixture_workspace(SEED_FILE), password=PASSWORD, set_up=name not in BEFORE_SETUP) as dify:
         session = _prepare(name, recorded, dify, http)
         response = http.request(
             request["method"],

@@ -18,6 +18,7 @@ import pytest
 from dify_meter.core.event import UsageEvent
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.time import localize, utc
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 
 NEW_YORK = "America/New_York"
 SUPPORT_CHAT = "a1000000-0000-4000-8000-000000000001"
@@ -27,7 +28,7 @@ INVOICE_PIPELINE = "a1000000-0000-4000-8000-000000000005"
 def _day(day: date, tz: str, detail_reads: str = "auto") -> list[UsageEvent]:
     start = localize(datetime.combine(day, datetime.min.time()), tz)
     end = localize(datetime.combine(date.fromordinal(day.toordinal() + 1), datetime.min.time()), tz)
-    return fixture_workspace().ground_truth(start, end, tz, detail_reads)
+    return fixture_workspace(SEED_FILE).ground_truth(start, end, tz, detail_reads)
 
 
 def _cost_by_currency(events: list[UsageEvent]) -> dict[str | None, Decimal]:
@@ -94,7 +95,7 @@ def test_workflow_tokens_match_difys_daily_totals_plus_the_webhook_run() -> None
 
 
 def test_token_costs_reproduce_the_recorded_statistics() -> None:
-    ws = fixture_workspace()
+    ws = fixture_workspace(SEED_FILE)
     rows = ws.token_costs(SUPPORT_CHAT, datetime(2026, 11, 10), datetime(2026, 11, 12), NEW_YORK)
     assert [(r.date, r.token_count, str(r.total_price)) for r in rows] == [
         (date(2026, 11, 10), 2815, "0.0064000"), (date(2026, 11, 11), 1070, "0.0034250")]
@@ -114,7 +115,7 @@ def test_without_detail_reads_chat_uses_the_current_model_and_completion_is_skip
 
 
 def test_window_must_be_aware_and_setting_known() -> None:
-    ws = fixture_workspace()
+    ws = fixture_workspace(SEED_FILE)
     with pytest.raises(ValueError, match="timezone-aware"):
         ws.ground_truth(datetime(2026, 11, 10), datetime(2026, 11, 11), "UTC")
     with pytest.raises(ValueError, match="detail_reads"):

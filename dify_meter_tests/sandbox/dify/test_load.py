@@ -17,6 +17,7 @@ import pytest
 from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,10 @@ def _wait_then_pass(barrier: threading.Barrier) -> Callable[[Request], None]:
 
 
 def test_every_request_waits_the_latency() -> None:
-    with DifySimulator(fixture_workspace(), latency_ms=30) as dify, httpx.Client(headers=dify.auth_headers()) as http:
+    with (
+        DifySimulator(fixture_workspace(SEED_FILE), latency_ms=30) as dify,
+        httpx.Client(headers=dify.auth_headers()) as http,
+    ):
         for path in ("/console/api/apps", "/console/api/setup", "/console/api/no-such-path"):
             started = time.perf_counter()
             http.get(dify.base_url + path)
@@ -48,7 +52,7 @@ def test_every_request_waits_the_latency() -> None:
 
 
 def test_without_a_limit_requests_are_handled_together() -> None:
-    with DifySimulator(fixture_workspace()) as dify:
+    with DifySimulator(fixture_workspace(SEED_FILE)) as dify:
         dify.intercept(_wait_then_pass(_meet(4)))
         statuses = _get_all(dify, 4)
     assert statuses == [200] * 4 and dify.errors == []
@@ -56,7 +60,7 @@ def test_without_a_limit_requests_are_handled_together() -> None:
 
 
 def test_max_parallel_bounds_the_requests_handled_at_once() -> None:
-    with DifySimulator(fixture_workspace(), max_parallel=2) as dify:
+    with DifySimulator(fixture_workspace(SEED_FILE), max_parallel=2) as dify:
         dify.intercept(_wait_then_pass(_meet(2)))  # opens only when two are inside: the limit lets two in
         statuses = _get_all(dify, 6)
     assert statuses == [200] * 6 and dify.errors == []
@@ -64,7 +68,7 @@ def test_max_parallel_bounds_the_requests_handled_at_once() -> None:
 
 
 def test_max_parallel_1_serves_one_request_at_a_time() -> None:
-    with DifySimulator(fixture_workspace(), max_parallel=1, latency_ms=5) as dify:
+    with DifySimulator(fixture_workspace(SEED_FILE), max_parallel=1, latency_ms=5) as dify:
         statuses = _get_all(dify, 6)
     assert statuses == [200] * 6 and len(dify.request_log) == 6
     assert dify.peak_concurrency == 1
@@ -72,4 +76,4 @@ def test_max_parallel_1_serves_one_request_at_a_time() -> None:
 
 def test_max_parallel_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_parallel"):
-        DifySimulator(fixture_workspace(), max_parallel=0)
+        DifySimulator(fixture_workspace(SEED_FILE), max_parallel=0)

@@ -14,6 +14,7 @@ import pytest
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.time import utc
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration
 EMAIL, PASSWORD = "admin@example.com", "Sandbox-Passw0rd"
@@ -25,7 +26,7 @@ COOKIE_ERA, PLAIN_COOKIE_ERA, BEARER_ERA = "1.12.1", "1.10.0", "1.9.1"
 @contextmanager
 def serving(version: str = COOKIE_ERA, **options: object) -> Iterator[tuple[DifySimulator, httpx.Client]]:
     options = {"password": PASSWORD, **options}
-    with DifySimulator(fixture_workspace(), dify_version=version, **options) as dify:  # type: ignore[arg-type]
+    with DifySimulator(fixture_workspace(SEED_FILE), dify_version=version, **options) as dify:  # type: ignore[arg-type]
         dify.set_now(LOGIN_TIME)
         with httpx.Client(base_url=f"{dify.base_url}/console/api", timeout=10) as client:
             yield dify, client
@@ -207,8 +208,8 @@ def test_setup_before_anything_else() -> None:
 
 def test_bad_options_are_refused() -> None:
     with pytest.raises(ValueError, match="looks like 1.12.1"):
-        DifySimulator(fixture_workspace(), dify_version="latest")
+        DifySimulator(fixture_workspace(SEED_FILE), dify_version="latest")
     with pytest.raises(ValueError, match="needs a password"):
-        DifySimulator(fixture_workspace(), email="admin@example.com")
+        DifySimulator(fixture_workspace(SEED_FILE), email="admin@example.com")
     with pytest.raises(ValueError, match="access_token_ttl"):
-        DifySimulator(fixture_workspace(), access_token_ttl=0)
+        DifySimulator(fixture_workspace(SEED_FILE), access_token_ttl=0)

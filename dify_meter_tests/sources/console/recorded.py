@@ -1,4 +1,4 @@
-"""The real Dify 1.12.1 exchanges recorded in shared/fixtures, and a loopback server that replays them."""
+"""The real Dify 1.12.1 exchanges vendored in dify_meter_tests/fixtures, and a loopback server that replays them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from dify_meter_tests.sources.console.loopback import LoopbackServer
 
-FIXTURE_DIR = Path("/work/shared/fixtures/dify-1.12.1")
+FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "dify-1.12.1"
 API_KEY = "test-admin-key-never-shown"
 WORKSPACE_ID = "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"
 CONSOLE = "/console/api"

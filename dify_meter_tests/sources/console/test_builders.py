@@ -1,4 +1,4 @@
-"""The usage rules of shared/specs/usage-semantics.md applied to recorded Dify records."""
+"""The usage rules of docs/usage-semantics.md applied to recorded Dify records."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyHTTPError
 from dify_meter.sources.console.events import DETAIL_BATCH_SIZE
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 from dify_meter_tests.sources.console.grow_workspace import new_id
 from dify_meter_tests.sources.console.support import (
     NO_WAIT,
@@ -38,7 +39,7 @@ SCAN = re.compile(r"/(chat-conversations|completion-conversations|chat-messages|
 
 @pytest.fixture
 def workspace() -> Workspace:
-    return fixture_workspace()
+    return fixture_workspace(SEED_FILE)
 
 
 @pytest.fixture

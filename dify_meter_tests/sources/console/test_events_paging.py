@@ -13,6 +13,7 @@ from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.tables import Conversation
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.sources.console.client import DifyClient
+from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
 from dify_meter_tests.sources.console.grow_workspace import (
     DANA_RUN,
     EXPLORE_CONVERSATION,
@@ -35,7 +36,7 @@ NOON = datetime(2026, 11, 10, 17, tzinfo=UTC)  # 12:00 in New York
 
 
 def grown() -> tuple[Workspace, Conversation]:
-    ws = fixture_workspace()
+    ws = fixture_workspace(SEED_FILE)
     add_apps(ws, LOCAL_LLAMA, 101)  # 107 apps: two pages
     for start in every(NOON, timedelta(minutes=2), 130):  # 130 more conversations: two pages
         add_conversation(ws, EXPLORE_CONVERSATION, [start])
