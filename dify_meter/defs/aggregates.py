@@ -2,6 +2,7 @@ from typing import Any
 
 import dagster as dg
 
+from dify_meter.core.readable import amounts
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
@@ -71,7 +72,7 @@ def build_aggregate_asset(mode: AggregateMode) -> dg.AssetsDefinition:
             check_results = _run_checks(conn, mode, first_day, last_day, normalizer)
         context.log.info(
             f"{name} {first_day}..{last_day}: {summary.rows} rows, {summary.events} requests, "
-            f"{summary.total_tokens} tokens, cost {dict(summary.cost_by_currency)}"
+            f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}"
         )
         metadata: dict[str, Any] = {
             "days": f"{first_day} .. {last_day}",

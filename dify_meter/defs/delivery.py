@@ -5,6 +5,7 @@ import dagster as dg
 
 from dify_meter.api_meter import spool
 from dify_meter.api_meter.deliver import DeliveryOutcome, deliver_window, payload_preview, utc_now
+from dify_meter.core.readable import sentence
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
@@ -95,12 +96,12 @@ def api_meter_sent(
     for day in outcome.delivered_days:
         context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=day.isoformat(),
                                                   metadata={"delivered": True, "run_part_of": metadata["days"]}))
-    failed = ", ".join(str(day) for day in outcome.failed_days)
+    failed = sentence(outcome.failed_days)
     reason = next(iter(outcome.failed_days.values()))
     raise dg.Failure(
         description=(
             f"API_Meter delivery failed for {failed}: {reason}\n"
-            + (f"Delivered: {', '.join(str(d) for d in outcome.delivered_days)}.\n" if outcome.delivered_days else "")
+            + (f"Delivered: {sentence(outcome.delivered_days)}.\n" if outcome.delivered_days else "")
             + ("This is permanent: fix the cause, then `dify-meter spool replay --date DAY`."
                if outcome.permanent else
                "The day is in the spool; spool_replay_sensor will retry it with backoff (`dify-meter spool list`)."

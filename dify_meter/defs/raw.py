@@ -2,6 +2,7 @@ from typing import Any
 
 import dagster as dg
 
+from dify_meter.core.readable import amounts
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.partitions import daily_partitions
@@ -49,7 +50,8 @@ def raw_usage_events(
         context.log.warning(warning)
     context.log.info(
         f"{summary.events} usage events for {refresh.first_day}..{refresh.last_day}: "
-        f"{summary.total_tokens} tokens, {fetch.requests} Dify requests, {fetch.detail_reads} detail reads"
+        f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}, {fetch.requests} Dify requests, "
+        f"{fetch.detail_reads} detail reads"
     )
     metadata: dict[str, Any] = {
         "days": f"{refresh.first_day} .. {refresh.last_day}",

@@ -16,6 +16,7 @@ from typing import Literal
 import duckdb
 
 from dify_meter.core.markdown import markdown_table
+from dify_meter.core.readable import decimal_text
 from dify_meter.core.store import read_sql
 from dify_meter.sources.console.statistics import DifyAppTotals
 from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, prepare_window_events
@@ -107,7 +108,7 @@ def check_conservation(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, fir
                     "requests, cost, unpriced and approximate events per day",
         "raw_events": int(totals[0]),
         "raw_total_tokens": int(totals[1]),
-        "raw_cost_all_currencies": str(totals[2]),
+        "raw_cost_all_currencies": decimal_text(totals[2]),
         "days_differing": len(differences),
     }
     if differences:
