@@ -229,6 +229,6 @@ def _short(message: str, lines: int = 4) -> str:
 
 
 def _dagster_home() -> Path:
-    from dify_meter.defs.runs import ensure_dagster_home
+    from dify_meter.defs.instance import ensure_dagster_home
 
     return ensure_dagster_home()

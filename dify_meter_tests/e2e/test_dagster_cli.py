@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def dagster_env(tmp_path: Path, simulator: DifySimulator, timezone: str) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(PROJECT_ROOT / "dify_meter/defs/templates/dagster.yaml", home / "dagster.yaml")
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),

@@ -79,7 +79,7 @@ class MeterSetup:
         """Set up DAGSTER_HOME as the README says, and make this process see the same environment (for the
         instance, the sensor and in-process runs)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        shutil.copyfile(PROJECT_ROOT / "dify_meter/defs/templates/dagster.yaml", self.home / "dagster.yaml")
         for name in ALL_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         for name, value in self.env(**overrides).items():
