@@ -21,8 +21,12 @@ def test_the_demo_runs_from_an_installed_wheel(tmp_path: Path) -> None:
                     str(tmp_path / "dist"), str(CHECKOUT)], env=env, check=True, timeout=120)
     wheel = next((tmp_path / "dist").glob("dify_meter-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    # The instance templates, the SQL and normalization data, and both simulators (the demo's workspace is
+    # generated, so no recording ships: those are test data).
     assert {"dify_meter/defs/templates/dagster.yaml", "dify_meter/defs/templates/workspace.yaml",
-            "dify_meter/sandbox/dify/fixture_seed.sql"} <= set(names)
+            "dify_meter/usage/providers.toml", "dify_meter/usage/sql/aggregate_per_model.sql",
+            "dify_meter/sandbox/dify/generate.py", "dify_meter/sandbox/api_meter/server.py"} <= set(names)
+    assert not [name for name in names if "fixture" in name and name.endswith((".sql", ".json"))]
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
