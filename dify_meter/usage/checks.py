@@ -15,6 +15,7 @@ from typing import Literal
 
 import duckdb
 
+from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
 from dify_meter.core.store import read_sql
 from dify_meter.sources.console.statistics import DifyAppTotals
@@ -204,7 +205,7 @@ def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotal
         return "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return "match"
-    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat", "completion"):
+    if ours_tokens > dify.tokens and mode in MESSAGE_MODES:
         # The console lists debugger conversations of these modes like any other; Dify's statistics skip them.
         return "more here: debugger conversations are counted here and excluded by Dify"
     if ours_tokens == dify.tokens and ours_cost < dify.price:
