@@ -16,11 +16,11 @@ from typing import Any, Literal
 import duckdb
 
 from dify_meter.api_meter.records import DeliveryKey, UsageValues, record_key, record_values
-from dify_meter.api_meter.report import BatchResult, SendReport
+from dify_meter.api_meter.report import BatchResult
 from dify_meter.core.store import transaction
 
 Outcome = Literal["delivered", "failed"]
-NOT_ATTEMPTED = "not attempted: an earlier batch of the same send failed"
+NOT_ATTEMPTED = "not attempted: an earlier batch failed"
 
 _LEDGER_COLUMNS = {
     "batch_id": "VARCHAR", "usage_date": "DATE", "provider": "VARCHAR", "model": "VARCHAR",
@@ -182,26 +182,6 @@ def record_batch(
         _insert(conn, rows)
 
 
-def record_report(
-    conn: duckdb.DuckDBPyConnection,
-    report: SendReport,
-    *,
-    run_id: str | None = None,
-    data_versions: Mapping[date, datetime] | None = None,
-) -> None:
-    """Record every batch of a send, and its not-attempted records as failed with 0 attempts."""
-    rows = [row for batch in report.batches for row in _batch_rows(batch, run_id=run_id, data_versions=data_versions)]
-    if report.not_attempted:
-        failed_at = report.batches[-1].attempted_at if report.batches else datetime.now(UTC)
-        rows += _rows(
-            report.not_attempted, outcome="failed", attempted_at=failed_at, http_status=None, attempts=0,
-            inserted=None, updated=None, response_text=NOT_ATTEMPTED, run_id=run_id,
-            data_versions=data_versions, batch_id=uuid.uuid4().hex,
-        )
-    with transaction(conn):
-        _insert(conn, rows)
-
-
 def last_delivered(conn: duckdb.DuckDBPyConnection, usage_dates: Iterable[date]) -> dict[DeliveryKey, LedgerEntry]:
     """The latest delivered values and hash of every key of these days that was ever delivered."""
     days = sorted(set(usage_dates))
@@ -223,18 +203,6 @@ def last_delivered(conn: duckdb.DuckDBPyConnection, usage_dates: Iterable[date])
             failed_since=_utc(failed_since),
         )
     return entries
-
-
-def newer_delivery_exists(conn: duckdb.DuckDBPyConnection, usage_date: date, data_version: datetime) -> bool:
-    """True when values built after `data_version` were already delivered for this day.
-
-    A send based on `data_version` must then not happen: it would put older values over newer ones.
-    """
-    row = conn.execute(
-        "SELECT count(*) FROM api_meter_ledger WHERE usage_date = ? AND outcome = 'delivered' AND data_version > ?",
-        [usage_date, data_version],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def history(conn: duckdb.DuckDBPyConnection, usage_date: date) -> list[LedgerAttempt]:

@@ -16,27 +16,14 @@ from typing import Literal
 import duckdb
 
 from dify_meter.core.store import read_sql, transaction
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, PREVIEW_COLUMNS
 from dify_meter.usage.normalize import Normalizer
 
 AggregateMode = Literal["per_model", "per_user", "per_app", "workspace"]
 
-AGGREGATE_TABLES: dict[str, str] = {
-    "per_model": "usage_per_model",
-    "per_user": "usage_per_user",
-    "per_app": "usage_per_app",
-    "workspace": "usage_workspace",
-}
 
 # Rows per INSERT of normalized ids: bounds the parameters of one statement.
 _INSERT_BATCH = 500
-
-# What a person wants to see first in each table's preview: its key columns.
-PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "per_model": ("usage_date", "provider", "model"),
-    "per_user": ("usage_date", "user_type", "user_id"),
-    "per_app": ("usage_date", "app_name", "app_mode"),
-    "workspace": ("usage_date",),
-}
 
 
 def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,

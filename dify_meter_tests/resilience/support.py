@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from dify_meter.api_meter import spool
+from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.core.event import UsageEvent
 from dify_meter.core.store import DuckDBStore
-from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, USAGE_PATH, ApiMeterServer
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
