@@ -15,8 +15,9 @@ from typing import Literal
 
 import duckdb
 
-from dify_meter.core.store import read_sql, transaction
+from dify_meter.core.store import transaction
 from dify_meter.usage.normalize import Normalizer
+from dify_meter.usage.sql import read_sql
 
 AggregateMode = Literal["per_model", "per_user", "per_app", "workspace"]
 

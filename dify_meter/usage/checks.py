@@ -16,10 +16,10 @@ from typing import Literal
 import duckdb
 
 from dify_meter.core.markdown import markdown_table
-from dify_meter.core.store import read_sql
 from dify_meter.sources.console.statistics import DifyAppTotals
 from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
+from dify_meter.usage.sql import read_sql
 
 Severity = Literal["ERROR", "WARN"]
 
