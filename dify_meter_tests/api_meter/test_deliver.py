@@ -24,7 +24,8 @@ from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
 from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.usage.test_store import _hold_write_lock, make_event
+from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.locks import hold_write_lock
 
 pytestmark = pytest.mark.integration
 DAY1, DAY2, DAY3 = date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
@@ -204,7 +205,7 @@ def test_sensor_replays_due_days_skips_when_locked_and_never_sends_stale_values(
             conn.execute("UPDATE api_meter_spool SET next_attempt_at = now() - INTERVAL 1 MINUTE")
         ctx = multiprocessing.get_context("spawn")
         ready, release = ctx.Event(), ctx.Event()
-        holder = ctx.Process(target=_hold_write_lock, args=(str(store.path), ready, release))  # a run writing
+        holder = ctx.Process(target=hold_write_lock, args=(str(store.path), ready, release))  # a run writing
         holder.start()
         try:
             assert ready.wait(30)

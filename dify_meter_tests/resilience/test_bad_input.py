@@ -34,8 +34,8 @@ from dify_meter_tests.resilience.support import (
     truth,
 )
 from dify_meter_tests.sources.console.support import NO_WAIT
-from dify_meter_tests.usage.test_aggregates_truth import actual
-from dify_meter_tests.usage.test_collect import stored_events
+from dify_meter_tests.support.aggregates import actual
+from dify_meter_tests.support.events import stored_events
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 DAY = date(2026, 6, 3)

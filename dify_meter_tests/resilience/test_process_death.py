@@ -38,8 +38,8 @@ from dify_meter_tests.resilience.support import (
     truth,
     wait_for,
 )
-from dify_meter_tests.usage.test_aggregates_truth import actual, expected
-from dify_meter_tests.usage.test_collect import stored_events
+from dify_meter_tests.support.aggregates import actual, expected
+from dify_meter_tests.support.events import stored_events
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 FIRST, LAST = date(2026, 6, 2), date(2026, 6, 4)
