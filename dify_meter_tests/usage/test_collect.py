@@ -11,7 +11,7 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.errors import DifyError
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import ScriptedSimulator, assert_same_events
+from dify_meter_tests.support.console import ScriptedSimulator, assert_same_events
 from dify_meter_tests.support.events import day_window, stored_events
 from dify_meter_tests.support.settings import settings_for
 

@@ -24,7 +24,7 @@ from dify_meter.sources.console.errors import DifyError
 from dify_meter.sources.console.events import fetch_usage_events
 from dify_meter.usage.raw_events import STAGING_TABLE, StagedWindow
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import NO_WAIT, ScriptedSimulator, assert_same_events
+from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, assert_same_events
 from dify_meter_tests.support.events import day_window, make_event, stored_events
 from dify_meter_tests.support.settings import settings_for
 

@@ -6,7 +6,7 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import SEED_FILE, fixture_workspace
 from dify_meter.sandbox.dify.seed_sql import read_inserts
-from dify_meter_tests.sandbox.dify.fixture_files import FIXTURES_DIR
+from dify_meter_tests.support.fixture_files import FIXTURES_DIR
 
 
 def test_packaged_seed_is_the_recorded_one() -> None:

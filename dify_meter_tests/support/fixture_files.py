@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = Path(
     os.environ.get("DIFY_FIXTURES_DIR", REPO_ROOT.parent / "shared" / "fixtures" / "dify-1.12.1")
 )

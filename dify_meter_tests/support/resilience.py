@@ -30,8 +30,8 @@ from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.usage.aggregates import AGGREGATE_TABLES
-from dify_meter_tests.sources.console.support import assert_same_events
 from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected, resolved_currencies
+from dify_meter_tests.support.console import assert_same_events
 from dify_meter_tests.support.environment import ALL_VARIABLES
 from dify_meter_tests.support.events import day_window, stored_events
 
