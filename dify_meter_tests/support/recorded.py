@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from dify_meter_tests.support.loopback import LoopbackServer
+from dify_meter.sandbox.loopback import LoopbackServer
 
 FIXTURE_DIR = Path("/work/shared/fixtures/dify-1.12.1")
 API_KEY = "test-admin-key-never-shown"
