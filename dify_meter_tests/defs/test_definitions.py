@@ -10,7 +10,7 @@ from dify_meter.definitions import defs as load_defs
 from dify_meter.defs.aggregates import usage_per_model, usage_workspace
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.usage.test_store import make_event
+from dify_meter_tests.support.events import make_event
 
 DAY = date(2026, 11, 10)
 AGGREGATES = ["usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace"]

@@ -16,7 +16,7 @@ from dify_meter.defs.runs import materialize
 from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.resilience import (
     WAIT_SECONDS,
     FreezeScan,
     HoldingApiMeter,

@@ -18,7 +18,9 @@ from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter.sandbox.dify.changes import add_workflow_runs
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.aggregates import actual, expected
+from dify_meter_tests.support.events import stored_events
+from dify_meter_tests.support.resilience import (
     WAIT_SECONDS,
     FreezeScan,
     HoldingApiMeter,
@@ -38,8 +40,6 @@ from dify_meter_tests.resilience.support import (
     truth,
     wait_for,
 )
-from dify_meter_tests.usage.test_aggregates_truth import actual, expected
-from dify_meter_tests.usage.test_collect import stored_events
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 FIRST, LAST = date(2026, 6, 2), date(2026, 6, 4)
