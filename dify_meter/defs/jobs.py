@@ -1,6 +1,9 @@
 import dagster as dg
 
-from dify_meter.defs.settings import SETTINGS
+# define_asset_job returns this type; dagster exports it only from its internal module.
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from dify_meter.settings import Settings
 
 # Which assets the daily job builds, per DIFY_OUTPUT_MODE. Only per_model is sent to API_Meter.
 OUTPUT_MODE_ASSETS: dict[str, list[str]] = {
@@ -12,9 +15,12 @@ OUTPUT_MODE_ASSETS: dict[str, list[str]] = {
             "api_meter_sent"],
 }
 
-daily_usage_job = dg.define_asset_job(
-    "daily_usage_job",
-    selection=dg.AssetSelection.assets(*OUTPUT_MODE_ASSETS[SETTINGS.dify_output_mode]),
-    description=f"Fetch, aggregate and (per_model) deliver a window of days; DIFY_OUTPUT_MODE="
-    f"{SETTINGS.dify_output_mode} selects {', '.join(OUTPUT_MODE_ASSETS[SETTINGS.dify_output_mode])}.",
-)
+
+def build_daily_job(settings: Settings) -> UnresolvedAssetJobDefinition:
+    assets = OUTPUT_MODE_ASSETS[settings.dify_output_mode]
+    return dg.define_asset_job(
+        "daily_usage_job",
+        selection=dg.AssetSelection.assets(*assets),
+        description=f"Fetch, aggregate and (per_model) deliver a window of days; DIFY_OUTPUT_MODE="
+        f"{settings.dify_output_mode} selects {', '.join(assets)}.",
+    )
