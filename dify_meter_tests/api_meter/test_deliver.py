@@ -17,9 +17,9 @@ import pytest
 
 from dify_meter.api_meter import spool
 from dify_meter.core.store import DuckDBStore
-from dify_meter.defs.delivery import SPOOL_REPLAY_TAG, api_meter_sent
+from dify_meter.definitions import defs
+from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
@@ -27,6 +27,9 @@ from dify_meter.usage.raw_events import replace_window
 from dify_meter_tests.usage.test_store import _hold_write_lock, make_event
 
 pytestmark = pytest.mark.integration
+_BUILT = defs()  # the asset and sensor as the code location builds them
+api_meter_sent = _BUILT.get_assets_def("api_meter_sent")
+spool_replay_sensor = _BUILT.resolve_sensor_def("spool_replay_sensor")
 DAY1, DAY2, DAY3 = date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
 
 
