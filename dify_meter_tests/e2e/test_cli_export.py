@@ -31,7 +31,7 @@ from dify_meter_tests.usage.test_collect import day_window
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Saturday, Sunday, Monday: two ISO weeks. In-process runs use UTC and the default partitions start
-# (dify_meter.defs.settings.SETTINGS is read once per process).
+# (the definitions factory reads the settings of each in-process run).
 SAT, SUN, MON = date(2026, 6, 6), date(2026, 6, 7), date(2026, 6, 8)
 EXPORT_ENV = ("DIFY_START_DATE", "DIFY_END_DATE", "DIFY_OUTPUT_MODE", "DIFY_AGGREGATION_PERIOD", "DIFY_TIMEZONE",
               "DIFY_PARTITIONS_START", "DIFY_EMAIL", "DIFY_PASSWORD", "SCHEDULE_ENABLED")
