@@ -254,8 +254,10 @@ def kill_a_run_holding_the_duckdb_slot(configured, dify) -> str:
 
 
 def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify):
+    from dify_meter.definitions import defs
     from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-    from dify_meter.defs.sensors import spool_replay_sensor
+
+    spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")
 
     run_id = kill_a_run_holding_the_duckdb_slot(configured, dify)
     with dg.DagsterInstance.get() as instance:
