@@ -17,14 +17,17 @@ import pytest
 
 from dify_meter.api_meter import spool
 from dify_meter.core.store import DuckDBStore
-from dify_meter.defs.delivery import SPOOL_REPLAY_TAG, api_meter_sent
+from dify_meter.definitions import defs
+from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter_tests.support.delivery import DAY1, DAY2, DAY3, day_events, expected, held, load_day
 from dify_meter_tests.support.events import make_event
 from dify_meter_tests.support.locks import hold_write_lock
 
 pytestmark = pytest.mark.integration
+_BUILT = defs()  # the asset and sensor as the code location builds them
+api_meter_sent = _BUILT.get_assets_def("api_meter_sent")
+spool_replay_sensor = _BUILT.resolve_sensor_def("spool_replay_sensor")
 
 
 

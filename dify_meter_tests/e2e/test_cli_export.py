@@ -24,7 +24,7 @@ from dify_meter_tests.support.cli import MON, SAT, SUN, TODAY, exit_code, printe
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Saturday, Sunday, Monday: two ISO weeks. In-process runs use UTC and the default partitions start
-# (dify_meter.defs.settings.SETTINGS is read once per process).
+# (the definitions factory reads the settings of each in-process run).
 # --- usage errors: exit code 2 before anything runs ---------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -174,8 +174,10 @@ def kill_a_run_holding_the_duckdb_slot(configured, dify) -> str:
 
 
 def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify):
+    from dify_meter.definitions import defs
     from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-    from dify_meter.defs.sensors import spool_replay_sensor
+
+    spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")
 
     run_id = kill_a_run_holding_the_duckdb_slot(configured, dify)
     with dg.DagsterInstance.get() as instance:
