@@ -3,15 +3,7 @@ from datetime import date
 import pytest
 
 from dify_meter.settings import SettingsError, is_loopback_host, load_settings
-
-ALL_VARIABLES = [
-    "DIFY_API_URL", "DIFY_API_KEY", "DIFY_WORKSPACE_ID", "DIFY_EMAIL", "DIFY_PASSWORD", "DIFY_TIMEZONE",
-    "DIFY_PARTITIONS_START", "DIFY_START_DATE", "DIFY_END_DATE", "DIFY_AGGREGATION_PERIOD", "DIFY_OUTPUT_MODE",
-    "DIFY_MAX_RUN_SECONDS", "DIFY_MAX_CONCURRENCY", "DIFY_DETAIL_READS", "DIFY_LOOKBACK_DAYS", "DIFY_METER_DUCKDB",
-    "DIFY_METER_NORMALIZATION_FILE", "API_METER_URL", "API_METER_TOKEN", "API_METER_TENANT_ID",
-    "API_METER_BATCH_SIZE", "API_METER_TIMEOUT_SECONDS", "MAX_RETRIES", "SCHEDULE_ENABLED", "SCHEDULE_CRON",
-    "LOG_LEVEL",
-]
+from dify_meter_tests.support.environment import ALL_VARIABLES
 
 
 @pytest.fixture(autouse=True)

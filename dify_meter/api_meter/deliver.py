@@ -21,7 +21,7 @@ from dify_meter.api_meter import ledger, spool
 from dify_meter.api_meter.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from dify_meter.api_meter.json_body import encode_json
 from dify_meter.api_meter.plan import DeliveryPlan, plan_delivery
-from dify_meter.api_meter.records import DeliveryKey, PerModelRow, record_key
+from dify_meter.api_meter.records import DeliveryKey, PerModelRow
 from dify_meter.api_meter.report import BatchResult, SendReport
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.core.store import DuckDBStore
@@ -130,7 +130,7 @@ def deliver_window(
         with store.connect() as conn:
             if not_attempted:
                 ledger.record_attempt(conn, not_attempted, outcome="failed", attempted_at=now(), http_status=None,
-                                      attempts=0, response_text="not attempted: an earlier batch failed",
+                                      attempts=0, response_text=ledger.NOT_ATTEMPTED,
                                       run_id=run_id, data_versions=versions)
             for day, reason in outcome.failed_days.items():
                 spool.spool_failure(conn, day, reason, error.permanent, now(),
@@ -149,10 +149,6 @@ def _status_of(error: DeliveryError) -> int | None:
     if isinstance(error, TransientDeliveryError):
         return error.last_status
     return None
-
-
-def sent_keys(outcome: DeliveryOutcome) -> set[DeliveryKey]:
-    return {record_key(record) for record in (outcome.report.delivered_records if outcome.report else [])}
 
 
 def payload_preview(outcome: DeliveryOutcome, limit: int = 3) -> str:

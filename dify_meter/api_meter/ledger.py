@@ -16,30 +16,23 @@ from typing import Any, Literal
 import duckdb
 
 from dify_meter.api_meter.records import DeliveryKey, UsageValues, record_key, record_values
-from dify_meter.api_meter.report import BatchResult, SendReport
+from dify_meter.api_meter.report import BatchResult
+from dify_meter.core.bulk_insert import insert_rows
 from dify_meter.core.store import transaction
 
 Outcome = Literal["delivered", "failed"]
-NOT_ATTEMPTED = "not attempted: an earlier batch of the same send failed"
+NOT_ATTEMPTED = "not attempted: an earlier batch failed"
 
-_LEDGER_COLUMNS = {
-    "batch_id": "VARCHAR", "usage_date": "DATE", "provider": "VARCHAR", "model": "VARCHAR",
-    "payload_hash": "VARCHAR", "input_tokens": "BIGINT", "output_tokens": "BIGINT", "total_tokens": "BIGINT",
-    "request_count": "BIGINT", "cost": "DECIMAL(38, 10)", "currency": "VARCHAR", "attempted_at": "TIMESTAMPTZ",
-    "outcome": "VARCHAR", "http_status": "INTEGER", "attempts": "INTEGER", "inserted": "INTEGER",
-    "updated": "INTEGER", "response_text": "VARCHAR", "run_id": "VARCHAR", "data_version": "TIMESTAMPTZ",
-}
-# One list parameter per column, unnested side by side: DuckDB's executemany is row-at-a-time
-# (~1 ms a row) and multi-row VALUES still ~0.2 ms a row; this is ~0.015 ms a row.
-_INSERT = (
-    f"INSERT INTO api_meter_ledger ({', '.join(_LEDGER_COLUMNS)}) SELECT "
-    + ", ".join(f"unnest(?::{sql_type}[])" for sql_type in _LEDGER_COLUMNS.values())
+_LEDGER_COLUMNS = (
+    "batch_id", "usage_date", "provider", "model", "payload_hash", "input_tokens", "output_tokens", "total_tokens",
+    "request_count", "cost", "currency", "attempted_at", "outcome", "http_status", "attempts", "inserted",
+    "updated", "response_text", "run_id", "data_version",
 )
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
     if rows:
-        conn.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
+        insert_rows(conn, "api_meter_ledger", _LEDGER_COLUMNS, rows)
 
 
 _LAST_DELIVERED = """
@@ -182,26 +175,6 @@ def record_batch(
         _insert(conn, rows)
 
 
-def record_report(
-    conn: duckdb.DuckDBPyConnection,
-    report: SendReport,
-    *,
-    run_id: str | None = None,
-    data_versions: Mapping[date, datetime] | None = None,
-) -> None:
-    """Record every batch of a send, and its not-attempted records as failed with 0 attempts."""
-    rows = [row for batch in report.batches for row in _batch_rows(batch, run_id=run_id, data_versions=data_versions)]
-    if report.not_attempted:
-        failed_at = report.batches[-1].attempted_at if report.batches else datetime.now(UTC)
-        rows += _rows(
-            report.not_attempted, outcome="failed", attempted_at=failed_at, http_status=None, attempts=0,
-            inserted=None, updated=None, response_text=NOT_ATTEMPTED, run_id=run_id,
-            data_versions=data_versions, batch_id=uuid.uuid4().hex,
-        )
-    with transaction(conn):
-        _insert(conn, rows)
-
-
 def last_delivered(conn: duckdb.DuckDBPyConnection, usage_dates: Iterable[date]) -> dict[DeliveryKey, LedgerEntry]:
     """The latest delivered values and hash of every key of these days that was ever delivered."""
     days = sorted(set(usage_dates))
@@ -223,18 +196,6 @@ def last_delivered(conn: duckdb.DuckDBPyConnection, usage_dates: Iterable[date])
             failed_since=_utc(failed_since),
         )
     return entries
-
-
-def newer_delivery_exists(conn: duckdb.DuckDBPyConnection, usage_date: date, data_version: datetime) -> bool:
-    """True when values built after `data_version` were already delivered for this day.
-
-    A send based on `data_version` must then not happen: it would put older values over newer ones.
-    """
-    row = conn.execute(
-        "SELECT count(*) FROM api_meter_ledger WHERE usage_date = ? AND outcome = 'delivered' AND data_version > ?",
-        [usage_date, data_version],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def history(conn: duckdb.DuckDBPyConnection, usage_date: date) -> list[LedgerAttempt]:

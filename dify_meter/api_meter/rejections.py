@@ -10,6 +10,7 @@ import httpx
 
 from dify_meter.api_meter.errors import PermanentDeliveryError
 from dify_meter.api_meter.records import record_key
+from dify_meter.core.api_meter_contract import USAGE_PATH
 
 KEPT = "Nothing of this batch was applied and the data is kept; it can be sent again once this is fixed."
 
@@ -66,7 +67,7 @@ def explain_rejection(
     elif status == 404:
         message = (
             f"API_Meter answered 404 Not Found for POST {endpoint}: the URL is wrong. Check API_METER_URL: "
-            f"it is the base URL of API_Meter, the exporter appends /v1/usage. {KEPT}"
+            f"it is the base URL of API_Meter, the exporter appends {USAGE_PATH}. {KEPT}"
         )
     elif status == 413:
         message = (

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from dify_meter.api_meter.records import DeliveryKey, record_key
+from dify_meter.api_meter.records import record_key
 
 RESPONSE_TEXT_LIMIT = 2000
 
@@ -60,9 +60,6 @@ class SendReport:
     def requests(self) -> int:
         """HTTP requests behind the final results (a 413 that led to a split is not counted)."""
         return sum(batch.attempts for batch in self.batches)
-
-    def delivered_keys(self) -> set[DeliveryKey]:
-        return {record_key(record) for record in self.delivered_records}
 
     def undelivered_dates(self) -> set[date]:
         """Days with at least one record that did not reach API_Meter: these go to the spool."""

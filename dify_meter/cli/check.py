@@ -106,6 +106,7 @@ def _is_uuid(text: str) -> bool:
 
 def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
+    from dify_meter.core.app_modes import USAGE_MODES
     from dify_meter.sources.console.client import DifyClient
     from dify_meter.sources.console.errors import (
         DifyAuthError,
@@ -114,7 +115,6 @@ def check_dify(settings: Settings) -> CheckReport:
         DifyHTTPError,
         DifyResponseError,
     )
-    from dify_meter.sources.console.events import SUPPORTED_MODES
     from dify_meter.sources.console.retry import RetryPolicy
 
     report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
@@ -156,7 +156,7 @@ def check_dify(settings: Settings) -> CheckReport:
     modes = Counter(app.mode for app in apps)
     report.facts.append(("apps", f"{len(apps)}" + (f" ({', '.join(f'{m} {n}' for m, n in sorted(modes.items()))})"
                                                    if apps else "")))
-    unread = sum(n for mode, n in modes.items() if mode not in SUPPORTED_MODES)
+    unread = sum(n for mode, n in modes.items() if mode not in USAGE_MODES)
     if unread:
         report.notes.append(f"{unread} app(s) of modes that make no LLM usage Dify reports (e.g. channel, "
                             "rag-pipeline) are skipped by the export")

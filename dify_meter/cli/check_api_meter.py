@@ -21,9 +21,9 @@ import httpx
 
 from dify_meter import __version__
 from dify_meter.api_meter.records import build_request
+from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.settings import Settings
 
-USAGE_PATH = "/v1/usage"
 NOBODYS_TENANT = "00000000-0000-0000-0000-000000000000"
 CHECK_TIMEOUT_SECONDS = 15.0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.store import Totals
 
 DEMO_API_METER_TOKEN = "demo-api-meter-token"  # the sandbox's own token, not a secret
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_ASSETS = "raw_usage_events,usage_per_model,usage_per_user,usage_per_app,usage_workspace,api_meter_sent"
 
 
@@ -49,10 +47,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _dagster_home(home: Path) -> Path:
-    dagster_home = (home / "dagster_home").resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    return dagster_home
+    from dify_meter.defs.instance import ensure_dagster_home
+
+    return ensure_dagster_home(home / "dagster_home")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -100,7 +97,7 @@ def run_demo(args: argparse.Namespace) -> int:
         started = time.monotonic()
         log_path = home / "last_run.log"
         with log_path.open("w") as log:
-            result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+            result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         elapsed = time.monotonic() - started
         requests = len(dify.request_log)
         held = api_meter.totals()
@@ -166,5 +163,5 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
           f"{'equal to the export' if delivered else 'DIFFERENT from the export'}.")
     print(f"\nDuckDB file: {store.path}")
     print(f"See the runs in the Dagster UI:  dify-meter demo --ui  (or DAGSTER_HOME={dagster_home} "
-          "dagster dev -w workspace.yaml)")
+          f"dagster dev -w {dagster_home / 'workspace.yaml'})")
     return 0 if exact and delivered else 1

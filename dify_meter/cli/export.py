@@ -24,12 +24,11 @@ from dify_meter.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from dify_meter.cli.progress import RunProgress
 from dify_meter.core.store import DuckDBStore, StoreError
 from dify_meter.settings import Settings, load_settings
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 
 MODES = ("per_model", "per_user", "per_app", "workspace", "all")
 PERIODS = ("daily", "weekly", "monthly")
 LONG_RANGE_DAYS = 31
-MODE_ASSETS = {"per_model": "usage_per_model", "per_user": "usage_per_user", "per_app": "usage_per_app",
-               "workspace": "usage_workspace"}
 
 
 class ExportUsageError(ValueError):
@@ -198,12 +197,12 @@ def _announce(request: ExportRequest, selection: list[str], settings: Settings) 
 
 def _print_usage(store: DuckDBStore, request: ExportRequest, materialized: set[str]) -> None:
     """The tables this run rebuilt; one it did not rebuild may hold older numbers, so it is not shown."""
-    modes = list(MODE_ASSETS) if request.mode == "all" else [request.mode]
+    modes = list(AGGREGATE_TABLES) if request.mode == "all" else [request.mode]
     try:
         with store.connect_read_only(wait_seconds=10) as conn:
             for mode in modes:
-                if MODE_ASSETS[mode] not in materialized:
-                    print(f"{MODE_ASSETS[mode]} was not rebuilt: the run failed before it.\n")
+                if AGGREGATE_TABLES[mode] not in materialized:
+                    print(f"{AGGREGATE_TABLES[mode]} was not rebuilt: the run failed before it.\n")
                     continue
                 print(usage_table(conn, mode, request.period, request.first_day, request.last_day))
                 print(f"Total: {usage_totals(conn, mode, request.first_day, request.last_day).describe()}.\n")
@@ -229,6 +228,6 @@ def _short(message: str, lines: int = 4) -> str:
 
 
 def _dagster_home() -> Path:
-    from dify_meter.defs.runs import ensure_dagster_home
+    from dify_meter.defs.instance import ensure_dagster_home
 
     return ensure_dagster_home()

@@ -23,7 +23,7 @@ STOP_TIMEOUT_SECONDS = 150.0
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "start", help="run the Dagster webserver and daemon (SCHEDULE_ENABLED=true), else export once",
-        description="With SCHEDULE_ENABLED=true: `dagster dev -w workspace.yaml` from the project root with "
+        description="With SCHEDULE_ENABLED=true: `dagster dev` on the workspace.yaml it writes into "
         "DAGSTER_HOME (default data/dagster_home), so daily_usage_schedule and spool_replay_sensor run; stop it "
         "with Ctrl-C. Otherwise: one `dify-meter export` with the default range, mode and period.",
     )
@@ -51,13 +51,15 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def serve(host: str, port: int) -> int:
     """Run `dagster dev` until it stops or this process is interrupted (Ctrl-C, SIGTERM)."""
-    from dify_meter.defs.runs import PROJECT_ROOT, ensure_dagster_home, fail_stale_runs_in_dagster_home
+    from dify_meter.defs.instance import ensure_dagster_home, workspace_file
+    from dify_meter.defs.runs import fail_stale_runs_in_dagster_home
 
     home = ensure_dagster_home()
     for run_id in fail_stale_runs_in_dagster_home().failed:
         print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot "
               "freed.")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "--host", host, "--port", str(port)]
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace_file(home)),
+               "--host", host, "--port", str(port)]
     print(f"Starting the Dagster webserver on http://{host}:{port} and the daemon (DAGSTER_HOME={home}); Ctrl-C stops "
           "them.", flush=True)
     # A process started in the background by a shell ignores SIGINT, and so would dagster dev: handling it
@@ -66,7 +68,7 @@ def serve(host: str, port: int) -> int:
     previous_terminate = signal.signal(signal.SIGTERM, _interrupt)
     # Its own session: a terminal's Ctrl-C reaches only this process, which then stops dagster dev in order
     # (it shuts down the webserver and daemon itself); the session lets a stuck tree be killed as a whole.
-    dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
+    dev = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home)},
                            start_new_session=True)
     try:
         code = dev.wait()

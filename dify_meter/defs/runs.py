@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Callable
@@ -16,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from dify_meter.defs.instance import ensure_dagster_home
+
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_HOME = Path("data/dagster_home")
 CODE_LOCATION = "dify_meter"
 HOST_TAG = "dify_meter/host"  # which machine ran a CLI run: a pid means nothing on another one
 # Runs that may hold a pool slot or a run slot while their process is gone.
@@ -30,15 +29,6 @@ _IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.Da
 # Boot time in /proc/stat has whole seconds: a process start read from /proc is up to 1 s off.
 _START_TIME_SLACK_SECONDS = 1.0
 
-
-def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME, or data/dagster_home, created with the project's dagster.yaml if it has none."""
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 @dataclass(frozen=True)

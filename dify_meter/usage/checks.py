@@ -15,12 +15,14 @@ from typing import Literal
 
 import duckdb
 
+from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
 from dify_meter.core.readable import decimal_text
-from dify_meter.core.store import read_sql
 from dify_meter.sources.console.statistics import DifyAppTotals
-from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, prepare_window_events
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS
+from dify_meter.usage.aggregates import AggregateMode, prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
+from dify_meter.usage.sql import read_sql
 
 Severity = Literal["ERROR", "WARN"]
 
@@ -28,12 +30,6 @@ Severity = Literal["ERROR", "WARN"]
 # suffixes, Vertex "@version".
 LEFTOVER_WRAPPING = re.compile(r"^(us|eu|apac|global)\.|^(anthropic|amazon|meta|mistral|cohere|ai21)\.|-v\d+:\d+$|@")
 
-KEY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "per_model": ("usage_date", "provider", "model"),
-    "per_user": ("usage_date", "user_type", "user_id", "currency"),
-    "per_app": ("usage_date", "app_id", "currency"),
-    "workspace": ("usage_date", "currency"),
-}
 
 
 @dataclass
@@ -205,7 +201,7 @@ def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotal
         return "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return "match"
-    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat", "completion"):
+    if ours_tokens > dify.tokens and mode in MESSAGE_MODES:
         # The console lists debugger conversations of these modes like any other; Dify's statistics skip them.
         return "more here: debugger conversations are counted here and excluded by Dify"
     if ours_tokens == dify.tokens and ours_cost < dify.price:

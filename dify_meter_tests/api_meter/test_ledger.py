@@ -10,18 +10,17 @@ import pytest
 
 from dify_meter.api_meter.errors import TransientDeliveryError
 from dify_meter.api_meter.ledger import (
+    NOT_ATTEMPTED,
     history,
     last_delivered,
-    newer_delivery_exists,
     record_attempt,
     record_batch,
-    record_report,
 )
 from dify_meter.api_meter.plan import DeliveryPlan, plan_delivery
 from dify_meter.api_meter.records import DeliveryKey, PerModelRow, UsageValues, build_records, record_key
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
-from dify_meter_tests.api_meter.samples import DAY, TENANT_ID, sample_records, sample_rows
+from dify_meter_tests.support.api_meter_samples import DAY, TENANT_ID, sample_records, sample_rows
 
 T0 = datetime(2025, 12, 6, 1, 0, tzinfo=UTC)
 
@@ -134,13 +133,6 @@ def test_describe_is_a_readable_markdown_diff(conn: duckdb.DuckDBPyConnection) -
     assert "Nothing to send" in DeliveryPlan().describe()
 
 
-def test_newer_delivery_exists_compares_data_versions(conn: duckdb.DuckDBPyConnection) -> None:
-    deliver(conn, sample_rows(1), T0, data_versions={DAY: T0})
-    assert newer_delivery_exists(conn, DAY, T0 - timedelta(minutes=1))
-    assert not newer_delivery_exists(conn, DAY, T0)
-    assert not newer_delivery_exists(conn, date(2025, 12, 4), T0 - timedelta(days=9))
-
-
 @pytest.mark.integration
 def test_a_real_send_recorded_then_planned_again(
     conn: duckdb.DuckDBPyConnection, meter: ApiMeterServer, make_sender: Callable[..., ApiMeterSender]
@@ -153,7 +145,11 @@ def test_a_real_send_recorded_then_planned_again(
     with pytest.raises(TransientDeliveryError) as raised:
         make_sender(batch_size=2, max_retries=0).send(first.records)
     assert raised.value.report is not None
-    record_report(conn, raised.value.report, run_id="run-1")
+    report = raised.value.report
+    for batch in report.batches:
+        record_batch(conn, batch, run_id="run-1")
+    record_attempt(conn, report.not_attempted, outcome="failed", attempted_at=T0, http_status=None, attempts=0,
+                   response_text=NOT_ATTEMPTED, run_id="run-1")
     assert last_delivered(conn, {DAY}) == {}
     attempts = history(conn, DAY)
     assert [(a.outcome, a.http_status, a.attempts) for a in attempts] == [("failed", 503, 1)] * 2 + [

@@ -15,8 +15,8 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.sources.console.support import assert_same_events
-from dify_meter_tests.usage.test_collect import day_window, stored_events
+from dify_meter_tests.support.console import assert_same_events
+from dify_meter_tests.support.events import day_window, stored_events
 
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def dagster_env(tmp_path: Path, simulator: DifySimulator, timezone: str) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(PROJECT_ROOT / "dify_meter/defs/templates/dagster.yaml", home / "dagster.yaml")
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),

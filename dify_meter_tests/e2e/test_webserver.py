@@ -49,7 +49,7 @@ def free_port() -> int:
 def test_webserver_serves_the_code_location(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(PROJECT_ROOT / "dify_meter/defs/templates/dagster.yaml", home / "dagster.yaml")
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],

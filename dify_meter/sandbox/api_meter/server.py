@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.sandbox.api_meter.store import ApiMeterStore, StoredKey, StoredRecord, Totals
 from dify_meter.sandbox.api_meter.validation import InvalidRequest, is_uuid, validate_usage_request
 from dify_meter.settings import is_loopback_host
@@ -32,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "sandbox-api-meter-token"
 DEFAULT_TENANT_ID = "12345678-1234-1234-1234-123456789abc"
-USAGE_PATH = "/v1/usage"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from dify_meter.core.app_modes import APP_MODES
 from dify_meter.sandbox.dify import render
 from dify_meter.sandbox.dify.auth_api import get_setup, post_login, post_refresh_token, post_setup
 from dify_meter.sandbox.dify.exchange import Call
@@ -38,7 +39,7 @@ Json = dict[str, Any]
 T = TypeVar("T")
 APPS = "/console/api/apps/<uuid:app_id>"
 ANY_MODE: tuple[str, ...] = ()
-CHAT = ("chat", "agent-chat", "advanced-chat")
+CHAT = tuple(row.mode for row in APP_MODES if row.conversations)  # in the order Dify lists them
 
 
 Handler = Callable[[Call], tuple[int, Json]]

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from dify_meter.sandbox.dify.tables import CHAT_MODES, DEBUGGER, Conversation, Message, WorkflowRun
+from dify_meter.core.app_modes import CONVERSATION_MODES
+from dify_meter.sandbox.dify.tables import DEBUGGER, Conversation, Message, WorkflowRun
 from dify_meter.sandbox.dify.workspace import Workspace
 
 _IDS = uuid.UUID("5a4db0c5-0000-4000-8000-000000000000")
@@ -53,7 +54,7 @@ def add_messages(ws: Workspace, conversation_id: str, times: Sequence[datetime])
         raise ValueError("give at least one message time")
     with ws.lock:
         conversation = ws.conversations[conversation_id]
-        if conversation.mode not in CHAT_MODES:
+        if conversation.mode not in CONVERSATION_MODES:
             raise ValueError(f"only chat conversations take more messages, not a {conversation.mode} one")
         messages = _copy_messages(ws, conversation, ws.messages_of(conversation_id)[-1], times)
         conversation.updated_at = max(conversation.updated_at, *times)

@@ -17,10 +17,6 @@ JsonDict = dict[str, Any]
 
 # Message invoke_from values; "debugger" is the app editor's preview.
 DEBUGGER = "debugger"
-# Chat and workflow modes whose console endpoints this simulator serves.
-CHAT_MODES = ("chat", "agent-chat", "advanced-chat")
-MESSAGE_MODES = ("chat", "agent-chat", "completion")
-WORKFLOW_MODES = ("advanced-chat", "workflow")
 
 
 @dataclass

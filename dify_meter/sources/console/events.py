@@ -22,6 +22,14 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dify_meter.core.app_modes import (
+    ADVANCED_CHAT,
+    COMPLETION,
+    CONVERSATION_MODES,
+    MESSAGE_MODES,
+    USAGE_MODES,
+    WORKFLOW,
+)
 from dify_meter.core.event import UsageEvent
 from dify_meter.sources.console.builders import (
     UNKNOWN,
@@ -64,11 +72,7 @@ from dify_meter.sources.console.windows import Window
 
 DetailReads = Literal["auto", "never"]
 
-CHAT_MODES = frozenset({"chat", "agent-chat"})  # model from the conversation detail
-ADVANCED_CHAT = "advanced-chat"
-COMPLETION = "completion"
-WORKFLOW = "workflow"
-SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW}
+CHAT_MODES = CONVERSATION_MODES & MESSAGE_MODES  # model from the conversation detail
 
 DETAIL_BATCH_SIZE = 20  # details handed to the detail cache together (a failure loses none already read)
 EVENT_BATCH_SIZE = 5000  # events per sink write
@@ -259,7 +263,7 @@ class _Extraction:
         return result
 
     def _is_readable(self, app: App) -> bool:
-        if app.mode not in SUPPORTED_MODES:
+        if app.mode not in USAGE_MODES:
             self.skipped.append(SkippedApp(app.id, app.name, app.mode,
                                            f"mode {app.mode!r} makes no LLM calls that Dify reports as usage"))
             return False

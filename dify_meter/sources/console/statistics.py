@@ -14,12 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from dify_meter.core.app_modes import MESSAGE_STATISTICS_MODES
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyNotFoundError
 from dify_meter.sources.console.models import App
 from dify_meter.sources.console.windows import DIFY_MINUTE_FORMAT, Window
-
-MESSAGE_BASED_MODES = ("chat", "agent-chat", "completion", "advanced-chat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,7 @@ def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: da
         return DifyAppTotals(app.id, app.name, app.mode, sum(day.token_count for day in days),
                              sum((day.total_price for day in days), Decimal(0)))
 
-    apps = [app for app in client.iter_apps() if app.mode in MESSAGE_BASED_MODES]
+    apps = [app for app in client.iter_apps() if app.mode in MESSAGE_STATISTICS_MODES]
     # One request per app: in parallel, within the client's own bound on requests in flight.
     with ThreadPoolExecutor(max_workers=client.max_concurrency) as pool:
         return [totals for totals in pool.map(app_totals, apps) if totals is not None]

@@ -23,17 +23,18 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from dify_meter.api_meter import spool
+from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.core.event import UsageEvent
 from dify_meter.core.store import DuckDBStore
-from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, USAGE_PATH, ApiMeterServer
+from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.usage.aggregates import AGGREGATE_TABLES
-from dify_meter_tests.sources.console.support import assert_same_events
-from dify_meter_tests.test_settings import ALL_VARIABLES
-from dify_meter_tests.usage.test_aggregates_truth import NORMALIZER, actual, expected, resolved_currencies
-from dify_meter_tests.usage.test_collect import day_window, stored_events
+from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected, resolved_currencies
+from dify_meter_tests.support.console import assert_same_events
+from dify_meter_tests.support.environment import ALL_VARIABLES
+from dify_meter_tests.support.events import day_window, stored_events
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 120.0  # the longest any wait of these tests may last: none can hang
@@ -79,7 +80,7 @@ class MeterSetup:
         """Set up DAGSTER_HOME as the README says, and make this process see the same environment (for the
         instance, the sensor and in-process runs)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        shutil.copyfile(PROJECT_ROOT / "dify_meter/defs/templates/dagster.yaml", self.home / "dagster.yaml")
         for name in ALL_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         for name, value in self.env(**overrides).items():
