@@ -1,6 +1,7 @@
 """One run of every asset over a 3-day range, in one Dagster run, against the simulated Dify and API_Meter.
 
-What an operator would see after `make demo`, small enough for the suite: several tests read the same run.
+What an operator would see after `make demo`, small enough for the suite: several tests read the same run
+(the `demo_run` fixture of dify_meter_tests/defs/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import dagster as dg
 import pytest
 
 from dify_meter.core.store import DuckDBStore
-from dify_meter.defs.aggregates import usage_per_app, usage_per_model, usage_per_user, usage_workspace
-from dify_meter.defs.delivery import api_meter_sent
-from dify_meter.defs.raw import raw_usage_events
+from dify_meter.definitions import defs as load_defs
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.sandbox.api_meter.server import DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.generate import generate_workspace
@@ -25,7 +24,8 @@ from dify_meter.sandbox.dify.server import DifySimulator
 
 FIRST_DAY, LAST_DAY = date(2026, 11, 10), date(2026, 11, 12)
 OUR_EVENTS = {"ASSET_MATERIALIZATION", "ASSET_OBSERVATION", "ASSET_CHECK_EVALUATION", "STEP_FAILURE"}
-ALL_ASSETS = [raw_usage_events, usage_per_model, usage_per_user, usage_per_app, usage_workspace, api_meter_sent]
+ALL_ASSETS = ["raw_usage_events", "usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace",
+              "api_meter_sent"]
 
 
 @dataclass
@@ -65,9 +65,7 @@ def range_tags(first: date, last: date) -> dict[str, str]:
             "dagster/asset_partition_range_end": last.isoformat()}
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    home: Path = tmp_path_factory.mktemp("demo")
+def run_demo(home: Path) -> Iterator[DemoRun]:
     workspace = generate_workspace(seed=7, start_date=FIRST_DAY - timedelta(days=1), days=5, scale=0.3)
     with DifySimulator(workspace) as dify, ApiMeterServer() as api_meter, pytest.MonkeyPatch.context() as env:
         for name, value in {
@@ -77,9 +75,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         }.items():
             env.setenv(name, value)
         store = DuckDBStore(home / "m.duckdb")
+        built = load_defs()
         resources = {"duckdb_store": DuckDBStoreResource(path=str(store.path)),
                      "meter_settings": MeterSettingsResource()}
         with dg.instance_for_test() as instance:
-            result = dg.materialize(ALL_ASSETS, resources=resources, instance=instance,
-                                    tags=range_tags(FIRST_DAY, LAST_DAY), raise_on_error=False)
+            result = dg.materialize([built.get_assets_def(name) for name in ALL_ASSETS], resources=resources,
+                                    instance=instance, tags=range_tags(FIRST_DAY, LAST_DAY), raise_on_error=False)
             yield DemoRun(result, instance, store)
