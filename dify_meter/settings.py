@@ -74,11 +74,14 @@ class Settings(BaseSettings):
     schedule_enabled: bool = False
     schedule_cron: str = "0 1 * * *"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
+    dify_meter_alert_webhook_url: SecretStr | None = None  # a Slack webhook URL carries its credential
+    dify_meter_ui_url: str | None = None
+    dify_meter_delivery_deadline_hours: int = Field(default=30, ge=1, le=720)
 
     @field_validator(
         "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
         "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", "dify_api_key",
-        "dify_password", "api_meter_token", mode="before",
+        "dify_password", "api_meter_token", "dify_meter_alert_webhook_url", "dify_meter_ui_url", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -99,7 +102,21 @@ class Settings(BaseSettings):
             raise ValueError(f"expected an IANA timezone name such as UTC or Europe/Berlin, got {value!r}") from exc
         return value
 
-    @field_validator("dify_api_url", "api_meter_url")
+    @field_validator("dify_meter_alert_webhook_url")
+    @classmethod
+    def _valid_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        # The value is a credential: the message names the expected form, never the value.
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+            raise ValueError("expected an https:// webhook URL such as https://hooks.slack.com/services/... "
+                             "(http:// only for loopback hosts)")
+        if not parts.hostname:
+            raise ValueError("expected an https:// webhook URL with a host, such as https://hooks.slack.com/...")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("dify_api_url", "api_meter_url", "dify_meter_ui_url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -145,6 +162,11 @@ class Settings(BaseSettings):
                 f"DIFY_START_DATE ({self.dify_start_date}) is after DIFY_END_DATE ({self.dify_end_date})"
             )
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, so text leaving the process (alerts) can be scrubbed of them."""
+        secrets = (self.dify_api_key, self.dify_password, self.api_meter_token, self.dify_meter_alert_webhook_url)
+        return [secret.get_secret_value() for secret in secrets if secret is not None and secret.get_secret_value()]
 
     @cached_property
     def timezone(self) -> ZoneInfo:

@@ -3,6 +3,7 @@ from typing import Any
 import dagster as dg
 
 from dify_meter.core.readable import amounts
+from dify_meter.defs.alerts import alert_failed_checks
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
@@ -26,7 +27,7 @@ COMMON_CHECKS = {"conservation": True, "key_uniqueness": True, "token_arithmetic
 PER_MODEL_CHECKS = {**COMMON_CHECKS, "normalization": True, "currency": False, "unpriced_usage": False}
 
 
-def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> list[dg.AssetCheckResult]:
+def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> dict[str, checks.CheckOutcome]:
     outcomes = {
         "conservation": checks.check_conservation(conn, mode, first_day, last_day),
         "key_uniqueness": checks.check_key_uniqueness(conn, mode, first_day, last_day),
@@ -36,7 +37,7 @@ def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> l
         outcomes["normalization"] = checks.check_normalization(conn, first_day, last_day, normalizer)
         outcomes["currency"] = checks.check_currency(conn, first_day, last_day)
         outcomes["unpriced_usage"] = checks.check_unpriced(conn, first_day, last_day)
-    return [check_result(name, outcome) for name, outcome in outcomes.items()]
+    return outcomes
 
 
 def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -68,7 +69,9 @@ def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDef
         first_day, last_day = window_days(window.start, window.end, settings)
         with duckdb_store.store().connect() as conn:
             summary = rebuild_aggregate(conn, mode, first_day, last_day, normalizer)
-            check_results = _run_checks(conn, mode, first_day, last_day, normalizer)
+            outcomes = _run_checks(conn, mode, first_day, last_day, normalizer)
+        alert_failed_checks(settings, name, first_day, last_day, context.run.run_id, outcomes)
+        check_results = [check_result(check, outcome) for check, outcome in outcomes.items()]
         context.log.info(
             f"{name} {first_day}..{last_day}: {summary.rows} rows, {summary.events} requests, "
             f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}"
