@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 
 import dagster as dg
+from dagster._core.execution.plan.objects import StepFailureData
 
 from dify_meter.api_meter import spool
 from dify_meter.core.alerts import Alert, AlertWebhook, ui_link
@@ -51,6 +52,16 @@ def alert_failed_checks(settings: Settings, asset: str, first_day: date, last_da
         ))
 
 
+def _step_reason(failure: StepFailureData) -> str:
+    """A dg.Failure's description, else the innermost exception's message (Dagster wraps the user's error)."""
+    if failure.user_failure_data and failure.user_failure_data.description:
+        return failure.user_failure_data.description.strip()
+    error = failure.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error else ""
+
+
 @dg.run_failure_sensor(
     name="alert_on_run_failure",
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -64,7 +75,9 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, meter_settings: Me
         return
     run = context.dagster_run
     days = run_days(run.tags)
-    reason = (context.failure_event.message or "the run failed").strip()
+    # The failed step's own error says why; Dagster's run-level message only lists step names.
+    messages = [_step_reason(event.step_failure_data) for event in context.get_step_failure_events()]
+    reason = "\n".join(m for m in messages if m) or (context.failure_event.message or "the run failed").strip()
     if len(reason) > FAILURE_TEXT_LIMIT:
         reason = reason[:FAILURE_TEXT_LIMIT] + " …"
     webhook.post(Alert(
