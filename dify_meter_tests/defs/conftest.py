@@ -7,6 +7,6 @@ import pytest
 from dify_meter_tests.support.demo_run import DemoRun, run_demo
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     yield from run_demo(tmp_path_factory.mktemp("demo"))

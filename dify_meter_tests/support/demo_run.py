@@ -1,7 +1,7 @@
 """One run of every asset over a 3-day range, in one Dagster run, against the simulated Dify and API_Meter.
 
 What an operator would see after `make demo`, small enough for the suite: several tests read the same run
-(the `demo_run` fixture of dify_meter_tests/defs/conftest.py).
+(the package fixture `demo_run` of dify_meter_tests/defs/conftest.py).
 """
 
 from __future__ import annotations
