@@ -7,6 +7,7 @@ from dify_meter.defs.alerts import alert_failed_checks
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.tables import column_lineage_from_raw, table_definition_metadata
 from dify_meter.usage import checks
 from dify_meter.usage.aggregates import (
     AGGREGATE_TABLES,
@@ -49,6 +50,7 @@ def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> d
 def _day_metadata(summary: AggregateSummary) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "dagster/row_count": summary.rows,
+        "dagster/column_lineage": column_lineage_from_raw(summary.table),
         "rows": summary.rows,
         "request_count": summary.events,
         "input_tokens": summary.input_tokens,
@@ -79,6 +81,7 @@ def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDef
         description=f"{DESCRIPTIONS[mode]} DuckDB table `{name}`, rebuilt from raw_usage_events for the "
         "window in one transaction; exact DECIMAL money; weekly and monthly roll-ups as views "
         f"`{name}_weekly` / `{name}_monthly`.",
+        metadata=table_definition_metadata(name),
         check_specs=[
             dg.AssetCheckSpec(check, asset=name, blocking=blocking) for check, blocking in check_names.items()
         ],

@@ -6,6 +6,7 @@ from dify_meter.core.readable import amounts, day_range
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.tables import table_definition_metadata
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
 from dify_meter.usage.raw_events import RawSummary, summarize_window
 from dify_meter.usage.refresh import refresh_raw_usage
@@ -19,7 +20,8 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
         kinds={"duckdb", "python"},
         owners=["team:platform"],
         pool="duckdb",
-        check_specs=[
+        metadata=table_definition_metadata("raw_usage_events"),
+    check_specs=[
             dg.AssetCheckSpec("dify_numbers", asset="raw_usage_events",
                               description="Per app, tokens and cost against Dify's own statistics/token-costs."),
             dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",

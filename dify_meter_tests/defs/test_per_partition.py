@@ -7,6 +7,7 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
+from dify_meter.definitions import defs as load_defs
 from dify_meter_tests.support.demo_run import ALL_ASSETS
 
 pytestmark = pytest.mark.integration
@@ -60,3 +61,18 @@ def test_each_delivered_day_says_what_was_sent_for_it(demo_run):
 def test_all_assets_ran_in_one_run(demo_run):
     assert set(ALL_ASSETS) == {
         event.asset_key.to_user_string() for event in demo_run.result.get_asset_materialization_events()}
+
+
+def test_tables_declare_their_name_columns_and_lineage(demo_run):
+    built = load_defs()
+    with demo_run.store.connect_read_only() as conn:
+        for asset in TABLE_ASSETS:
+            spec = built.get_assets_def(asset).specs_by_key[dg.AssetKey(asset)]
+            assert spec.metadata["dagster/table_name"] == f"main.{asset}"
+            declared = [(c.name, c.type) for c in spec.metadata["dagster/column_schema"].columns]
+            assert declared == conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                            "WHERE table_name = ? ORDER BY ordinal_position", [asset]).fetchall()
+    lineage = materializations(demo_run, "usage_per_model")["2026-11-10"]["dagster/column_lineage"]
+    assert [dep.column_name for dep in lineage.deps_by_column["model"]] == ["model_raw"]
+    assert [dep.column_name for dep in lineage.deps_by_column["cost"]] == ["cost"]
+    assert "built_at" not in lineage.deps_by_column
