@@ -43,7 +43,7 @@ def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> d
     if mode == "per_model":
         outcomes["normalization"] = checks.check_normalization(conn, first_day, last_day, normalizer)
         outcomes["currency"] = checks.check_currency(conn, first_day, last_day)
-        outcomes["unpriced_usage"] = checks.check_unpriced(conn, first_day, last_day)
+        outcomes["unpriced_usage"] = checks.check_unpriced(conn, first_day, last_day, normalizer)
     return outcomes
 
 

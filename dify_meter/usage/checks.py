@@ -170,20 +170,28 @@ def check_token_arithmetic(conn: duckdb.DuckDBPyConnection, mode: AggregateMode,
     return CheckOutcome(True, "ERROR", "total = input + output on every raw and aggregate row", facts)
 
 
-def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> CheckOutcome:
-    rows = conn.execute(
+def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
+                   normalizer: Normalizer | None = None) -> CheckOutcome:
+    """Models with cost-0 usage warn, unless the normalization file declares them free (free_models)."""
+    found = conn.execute(
         "SELECT provider, model, sum(unpriced_events), sum(total_tokens) FROM usage_per_model "
         "WHERE unpriced_events > 0 AND usage_date BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 4 DESC",
         [first_day, last_day],
     ).fetchall()
-    facts: dict[str, int | str] = {"unpriced_models": len(rows), "unpriced_events": sum(int(r[2]) for r in rows)}
+    free = [r for r in found if normalizer and normalizer.is_free(r[0], r[1])]
+    rows = [r for r in found if r not in free]
+    facts: dict[str, int | str] = {"unpriced_models": len(rows), "unpriced_events": sum(int(r[2]) for r in rows),
+                                   "free_models_seen": len(free)}
     if rows:
         return CheckOutcome(
             False, "WARN", f"{len(rows)} models have usage with cost 0 (no pricing configured in Dify): "
-            "their tokens are exact, their cost is not known", facts,
+            "their tokens are exact, their cost is not known. Configure the model's pricing in Dify, or, if it "
+            "really costs nothing (self-hosted), list it under free_models in DIFY_METER_NORMALIZATION_FILE",
+            facts,
             {"unpriced": markdown_table(("provider", "model", "unpriced events", "tokens of the key"), rows)},
         )
-    return CheckOutcome(True, "WARN", "every event carries a price", facts)
+    return CheckOutcome(True, "WARN", "every event carries a price" + (
+        f" or is of a model declared free ({sentence(f'{p}/{m}' for p, m, *_ in free)})" if free else ""), facts)
 
 
 def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, tuple]:
