@@ -25,6 +25,7 @@ from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
 from dify_meter.usage.sql import read_sql
 
 Severity = Literal["ERROR", "WARN"]
+NO_PROVIDER = {"", "unknown"}  # what raw events carry when Dify recorded no provider
 
 # Wrapping a normalized model must never keep: Bedrock regional/publisher prefixes and version
 # suffixes, Vertex "@version".
@@ -80,9 +81,16 @@ def check_normalization(conn: duckdb.DuckDBPyConnection, first_day: date, last_d
         tables["malformed"] = markdown_table(("provider", "model", "tokens", "cost"), bad_provider + bad_model)
         return CheckOutcome(False, "ERROR", "malformed provider or model names reached usage_per_model", facts,
                             tables)
-    if unknown:
-        return CheckOutcome(False, "WARN", f"{len(unknown)} raw provider/model ids normalize to provider "
+    # Usage for which Dify itself names no provider cannot be mapped: it is shown, not warned about.
+    mappable = [r for r in unknown if (r[0] or "").strip().lower() not in NO_PROVIDER]
+    facts["unmapped_raw_ids"] = len(mappable)
+    if mappable:
+        return CheckOutcome(False, "WARN", f"{len(mappable)} raw provider/model ids normalize to provider "
                             "'unknown': extend the mapping (DIFY_METER_NORMALIZATION_FILE)", facts, tables)
+    if unknown:
+        return CheckOutcome(True, "ERROR", "every provider Dify names is known and every model is well formed "
+                            "(Dify names no provider for some usage: it is delivered as provider 'unknown')",
+                            facts, tables)
     return CheckOutcome(True, "ERROR", "every provider is known and every model is well formed", facts, tables)
 
 

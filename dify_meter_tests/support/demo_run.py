@@ -22,6 +22,16 @@ from dify_meter.sandbox.api_meter.server import DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 
+# What an operator writes after reading the demo's first warnings (normalization, unpriced_usage): the community
+# plugin is a provider they bill, the self-hosted and separately billed models cost nothing here.
+OPERATOR_MAPPING = """
+known_providers = ["someorg"]
+free_models = ["ollama/llama3.1:8b", "openai_api_compatible/qwen2.5-coder-32b", "azure/prod-gpt4o-eastus",
+               "openrouter/claude-haiku-4.5", "openrouter/llama-3.1-70b-instruct"]
+
+[provider_aliases]
+"someorg/someplugin/provider" = "someorg"
+"""
 FIRST_DAY, LAST_DAY = date(2026, 11, 10), date(2026, 11, 12)
 OUR_EVENTS = {"ASSET_MATERIALIZATION", "ASSET_OBSERVATION", "ASSET_CHECK_EVALUATION", "STEP_FAILURE"}
 ALL_ASSETS = ["raw_usage_events", "usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace",
@@ -57,6 +67,8 @@ class DemoRun:
 
 def _text(value: dg.MetadataValue) -> str:
     inner = value.value
+    if isinstance(inner, dg.TableColumnLineage | dg.TableSchema):
+        return ""  # structured: the UI draws them, no text of ours
     return json.dumps(inner) if isinstance(inner, dict | list) else str(inner)
 
 
@@ -66,11 +78,14 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 
 def run_demo(home: Path) -> Iterator[DemoRun]:
+    mapping = home / "mapping.toml"
+    mapping.write_text(OPERATOR_MAPPING)
     workspace = generate_workspace(seed=7, start_date=FIRST_DAY - timedelta(days=1), days=5, scale=0.3)
     with DifySimulator(workspace) as dify, ApiMeterServer() as api_meter, pytest.MonkeyPatch.context() as env:
         for name, value in {
             "DIFY_API_URL": dify.base_url, "DIFY_API_KEY": dify.api_key, "DIFY_WORKSPACE_ID": dify.workspace_id,
             "DIFY_METER_DUCKDB": str(home / "m.duckdb"), "API_METER_URL": api_meter.base_url,
+            "DIFY_METER_NORMALIZATION_FILE": str(mapping),
             "API_METER_TOKEN": DEFAULT_TOKEN, "API_METER_TENANT_ID": api_meter.tenant_id,
         }.items():
             env.setenv(name, value)
