@@ -32,7 +32,7 @@ def describe_target(url: str) -> str:
     try:
         parts = conninfo_to_dict(url)
     except Exception:  # an unparsable URL: say so without repeating it
-        return "an unparsable DIFY_DATABASE_URL"
+        return "(unparsable URL)"
     host, port = parts.get("host", "localhost"), parts.get("port", 5432)
     return f"{parts.get('user', '?')}@{host}:{port}/{parts.get('dbname', '?')}"
 

@@ -260,8 +260,14 @@ def _check_replica(target: DatabaseTarget, connection: psycopg.Connection, hi: d
     except psycopg.Error as exc:
         raise target.error("cannot check replication state", exc) from None
     assert row is not None
-    in_recovery, replayed_until = row
+    if (lag := replica_lag(row[0], row[1], hi, now)) is not None:
+        raise lag
+
+
+def replica_lag(in_recovery: bool, replayed_until: datetime | None, hi: datetime,
+                now: datetime) -> ReplicaLagError | None:
     if in_recovery and (replayed_until is None or replayed_until < min(hi, now)):
-        raise ReplicaLagError(
+        return ReplicaLagError(
             f"the replica has replayed Dify's writes only up to {replayed_until} but the window ends {hi}: "
             "read this day again later (or point DIFY_DATABASE_URL at the primary)")
+    return None

@@ -41,8 +41,6 @@ def connect(target: DatabaseTarget) -> psycopg.Connection:
                                connect_timeout=max(1, round(target.connect_timeout_seconds)))
     except psycopg.Error as exc:
         raise target.error("cannot connect", exc) from None
-    except Exception as exc:  # a malformed URL: psycopg's message may quote it
-        raise DatabaseSourceError(f"DIFY_DATABASE_URL is not a valid PostgreSQL URL ({type(exc).__name__})") from None
 
 
 def begin_read_only(connection: psycopg.Connection, target: DatabaseTarget, snapshot: str | None = None) -> None:
