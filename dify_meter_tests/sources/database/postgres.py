@@ -82,29 +82,32 @@ class EmbeddedPostgres:
     def admin(self, database: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(self.url(database), autocommit=True)
 
-    def template(self, version: str) -> str:
-        """The template database of a Dify version: its real schema, the setup rows, the recorded seed."""
-        if version not in self.templates:
-            name = "template_" + re.sub(r"\W", "_", version)
+    def template(self, version: str, seeded: bool = True) -> str:
+        """The template database of a Dify version: its real schema and, if `seeded`, the setup rows and the
+        recorded seed."""
+        key = f"{version}{'' if seeded else '-bare'}"
+        if key not in self.templates:
+            name = "template_" + re.sub(r"\W", "_", key)
             with self.admin() as connection:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             with self.admin(name) as connection:
                 connection.execute(UUID_FUNCTIONS)
                 connection.execute((FIXTURES / f"dify-{version}" / "database" / "schema.sql").read_text())
                 connection.execute("SET search_path = public")
-                connection.execute(SETUP_ROWS)
                 connection.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
                 connection.execute("INSERT INTO alembic_version VALUES (%s)", [ALEMBIC_HEADS[version]])
-                connection.execute(seed_sql(FIXTURES / f"dify-{version}" / "fixture-seed.sql"))
-            self.templates[version] = name
-        return self.templates[version]
+                if seeded:
+                    connection.execute(SETUP_ROWS)
+                    connection.execute(seed_sql(FIXTURES / f"dify-{version}" / "fixture-seed.sql"))
+            self.templates[key] = name
+        return self.templates[key]
 
-    def database(self, version: str) -> str:
+    def database(self, version: str, seeded: bool = True) -> str:
         """A new database copied from the version's template; its URL (superuser)."""
         name = f"test_{uuid.uuid4().hex[:12]}"
         with self.admin() as connection:
             connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(self.template(version))))
+                sql.Identifier(name), sql.Identifier(self.template(version, seeded))))
         return self.url(name)
 
 
