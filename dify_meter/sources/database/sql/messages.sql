@@ -1,5 +1,6 @@
 -- Message events of one window: chat, agent-chat and agent apps, and completion apps' completion conversations.
--- JSON columns are parsed once each (OFFSET 0 keeps the lateral from being inlined into every use).
+-- JSON text is parsed once each into jsonb (OFFSET 0 keeps the lateral from being inlined into every use):
+-- every `->` on a `json` value would scan the text again. jsonb keeps numbers exact (numeric) and prices are strings.
 SELECT m.id::text AS message_id, m.conversation_id::text AS conversation_id, m.app_id::text AS app_id,
        m.created_at, m.message_tokens, m.answer_tokens, m.total_price AS row_price, m.currency AS row_currency,
        meta.usage ->> 'total_price' AS usage_price, meta.usage ->> 'currency' AS usage_currency,
@@ -12,13 +13,12 @@ JOIN conversations c ON c.id = m.conversation_id
 LEFT JOIN app_model_configs app_config ON app_config.id = c.app_model_config_id
 LEFT JOIN end_users end_user ON end_user.id = c.from_end_user_id
 CROSS JOIN LATERAL (
-    SELECT CASE WHEN json_typeof(NULLIF(m.message_metadata, '')::json -> 'usage') = 'object'
-                THEN NULLIF(m.message_metadata, '')::json -> 'usage' END AS usage
+    SELECT NULLIF(m.message_metadata, '')::jsonb -> 'usage' AS usage  -- JSON null gives NULL prices below
     OFFSET 0
 ) meta
 CROSS JOIN LATERAL (
-    SELECT COALESCE(NULLIF(c.override_model_configs, '')::json -> 'model',
-                    NULLIF(app_config.model, '')::json) AS model
+    SELECT COALESCE(NULLIF(c.override_model_configs, '')::jsonb -> 'model',
+                    NULLIF(app_config.model, '')::jsonb) AS model
     OFFSET 0
 ) config
 WHERE m.created_at >= %(lo)s AND m.created_at < %(hi)s
