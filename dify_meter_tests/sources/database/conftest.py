@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +11,10 @@ from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres")).start()
+def postgres() -> Iterator[EmbeddedPostgres]:
+    # Not under pytest's tmp_path root: pytest keeps that 0700, and the server runs as another user when root.
+    root = Path(tempfile.mkdtemp(prefix="dify-meter-postgres-"))
+    server = EmbeddedPostgres(root).start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)

@@ -136,6 +136,7 @@ def strip_comments(script: str) -> str:
 
 
 def seed_sql(path: Path) -> str:
-    """A psql seed file as plain SQL: its \\gset lines dropped, the variables they set bound to the setup ids."""
-    text = "\n".join(line for line in path.read_text().splitlines() if not line.rstrip().endswith("\\gset"))
+    """A psql seed file as plain SQL: its \\gset queries (one or more lines) dropped, the setup ids bound to the
+    variables they set (other variables are the caller's to bind)."""
+    text = re.sub(r"^SELECT[^;]*?\\gset[ \t]*$", "", path.read_text(), flags=re.MULTILINE)
     return text.replace(":'tenant_id'", f"'{TENANT_ID}'").replace(":'owner_id'", f"'{OWNER_ID}'")
