@@ -81,12 +81,13 @@ class Settings(BaseSettings):
     dify_meter_alert_webhook_url: SecretStr | None = None  # a Slack webhook URL carries its credential
     dify_meter_ui_url: str | None = None
     dify_meter_delivery_deadline_hours: int = Field(default=30, ge=1, le=720)
+    dagster_pg_url: SecretStr | None = None  # the Dagster instance's PostgreSQL (read by dagster.yaml)
 
     @field_validator(
         "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
         "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", "dify_api_key",
         "dify_password", "api_meter_token", "dify_database_url", "dify_meter_alert_webhook_url",
-        "dify_meter_ui_url", mode="before",
+        "dify_meter_ui_url", "dagster_pg_url", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -120,6 +121,15 @@ class Settings(BaseSettings):
         if not parts.hostname:
             raise ValueError("expected an https:// webhook URL with a host, such as https://hooks.slack.com/...")
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("dagster_pg_url")
+    @classmethod
+    def _valid_pg_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # dagster-postgres drives psycopg2: SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL.
+        if value is not None and urlsplit(value.get_secret_value().strip()).scheme != "postgresql+psycopg2":
+            raise ValueError("expected a postgresql+psycopg2:// URL such as "
+                             "postgresql+psycopg2://dagster:PASSWORD@db:5432/dagster")
+        return value
 
     @field_validator("dify_api_url", "api_meter_url", "dify_meter_ui_url")
     @classmethod
@@ -181,7 +191,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret's value, so text leaving the process (alerts) can be scrubbed of them."""
         secrets = (self.dify_api_key, self.dify_password, self.api_meter_token, self.dify_database_url,
-                   self.dify_meter_alert_webhook_url)
+                   self.dify_meter_alert_webhook_url, self.dagster_pg_url)
         return [secret.get_secret_value() for secret in secrets if secret is not None and secret.get_secret_value()]
 
     @cached_property
