@@ -126,6 +126,8 @@ def api_meter_sent(
         report = outcome.report
         context.log.info(f"Delivered {day_range(first_day, last_day)} in {report.requests if report else 0} "
                          f"requests: {outcome.plan.describe(limit=20)}")
+        # The run's totals (requests, inserted, updated) belong to no one day: one observation of the run.
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=metadata))
         add_per_partition(context, {day: _day_metadata(outcome, day) for day in days_of(first_day, last_day)})
         yield dg.MaterializeResult()
         return
