@@ -98,10 +98,11 @@ def _conversation(call: Call, app: App) -> Conversation:
 
 
 def _read_detail(call: Call, conversation: Conversation) -> None:
-    """Dify's side effect: the first detail read marks the conversation read and bumps updated_at."""
+    """Dify's side effect: the first detail read marks the conversation read and (before 1.14) bumps updated_at."""
     if conversation.read_at is None:
         conversation.read_at = call.now
-        conversation.updated_at = call.now
+        if call.version.detail_read_moves_updated_at:
+            conversation.updated_at = call.now
     call.ws.detail_reads[conversation.id] += 1
 
 
@@ -142,7 +143,7 @@ def get_apps(call: Call) -> tuple[int, Json]:
 
 def get_app(call: Call) -> tuple[int, Json]:
     app = _app(call, ANY_MODE)
-    return 200, render.app_detail(call.ws, app, f"{call.base_url}/v1")
+    return 200, render.app_detail(call.ws, app, f"{call.base_url}/v1", call.version)
 
 
 # --- conversations and messages ----------------------------------------------------------------
@@ -170,7 +171,7 @@ def get_chat_conversations(call: Call) -> tuple[int, Json]:
     ordered = (_newest_first(conversations, moment) if query.sort_by.startswith("-")
                else sorted(conversations, key=moment))
     items, paging = _page(ordered, query.page, query.limit)
-    return 200, {**paging, "data": [render.chat_conversation_item(call.ws, c) for c in items]}
+    return 200, {**paging, "data": [render.chat_conversation_item(call.ws, c, call.version) for c in items]}
 
 
 def get_completion_conversations(call: Call) -> tuple[int, Json]:
@@ -185,7 +186,7 @@ def get_completion_conversations(call: Call) -> tuple[int, Json]:
         before = end + timedelta(seconds=59)  # Dify sets second 59 but compares with "<"
         conversations = [c for c in conversations if c.created_at < before]
     items, paging = _page(_newest_first(conversations, lambda c: c.created_at), query.page, query.limit)
-    return 200, {**paging, "data": [render.completion_conversation_item(call.ws, c) for c in items]}
+    return 200, {**paging, "data": [render.completion_conversation_item(call.ws, c, call.version) for c in items]}
 
 
 def get_chat_conversation(call: Call) -> tuple[int, Json]:
@@ -218,7 +219,7 @@ def get_chat_messages(call: Call) -> tuple[int, Json]:
     has_more = len(page) == query.limit and any(
         m.created_at < page[-1].created_at and m.id != page[-1].id for m in messages
     )
-    data = [render.message(call.ws, m) for m in reversed(page)]
+    data = [render.message(call.ws, m, call.version.message_extra_contents) for m in reversed(page)]
     return 200, {"limit": query.limit, "has_more": has_more, "data": data}
 
 

@@ -1,26 +1,26 @@
-"""Where the recorded Dify 1.12.1 exchanges are: shared/fixtures beside the repository (as in CI)."""
+"""Where the recorded Dify exchanges are: vendored beside the tests, one folder per version."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-FIXTURES_DIR = Path(
-    os.environ.get("DIFY_FIXTURES_DIR", REPO_ROOT.parent / "shared" / "fixtures" / "dify-1.12.1")
-)
+VENDORED = Path(__file__).resolve().parents[2] / "fixtures"
+BASELINE = "1.12.1"
+FIXTURES_DIR = VENDORED / f"dify-{BASELINE}"
 
 
-def fixture_files() -> list[Path]:
-    if not FIXTURES_DIR.is_dir():
-        raise FileNotFoundError(
-            f"recorded Dify fixtures not found at {FIXTURES_DIR}: put shared/ beside the repository "
-            "or set DIFY_FIXTURES_DIR"
-        )
-    return sorted(FIXTURES_DIR.glob("*.json"))
+def fixtures_dir(version: str = BASELINE) -> Path:
+    return VENDORED / f"dify-{version}"
 
 
-def load_fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES_DIR / name).read_text(encoding="utf-8"))
+def fixture_files(version: str = BASELINE) -> list[Path]:
+    folder = fixtures_dir(version)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"recorded Dify {version} fixtures not found at {folder}")
+    return sorted(folder.glob("*.json"))
+
+
+def load_fixture(name: str, version: str = BASELINE) -> dict[str, Any]:
+    return json.loads((fixtures_dir(version) / name).read_text(encoding="utf-8"))
