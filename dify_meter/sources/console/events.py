@@ -7,7 +7,9 @@ One call reads Dify once for the whole window, however many days it spans, in fo
    each chunk follow it;
 3. take the node executions of the workflow runs of the app logs, from the cache for ended runs;
 4. read the conversation details still unknown to the detail cache, only now: a detail read moves
-   the conversation's `updated_at` and would reorder the conversation lists while they are read.
+   the conversation's `updated_at` (before 1.14) and would reorder the conversation lists while they are
+   read. A chat or agent-chat conversation whose list item carries its own model (1.14+, decided per
+   item, not per version) needs no detail at all.
 Events go to the sink in batches as soon as they can be built (chat messages once their model is
 known), so memory holds list items and chunks, never the whole window's events or responses.
 `dify_meter.sources.console.caches` says what is reused and why it cannot differ from a fresh read.
@@ -64,7 +66,7 @@ from dify_meter.sources.console.windows import Window
 
 DetailReads = Literal["auto", "never"]
 
-CHAT_MODES = frozenset({"chat", "agent-chat"})  # model from the conversation detail
+CHAT_MODES = frozenset({"chat", "agent-chat"})  # model from the list item, else the conversation detail
 ADVANCED_CHAT = "advanced-chat"
 COMPLETION = "completion"
 WORKFLOW = "workflow"
@@ -308,6 +310,9 @@ class _Extraction:
                 runs += item_runs
                 if advanced_chat_runs_ended(item.conversation, item.messages):
                     ended.update((run.workflow_run_id, ADVANCED_CHAT_ENDED) for run in item_runs)
+            elif (listed := item.conversation.listed_model) is not None:
+                self._emit(self._events_of(item.app, item.conversation, in_window, listed.provider, listed.name,
+                                           approximate=False))
             elif self.detail_reads == "never" or item.conversation.id in details:
                 detail = details.get(item.conversation.id)
                 self._emit(self._chat_events(item.app, item.conversation, in_window, detail))
@@ -475,6 +480,10 @@ class _Extraction:
                 self._warn(f"{app.label}: conversation {conversation.id} detail names no "
                            "model; its messages count as 'unknown'")
             approximate = False
+        return self._events_of(app, conversation, messages, provider, model, approximate=approximate)
+
+    def _events_of(self, app: App, conversation: ChatConversation, messages: list[MessageUsage], provider: str,
+                   model: str, *, approximate: bool) -> list[UsageEvent]:
         user = conversation_user(conversation)
         return [message_event(app, message, user=user, provider=provider, model=model,
                               approximate=approximate, timezone=self.usage_tz) for message in messages]

@@ -123,6 +123,12 @@ class ChatConversation(_Body):
     updated_at: UnixTime
     message_count: int
     status_count: StatusCount | None = None  # advanced-chat only (None elsewhere and before Dify had it)
+    config: ModelConfig | None = Field(default=None, alias="model_config")
+
+    @property
+    def listed_model(self) -> ModelRef | None:
+        """The conversation's own model, where the list item carries it (Dify 1.14+: D1), else None."""
+        return self.config.model if self.config else None
 
 
 class ChatConversationsPage(ListPage):
