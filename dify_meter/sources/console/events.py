@@ -71,6 +71,7 @@ ADVANCED_CHAT = "advanced-chat"
 COMPLETION = "completion"
 WORKFLOW = "workflow"
 SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW}
+NO_LLM_MODES = frozenset({"channel", "rag-pipeline"})  # known to make no LLM calls Dify reports: skipped quietly
 
 DETAIL_BATCH_SIZE = 20  # details handed to the detail cache together (a failure loses none already read)
 EVENT_BATCH_SIZE = 5000  # events per sink write
@@ -94,6 +95,7 @@ class SkippedApp:
     app_name: str
     mode: str
     reason: str
+    unread_usage: bool = False  # the app may have usage that was not read (a mode this exporter does not know)
 
 
 @dataclass(slots=True)
@@ -261,9 +263,14 @@ class _Extraction:
         return result
 
     def _is_readable(self, app: App) -> bool:
-        if app.mode not in SUPPORTED_MODES:
+        if app.mode in NO_LLM_MODES:
             self.skipped.append(SkippedApp(app.id, app.name, app.mode,
                                            f"mode {app.mode!r} makes no LLM calls that Dify reports as usage"))
+            return False
+        if app.mode not in SUPPORTED_MODES:  # never silently: its usage may be real, and is missing
+            reason = f"mode {app.mode!r} is not known to this exporter: its usage is not read"
+            self.skipped.append(SkippedApp(app.id, app.name, app.mode, reason, unread_usage=True))
+            self._warn(f"{app.label}: {reason}")
             return False
         if app.mode == COMPLETION and self.detail_reads == "never":
             self.skipped.append(SkippedApp(

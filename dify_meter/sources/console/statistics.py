@@ -20,6 +20,7 @@ from dify_meter.sources.console.models import App
 from dify_meter.sources.console.windows import DIFY_MINUTE_FORMAT, Window
 
 MESSAGE_BASED_MODES = ("chat", "agent-chat", "completion", "advanced-chat")
+NOT_MESSAGE_BASED = ("workflow", "channel", "rag-pipeline")  # any other mode, known or not, is asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +41,13 @@ def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: da
         try:
             days = client.token_costs(app, start=start, end=end).data
         except DifyNotFoundError as exc:
-            if exc.app_gone:
+            if exc.app_gone or app.mode not in MESSAGE_BASED_MODES:  # a mode Dify may not serve statistics for
                 return None
             raise
         return DifyAppTotals(app.id, app.name, app.mode, sum(day.token_count for day in days),
                              sum((day.total_price for day in days), Decimal(0)))
 
-    apps = [app for app in client.iter_apps() if app.mode in MESSAGE_BASED_MODES]
+    apps = [app for app in client.iter_apps() if app.mode not in NOT_MESSAGE_BASED]
     # One request per app: in parallel, within the client's own bound on requests in flight.
     with ThreadPoolExecutor(max_workers=client.max_concurrency) as pool:
         return [totals for totals in pool.map(app_totals, apps) if totals is not None]
