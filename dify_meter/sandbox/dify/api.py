@@ -134,11 +134,17 @@ def get_members(call: Call) -> tuple[int, Json]:
 
 def get_apps(call: Call) -> tuple[int, Json]:
     query = validate(AppListQuery, call.args)
-    apps = [a for a in call.ws.apps.values() if query.mode in ("all", a.mode)]
+    if query.mode == "agent" and not call.version.agent_apps:
+        raise ApiError(400, "invalid_param", "mode: Input should be 'completion', 'chat', 'advanced-chat', "
+                                             "'workflow', 'agent-chat', 'channel' or 'all'")
+    # 1.16 leaves agent apps out of `all`, and lists only those with an active Agent under `agent`
+    apps = [a for a in call.ws.apps.values()
+            if (query.mode == a.mode and (a.mode != "agent" or a.bound_agent_id))
+            or (query.mode == "all" and a.mode != "agent")]
     if query.name:
         apps = [a for a in apps if query.name.lower() in a.name.lower()]
     items, paging = _page(_newest_first(apps, lambda a: a.created_at), query.page, query.limit)
-    return 200, {**paging, "data": [render.app_list_item(call.ws, a) for a in items]}
+    return 200, {**paging, "data": [render.app_list_item(call.ws, a, call.version) for a in items]}
 
 
 def get_app(call: Call) -> tuple[int, Json]:

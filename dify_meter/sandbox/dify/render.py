@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 Json = dict[str, Any]
 DISABLED_AGENT_MODE: Json = {"enabled": False, "strategy": None, "tools": [], "prompt": None}
 NO_FEEDBACK: Json = {"like": 0, "dislike": 0}
+OWNER_PERMISSION_KEYS = tuple(f"app.acl.{key}" for key in (
+    "preview", "view_layout", "test_and_run", "edit", "import_export_dsl", "delete", "release_and_version", "monitor",
+    "access_config", "tracing_config", "log_and_annotation"))
 
 
 def account_profile(account: Account) -> Json:
@@ -100,7 +103,7 @@ def _creator(ws: Workspace, role: str, created_by: str) -> tuple[Json | None, Js
     return None, _end_user(ws, created_by)
 
 
-def app_list_item(ws: Workspace, app: App) -> Json:
+def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
     config = ws.app_model_configs.get(app.app_model_config_id or "")
     workflow = ws.workflows.get(app.workflow_id or "")
     author = ws.accounts.get(app.created_by)
@@ -139,8 +142,15 @@ def app_list_item(ws: Workspace, app: App) -> Json:
         "create_user_name": None,
         "author_name": author.name if author else None,
         "has_draft_trigger": False,
+        **(_agent_era_fields(app) if version.agent_apps else {}),
         "icon_url": None,
     }
+
+
+def _agent_era_fields(app: App) -> Json:
+    """E1 of the 1.16.1 recording: the owner's permissions, the bound Agent, starring and maintainer."""
+    return {"permission_keys": list(OWNER_PERMISSION_KEYS), "bound_agent_id": app.bound_agent_id, "app_id": None,
+            "is_starred": False, "maintainer": app.created_by if app.mode == "agent" else None}
 
 
 def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehaviour) -> Json:

@@ -99,6 +99,7 @@ class App:
     icon_background: str = "#FFEAD5"
     enable_site: bool = True
     enable_api: bool = True
+    bound_agent_id: str | None = None  # mode `agent` (1.16+): its active roster Agent (Dify's `agents` row)
 
 
 @dataclass

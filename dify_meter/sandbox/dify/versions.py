@@ -31,15 +31,18 @@ class VersionBehaviour:
     message_extra_contents: bool  # D4: messages carry `extra_contents`
     sensitive_word_config_object: bool  # D5: `sensitive_word_avoidance.config: {}` instead of `configs: []`
     pydantic_docs: str  # D6: the documentation link in validation errors
+    agent_apps: bool  # 1.16+: mode `agent`, left out of the default app list, listed with `mode=agent` (E1)
 
     @classmethod
     def of(cls, version: str) -> VersionBehaviour:
         # 1.13.x was never recorded: it answers as 1.12.1 here, the conservative side (details are read).
-        since_1_14 = version_number(version) >= (1, 14, 0)
+        number = version_number(version)
+        since_1_14 = number >= (1, 14, 0)
         return cls(version, list_items_carry_model=since_1_14, detail_read_moves_updated_at=not since_1_14,
                    null_status_count_without_runs=since_1_14, message_extra_contents=since_1_14,
                    sensitive_word_config_object=since_1_14,
-                   pydantic_docs="https://errors.pydantic.dev/2.12/" if since_1_14 else DIFY_PYDANTIC_DOCS)
+                   pydantic_docs="https://errors.pydantic.dev/2.12/" if since_1_14 else DIFY_PYDANTIC_DOCS,
+                   agent_apps=number >= (1, 16, 0))
 
     def error_body(self, body: Any) -> Any:
         """An error body with this version's pydantic documentation link."""

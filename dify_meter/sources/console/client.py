@@ -180,8 +180,9 @@ class DifyClient:
         data = self._transport.call("POST", "/workspaces/current", authenticated=True)[1]
         return parse_body(Workspace, data, request="POST /workspaces/current")
 
-    def iter_app_pages(self, *, limit: int | None = None) -> Iterator[AppsPage]:
-        yield from self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": "all"}, limit=limit)
+    def iter_app_pages(self, *, mode: str = "all", limit: int | None = None) -> Iterator[AppsPage]:
+        """`mode=all` is every app but, from 1.16, the agent apps: those are listed with `mode=agent`."""
+        yield from self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": mode}, limit=limit)
 
     def iter_apps(self, *, limit: int | None = None) -> Iterator[App]:
         for page in self.iter_app_pages(limit=limit):

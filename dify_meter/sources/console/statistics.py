@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyNotFoundError
+from dify_meter.sources.console.listing import apps as list_apps
 from dify_meter.sources.console.models import App
 from dify_meter.sources.console.windows import DIFY_MINUTE_FORMAT, Window
 
@@ -47,7 +48,7 @@ def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: da
         return DifyAppTotals(app.id, app.name, app.mode, sum(day.token_count for day in days),
                              sum((day.total_price for day in days), Decimal(0)))
 
-    apps = [app for app in client.iter_apps() if app.mode not in NOT_MESSAGE_BASED]
+    apps = [app for app in list_apps(client) if app.mode not in NOT_MESSAGE_BASED]
     # One request per app: in parallel, within the client's own bound on requests in flight.
     with ThreadPoolExecutor(max_workers=client.max_concurrency) as pool:
         return [totals for totals in pool.map(app_totals, apps) if totals is not None]
