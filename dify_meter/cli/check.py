@@ -107,6 +107,7 @@ def _is_uuid(text: str) -> bool:
 def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
     from dify_meter.sources.console.client import DifyClient
+    from dify_meter.sources.console.dify_versions import NEWEST_RECORDED, version_report
     from dify_meter.sources.console.errors import (
         DifyAuthError,
         DifyConnectionError,
@@ -114,7 +115,6 @@ def check_dify(settings: Settings) -> CheckReport:
         DifyHTTPError,
         DifyResponseError,
     )
-    from dify_meter.sources.console.dify_versions import NEWEST_RECORDED, version_report
     from dify_meter.sources.console.events import NO_LLM_MODES, SUPPORTED_MODES
     from dify_meter.sources.console.listing import apps as list_apps
     from dify_meter.sources.console.retry import RetryPolicy
