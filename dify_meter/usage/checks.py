@@ -206,7 +206,7 @@ def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotal
                 "not read: a mode this exporter does not know (check apps_not_read)")
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return "match"
-    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat", "completion"):
+    if ours_tokens > dify.tokens and mode in ("chat", "agent-chat", "completion", "agent"):
         # The console lists debugger conversations of these modes like any other; Dify's statistics skip them.
         return "more here: debugger conversations are counted here and excluded by Dify"
     if ours_tokens == dify.tokens and ours_cost < dify.price:

@@ -36,4 +36,5 @@ def test_check_names_the_version_behaviours(version, model_from, details, newer,
     assert model_from in out and details in out
     assert f"agent apps:   {agent_apps}\n" in out
     assert ("newer than the newest recorded version (1.16.1)" in out) == newer
-    assert ("Agent Desk (agent)" in out) == bool(agent_apps)  # named as not read, never silently
+    assert "agent, agent-chat" in out  # agent apps are read
+    assert "modes this exporter does not read" not in out

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from dify_meter.sandbox.dify import render
+from dify_meter.sandbox.dify.agent_api import get_agent_log_messages, get_agent_version, get_agent_versions
 from dify_meter.sandbox.dify.auth_api import get_setup, post_login, post_refresh_token, post_setup
 from dify_meter.sandbox.dify.exchange import Call
 from dify_meter.sandbox.dify.queries import (
@@ -39,6 +40,8 @@ T = TypeVar("T")
 APPS = "/console/api/apps/<uuid:app_id>"
 ANY_MODE: tuple[str, ...] = ()
 CHAT = ("chat", "agent-chat", "advanced-chat")
+AGENT_ERA_CHAT = (*CHAT, "agent")  # 1.16+: agent apps' conversations and (console-started) messages
+AGENT = "/console/api/agent/<uuid:agent_id>"
 
 
 Handler = Callable[[Call], tuple[int, Json]]
@@ -155,7 +158,7 @@ def get_app(call: Call) -> tuple[int, Json]:
 # --- conversations and messages ----------------------------------------------------------------
 
 def get_chat_conversations(call: Call) -> tuple[int, Json]:
-    app = _app(call, CHAT)
+    app = _app(call, AGENT_ERA_CHAT if call.version.agent_apps else CHAT)
     query = validate(ChatConversationQuery, call.args)
     start = _utc(call, _minute(query.start, "start"))
     end = _utc(call, _minute(query.end, "end"))
@@ -208,10 +211,13 @@ def get_completion_conversation(call: Call) -> tuple[int, Json]:
 
 
 def get_chat_messages(call: Call) -> tuple[int, Json]:
-    app = _app(call, CHAT)
+    app = _app(call, AGENT_ERA_CHAT if call.version.agent_apps else CHAT)
     query = validate(ChatMessagesQuery, call.args)
     conversation = call.ws.conversations.get(query.conversation_id)
-    if conversation is None or conversation.app_id != app.id:
+    # agent apps: only conversations the caller started in the console (10-agent-chat-messages-*-404)
+    foreign = app.mode == "agent" and (conversation is None or conversation.from_source != "console"
+                                       or conversation.from_account_id != call.account.id)
+    if conversation is None or conversation.app_id != app.id or foreign:
         raise not_found("not_found", "Conversation Not Exists.", call.path, call.hint_rules)
     messages = call.ws.messages_of(conversation.id)
     candidates = messages
@@ -332,7 +338,7 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 def _route(method: str, rule: str, handler: Handler, *similar: str) -> Route:
     pattern = re.escape(rule)
-    for name in ("app_id", "conversation_id", "run_id"):
+    for name in ("app_id", "conversation_id", "run_id", "agent_id", "version_id"):
         pattern = pattern.replace(re.escape(f"<uuid:{name}>"), f"(?P<{name}>{_UUID})")
     return Route(method, re.compile(pattern + "$"), handler, (rule, *similar))
 
@@ -363,6 +369,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{APPS}/statistics/token-costs", get_token_costs, f"{APPS}/workflow/statistics/token-costs"),
     _route("GET", f"{APPS}/workflow/statistics/token-costs", get_workflow_token_costs,
            f"{APPS}/statistics/token-costs"),
+    _route("GET", f"{AGENT}/logs/<uuid:conversation_id>/messages", get_agent_log_messages, f"{AGENT}/logs"),
+    _route("GET", f"{AGENT}/versions", get_agent_versions, f"{AGENT}/versions/<uuid:version_id>"),
+    _route("GET", f"{AGENT}/versions/<uuid:version_id>", get_agent_version, f"{AGENT}/versions"),
 )
 UNAUTHENTICATED = frozenset({get_setup, post_setup, post_login, post_refresh_token})
 BEFORE_SETUP = frozenset({get_setup, post_setup, post_refresh_token})  # the rest answers 401 not_setup until then

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dify_meter.sandbox.dify.tables import (
+    DEBUGGER,
     Account,
     App,
     AppModelConfig,
@@ -246,6 +247,8 @@ def _list_model_config(ws: Workspace, conversation: Conversation, version: Versi
     config = ws.app_model_configs.get(conversation.app_model_config_id or "")
     # 1.12.1 marshals `model` from an attribute list items do not have: always null; 1.14 fills it (D1).
     model = config.model if config and version.list_items_carry_model else None
+    if conversation.mode == "agent":  # 1.16.1: no model exposed (10-agent-chat-conversations)
+        model = None if conversation.invoke_from == DEBUGGER else {}
     return {"model": model, "pre_prompt": config.pre_prompt if config else None}
 
 

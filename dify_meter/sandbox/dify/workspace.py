@@ -22,6 +22,7 @@ from dify_meter.sandbox.dify.statistics import (
 )
 from dify_meter.sandbox.dify.tables import (
     Account,
+    AgentConfigSnapshot,
     AgentThought,
     App,
     AppModelConfig,
@@ -52,6 +53,7 @@ class Workspace:
         self.workflow_runs: dict[str, WorkflowRun] = {}
         self.node_executions: dict[str, NodeExecution] = {}
         self.workflow_app_logs: dict[str, WorkflowAppLog] = {}
+        self.agent_snapshots: dict[str, AgentConfigSnapshot] = {}
         self._conversations_by_app: defaultdict[str, list[Conversation]] = defaultdict(list)
         self._messages_by_conversation: defaultdict[str, list[Message]] = defaultdict(list)
         self._thoughts_by_message: defaultdict[str, list[AgentThought]] = defaultdict(list)
@@ -93,6 +95,8 @@ class Workspace:
                 case NodeExecution():
                     self.node_executions[row.id] = row
                     self._nodes_by_run[row.workflow_run_id].append(row)
+                case AgentConfigSnapshot():
+                    self.agent_snapshots[row.id] = row
                 case WorkflowAppLog():
                     self.workflow_app_logs[row.id] = row
                     self._logs_by_app[row.app_id].append(row)

@@ -25,6 +25,7 @@ from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dify_meter.core.event import UsageEvent
+from dify_meter.sources.console.agent_apps import AgentModels, agent_conversation_messages, agent_models
 from dify_meter.sources.console.builders import (
     UNKNOWN,
     RunContext,
@@ -70,7 +71,8 @@ CHAT_MODES = frozenset({"chat", "agent-chat"})  # model from the list item, else
 ADVANCED_CHAT = "advanced-chat"
 COMPLETION = "completion"
 WORKFLOW = "workflow"
-SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW}
+AGENT = "agent"  # Dify 1.16+: messages from the Agent's logs, model from its config snapshots
+SUPPORTED_MODES = CHAT_MODES | {ADVANCED_CHAT, COMPLETION, WORKFLOW, AGENT}
 NO_LLM_MODES = frozenset({"channel", "rag-pipeline"})  # known to make no LLM calls Dify reports: skipped quietly
 
 DETAIL_BATCH_SIZE = 20  # details handed to the detail cache together (a failure loses none already read)
@@ -146,6 +148,7 @@ class _Listing:
     completions: list[CompletionConversation] = field(default_factory=list)
     logs: list[WorkflowAppLog] = field(default_factory=list)
     current_model: ModelRef | None = None  # DIFY_DETAIL_READS=never: the approximate chat model
+    agent_models: AgentModels | None = None  # mode agent: the Agent's models over time
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +237,12 @@ class _Extraction:
                     if listing is not None]
         self.current_models = {listing.app.id: listing.current_model for listing in listings}
 
-        for conversations in chunks([(listing.app, chat) for listing in listings for chat in listing.chats],
-                                    CHUNK_SIZE):
+        for conversations in chunks([(listing.app, chat) for listing in listings for chat in listing.chats
+                                     if listing.app.mode != AGENT], CHUNK_SIZE):
             self._conversations(conversations)
+        for listing in listings:
+            if listing.agent_models is not None:
+                self._agent_conversations(listing.app, listing.chats, listing.agent_models)
         for logs in chunks([(listing.app, log) for listing in listings for log in listing.logs], CHUNK_SIZE):
             self._workflow_runs(logs)
         if self.detail_reads == "auto":
@@ -291,6 +297,8 @@ class _Extraction:
                 listing.logs = workflow_logs(self.client, app, self.window, self.max_run_seconds)
             else:
                 listing.chats = chat_conversations(self.client, app, self.window, self.account_tz)
+                if app.mode == AGENT:
+                    listing.agent_models = agent_models(self.client, app)
                 if app.mode in CHAT_MODES and self.detail_reads == "never":
                     listing.current_model = app.current_model or self.client.app_detail(app).current_model
         except DifyNotFoundError as error:
@@ -368,6 +376,39 @@ class _Extraction:
                        f"{len(read.messages)} could be read (first_id paging lost same-second messages)")
         return _Messages(app, conversation, tuple(MessageUsage.of(message) for message in read.messages),
                          complete=not read.shortfall)
+
+    # --- phase 2b: agent apps (1.16+) ---------------------------------------------------------------------
+
+    def _agent_conversations(self, app: App, conversations: list[ChatConversation], models: AgentModels) -> None:
+        def read(conversation: ChatConversation) -> tuple[ChatConversation, list[MessageUsage]] | None:
+            if self._is_gone(app):
+                return None
+            try:
+                return conversation, agent_conversation_messages(self.client, app, conversation)
+            except DifyNotFoundError as error:
+                self._not_found(app, error, f"conversation {conversation.id}")
+                return None
+
+        unknown = 0
+        for item in parallel_map(read, conversations, max_workers=self._max_workers()):
+            if item is None:
+                continue
+            conversation, messages = item
+            self.result.conversations_read += 1
+            user = conversation_user(conversation)
+            events = []
+            for message in messages:
+                if not self.window.contains(message.created_at):
+                    continue
+                model = models.at(message.created_at)
+                unknown += model is None
+                events.append(message_event(app, message, user=user, provider=model.provider if model else UNKNOWN,
+                                            model=model.name if model else UNKNOWN, approximate=False,
+                                            timezone=self.usage_tz))
+            self._emit(events)
+        if unknown:
+            self._warn(f"{app.label}: {unknown} messages predate every published config of its Agent; they count "
+                       "as model 'unknown'")
 
     # --- phase 3: node executions -------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dify_meter.sources.console.listing import apps as list_apps
 from dify_meter.sources.console.models import App
 from dify_meter.sources.console.windows import DIFY_MINUTE_FORMAT, Window
 
-MESSAGE_BASED_MODES = ("chat", "agent-chat", "completion", "advanced-chat")
+MESSAGE_BASED_MODES = ("chat", "agent-chat", "completion", "advanced-chat", "agent")
 NOT_MESSAGE_BASED = ("workflow", "channel", "rag-pipeline")  # any other mode, known or not, is asked
 
 
