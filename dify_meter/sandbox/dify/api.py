@@ -125,12 +125,12 @@ def get_all_workspaces(call: Call) -> tuple[int, Json]:
 
 
 def post_current_workspace(call: Call) -> tuple[int, Json]:
-    return 200, render.current_workspace(call.ws)
+    return 200, render.current_workspace(call.ws, call.version)
 
 
 def get_members(call: Call) -> tuple[int, Json]:
     accounts = sorted(call.ws.accounts.values(), key=lambda a: a.created_at)
-    return 200, {"accounts": [render.member(a) for a in accounts]}
+    return 200, {"accounts": [render.member(a, call.version) for a in accounts]}
 
 
 # --- apps ----------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def get_chat_conversation(call: Call) -> tuple[int, Json]:
 def get_completion_conversation(call: Call) -> tuple[int, Json]:
     conversation = _conversation(call, _app(call, ("completion",)))
     _read_detail(call, conversation)
-    return 200, render.completion_conversation_detail(call.ws, conversation)
+    return 200, render.completion_conversation_detail(call.ws, conversation, call.version)
 
 
 def get_chat_messages(call: Call) -> tuple[int, Json]:
@@ -231,7 +231,7 @@ def get_chat_messages(call: Call) -> tuple[int, Json]:
     has_more = len(page) == query.limit and any(
         m.created_at < page[-1].created_at and m.id != page[-1].id for m in messages
     )
-    data = [render.message(call.ws, m, call.version.message_extra_contents) for m in reversed(page)]
+    data = [render.message(call.ws, m, call.version, call.version.message_extra_contents) for m in reversed(page)]
     return 200, {"limit": query.limit, "has_more": has_more, "data": data}
 
 

@@ -51,7 +51,7 @@ def account_profile(account: Account) -> Json:
     }
 
 
-def member(account: Account) -> Json:
+def member(account: Account, version: VersionBehaviour) -> Json:
     return {
         "avatar": None,
         "id": account.id,
@@ -61,17 +61,18 @@ def member(account: Account) -> Json:
         "last_active_at": unix(account.last_active_at),
         "created_at": unix(account.created_at),
         "role": account.role,
+        **({"roles": [{"id": account.role, "name": account.role}]} if version.agent_apps else {}),  # E6
         "status": account.status,
         "avatar_url": None,
     }
 
 
-def current_workspace(ws: Workspace) -> Json:
+def current_workspace(ws: Workspace, version: VersionBehaviour) -> Json:
     tenant = ws.tenant
     return {
         "id": tenant.id,
         "name": tenant.name,
-        "plan": tenant.plan,
+        "plan": None if version.agent_apps else tenant.plan,  # E5
         "status": tenant.status,
         "created_at": unix(tenant.created_at),
         "role": "owner",
@@ -80,6 +81,7 @@ def current_workspace(ws: Workspace) -> Json:
         "custom_config": None,
         "trial_credits": None,
         "trial_credits_used": None,
+        **({"trial_credits_exhausted_at": None} if version.agent_apps else {}),  # E5
         "next_credit_reset_date": None,
     }
 
@@ -151,7 +153,11 @@ def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
 def _agent_era_fields(app: App) -> Json:
     """E1 of the 1.16.1 recording: the owner's permissions, the bound Agent, starring and maintainer."""
     return {"permission_keys": list(OWNER_PERMISSION_KEYS), "bound_agent_id": app.bound_agent_id, "app_id": None,
-            "is_starred": False, "maintainer": app.created_by if app.mode == "agent" else None}
+            "is_starred": False, "maintainer": _maintainer(app)}
+
+
+def _maintainer(app: App) -> str | None:
+    return app.created_by if app.mode == "agent" else None  # only agent apps had one in the recording
 
 
 def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehaviour) -> Json:
@@ -187,6 +193,8 @@ def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehav
         "max_active_requests": None,
         "deleted_tools": [],
         "site": None,
+        **({"permission_keys": list(OWNER_PERMISSION_KEYS), "maintainer": _maintainer(app),
+            "bound_agent_id": app.bound_agent_id, "app_id": None} if version.agent_apps else {}),  # E1
         "icon_url": None,
     }
 
@@ -352,7 +360,7 @@ def chat_conversation_detail(ws: Workspace, conversation: Conversation) -> Json:
     }
 
 
-def completion_conversation_detail(ws: Workspace, conversation: Conversation) -> Json:
+def completion_conversation_detail(ws: Workspace, conversation: Conversation, version: VersionBehaviour) -> Json:
     messages = ws.messages_of(conversation.id)
     return {
         "id": conversation.id,
@@ -362,11 +370,11 @@ def completion_conversation_detail(ws: Workspace, conversation: Conversation) ->
         "from_account_id": conversation.from_account_id,
         "created_at": unix(conversation.created_at),
         "model_config": _conversation_model_config(ws, conversation),
-        "message": message(ws, messages[0], False) if messages else None,
+        "message": message(ws, messages[0], version, False) if messages else None,
     }
 
 
-def message(ws: Workspace, row: Message, extra_contents: bool) -> Json:
+def message(ws: Workspace, row: Message, version: VersionBehaviour, extra_contents: bool) -> Json:
     """A message; `extra_contents`: 1.14+ in `chat-messages` (D4), never in the completion detail."""
     return {
         "id": row.id,
@@ -393,6 +401,7 @@ def message(ws: Workspace, row: Message, extra_contents: bool) -> Json:
                 "message_id": thought.message_id,
                 "position": thought.position,
                 "thought": thought.thought,
+                **({"answer": None} if version.agent_apps else {}),  # E3
                 "tool": thought.tool,
                 "tool_labels": {},
                 "tool_input": thought.tool_input,

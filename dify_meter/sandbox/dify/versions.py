@@ -31,7 +31,8 @@ class VersionBehaviour:
     message_extra_contents: bool  # D4: messages carry `extra_contents`
     sensitive_word_config_object: bool  # D5: `sensitive_word_avoidance.config: {}` instead of `configs: []`
     pydantic_docs: str  # D6: the documentation link in validation errors
-    agent_apps: bool  # 1.16+: mode `agent`, left out of the default app list, listed with `mode=agent` (E1)
+    agent_apps: bool  # 1.16+ (E1-E6 of the 1.16.1 recording): mode `agent`, left out of the default app list,
+    # listed with `mode=agent`; app permission fields, thought `answer`, workspace plan null, member roles
 
     @classmethod
     def of(cls, version: str) -> VersionBehaviour:
