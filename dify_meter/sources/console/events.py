@@ -5,6 +5,7 @@ One call reads Dify once for the whole window, however many days it spans, in fo
 2. take the messages of the chat conversations, a chunk at a time: from the fetch cache when the list
    shows a conversation unchanged, else from Dify; the node executions of the advanced-chat runs of
    each chunk follow it;
+   agent apps (1.16+) take every message from their Agent's logs instead (`agent_apps`; not cached);
 3. take the node executions of the workflow runs of the app logs, from the cache for ended runs;
 4. read the conversation details still unknown to the detail cache, only now: a detail read moves
    the conversation's `updated_at` (before 1.14) and would reorder the conversation lists while they are
