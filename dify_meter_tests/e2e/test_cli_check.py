@@ -12,7 +12,7 @@ import pytest
 
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.support.cli import closed_port, exit_code
+from dify_meter_tests.support.cli import closed_port, run_check
 
 pytestmark = pytest.mark.e2e
 OTHER_TENANT = "87654321-4321-4321-4321-cba987654321"
@@ -20,12 +20,6 @@ OTHER_WORKSPACE = "0f0e0d0c-0b0a-4909-8807-060504030201"
 
 
 
-
-
-def run_check(capsys) -> tuple[int, str]:
-    code = exit_code(["check"])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def test_good_settings_pass_and_nothing_is_written(configured, dify, api_meter, capsys):

@@ -11,6 +11,7 @@ from typing import Any
 
 from dify_meter.sandbox.dify.accounts import AccountService, AuthVia
 from dify_meter.sandbox.dify.tables import Account
+from dify_meter.sandbox.dify.versions import VersionBehaviour
 from dify_meter.sandbox.dify.workspace import Workspace
 
 
@@ -80,4 +81,5 @@ class Call:
     headers: Mapping[str, str]
     body: bytes
     accounts: AccountService
+    version: VersionBehaviour
     set_cookies: list[str] = field(default_factory=list)  # Set-Cookie values of the answer

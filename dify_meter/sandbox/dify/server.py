@@ -38,6 +38,7 @@ from dify_meter.sandbox.dify.faults import Faults, FaultSpec, fault_reply
 from dify_meter.sandbox.dify.http import DifyHttpServer
 from dify_meter.sandbox.dify.queries import ApiError
 from dify_meter.sandbox.dify.tokens import SessionTokens
+from dify_meter.sandbox.dify.versions import VersionBehaviour
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.settings import is_loopback_host
 
@@ -117,6 +118,7 @@ class DifySimulator:
         self.workspace_id = workspace.tenant.id
         self.host, self.port = host, port
         self.dify_version = dify_version
+        self.version = VersionBehaviour.of(dify_version)
         self.latency_ms = latency_ms
         self._pinned_now: datetime | None = None
         self._wall_start, self._monotonic_start = datetime.now(UTC), time.monotonic()
@@ -312,11 +314,11 @@ class DifySimulator:
                 account, auth = self.accounts.authenticate(headers)
             with self.workspace.lock:
                 call = Call(self.workspace, account, path, args, params, self.now(), self.base_url, route.hint_rules,
-                            headers, _REQUEST_BODY.get(), self.accounts)
+                            headers, _REQUEST_BODY.get(), self.accounts, self.version)
                 status, payload = route.handler(call)
             return Reply(status, payload, headers=tuple(("Set-Cookie", c) for c in call.set_cookies), auth=auth)
         except ApiError as error:
-            return Reply(error.status, error.body(), auth=auth)
+            return Reply(error.status, self.version.error_body(error.body()), auth=auth)
         except Exception as error:  # a simulator bug: answer like Flask, and keep it for the test to see
             return self._internal_error(error, auth)
 
