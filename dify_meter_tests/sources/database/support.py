@@ -12,7 +12,7 @@ from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.database.facts import DatabaseEvent, EventFacts
 from dify_meter.sources.database.reader import DatabaseReadResult, read_usage_events
-from dify_meter_tests.sources.console.support import NO_WAIT, ScriptedSimulator, fetch_events
+from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, fetch_events
 
 
 @dataclass
