@@ -2,12 +2,12 @@ from typing import Any
 
 import dagster as dg
 
-from dify_meter.core.readable import amounts, day_range
+from dify_meter.core.readable import amounts, day_range, sentence
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.tables import table_definition_metadata
-from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
+from dify_meter.usage.checks import check_approximate_usage, check_apps_not_read, check_dify_numbers
 from dify_meter.usage.raw_events import RawSummary, summarize_window
 from dify_meter.usage.refresh import refresh_raw_usage
 
@@ -26,6 +26,8 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
                               description="Per app, tokens and cost against Dify's own statistics/token-costs."),
             dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
                               description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never)."),
+            dg.AssetCheckSpec("apps_not_read", asset="raw_usage_events",
+                              description="Apps of a mode this exporter does not know: named, with Dify's figures."),
         ],
         description=(
             "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
@@ -50,6 +52,7 @@ def raw_usage_events(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
             check_result("approximate_usage", check_approximate_usage(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
+            check_result("apps_not_read", check_apps_not_read(refresh.fetch.skipped_apps, refresh.dify_totals)),
         ]
     summary, fetch = refresh.summary, refresh.fetch
     for warning in fetch.warnings:
@@ -61,7 +64,8 @@ def raw_usage_events(
         f"{fetch.apps_read} apps read ({len(fetch.skipped_apps)} skipped), {fetch.requests} requests, "
         f"{fetch.retries} retries, lowest concurrency {fetch.lowest_concurrency}, {fetch.detail_reads} detail reads, "
         f"{fetch.conversations_read} conversations read ({fetch.conversations_cached} from cache), "
-        f"{fetch.runs_read} workflow runs read ({fetch.runs_cached} from cache)"
+        f"{fetch.runs_read} workflow runs read ({fetch.runs_cached} from cache); apps not read: "
+        f"{sentence(f'{app.app_name} ({app.mode})' for app in fetch.skipped_apps if app.unread_usage)}"
     )
     add_per_partition(context, {day: _day_metadata(day_summary) for day, day_summary in per_day.items()})
     return dg.MaterializeResult(check_results=check_results)
