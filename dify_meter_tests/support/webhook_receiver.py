@@ -1,12 +1,11 @@
-"""A Slack-compatible webhook on loopback: records every JSON body; answers `failures` times with 503 first."""
+"""A Slack-compatible webhook on loopback: records every JSON body; answers `failures` times with `status` first."""
 
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from dify_meter.sandbox.loopback import LoopbackServer
+from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
 
 
 class WebhookReceiver(LoopbackServer):
@@ -14,26 +13,14 @@ class WebhookReceiver(LoopbackServer):
         self.bodies: list[Any] = []
         self.failures = failures
         self.status = status
-        receiver = self
+        super().__init__(self._answer, name="webhook")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                answer = 200
-                if receiver.failures > 0:
-                    receiver.failures -= 1
-                    answer = receiver.status
-                else:
-                    receiver.bodies.append(body)
-                self.send_response(answer)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+    def _answer(self, request: Request) -> Response:
+        if self.failures > 0:
+            self.failures -= 1
+            return Response(self.status, b"busy")
+        self.bodies.append(json.loads(request.body))
+        return Response(200, b"ok")
 
     @property
     def url(self) -> str:
