@@ -8,33 +8,19 @@ location still loads (and shows what is missing) on a machine that is not config
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Literal
-from urllib.parse import urlsplit
-from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOOPBACK_NAMES = {"localhost"}
+from dify_meter.core.validation import canonical_uuid, http_url
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable and the expected form."""
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _first_and_last_of_previous_month(today: date) -> tuple[date, date]:
@@ -99,35 +85,20 @@ class Settings(BaseSettings):
             raise ValueError(f"expected an IANA timezone name such as UTC or Europe/Berlin, got {value!r}") from exc
         return value
 
-    @field_validator("dify_api_url", "api_meter_url")
+    @field_validator("dify_api_url")
     @classmethod
-    def _valid_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as https://host.example.com, got {value!r}")
-        return value.strip().rstrip("/")
+    def _valid_dify_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
     @field_validator("api_meter_url")
     @classmethod
-    def _https_unless_loopback(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme != "https" and not is_loopback_host(parts.hostname):
-            raise ValueError(f"must use https:// (http:// is allowed only for loopback hosts), got {value!r}")
-        return value
+    def _valid_api_meter_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value, https_unless_loopback=True)
 
     @field_validator("api_meter_tenant_id")
     @classmethod
     def _valid_uuid(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(UUID(value.strip()))
-        except ValueError as exc:
-            raise ValueError(f"expected a UUID such as 12345678-1234-1234-1234-123456789abc, got {value!r}") from exc
+        return None if value is None else canonical_uuid(value)
 
     @field_validator("schedule_cron")
     @classmethod

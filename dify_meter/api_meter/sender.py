@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
-from uuid import UUID
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -25,7 +23,7 @@ from dify_meter.api_meter.rejections import explain_rejection
 from dify_meter.api_meter.report import RESPONSE_TEXT_LIMIT, BatchResult, SendReport
 from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.core.retry_after import retry_after_seconds
-from dify_meter.settings import is_loopback_host
+from dify_meter.core.validation import canonical_uuid, http_url
 
 logger = logging.getLogger(__name__)
 
@@ -58,23 +56,17 @@ def _utc_now() -> datetime:
 
 
 def _checked_endpoint(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"API_METER_URL must be an http(s) URL such as https://meter.example.com, got {url!r}")
-    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
-        raise ValueError(
-            f"API_METER_URL must use https:// (http:// is allowed only for loopback hosts), got {url!r}"
-        )
-    return url.strip().rstrip("/") + USAGE_PATH
+    try:
+        return http_url(url, https_unless_loopback=True) + USAGE_PATH
+    except ValueError as error:
+        raise ValueError(f"API_METER_URL: {error}") from None
 
 
 def _checked_tenant(tenant_id: str) -> str:
     try:
-        return str(UUID(tenant_id))
-    except (ValueError, AttributeError, TypeError):
-        raise ValueError(
-            f"API_METER_TENANT_ID must be a UUID such as 12345678-1234-1234-1234-123456789abc, got {tenant_id!r}"
-        ) from None
+        return canonical_uuid(tenant_id)
+    except ValueError as error:
+        raise ValueError(f"API_METER_TENANT_ID: {error}") from None
 
 
 class ApiMeterSender:

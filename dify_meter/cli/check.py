@@ -7,11 +7,11 @@ the configuration itself is incomplete or malformed. Secrets are never printed.
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections import Counter
 
 from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
+from dify_meter.core.validation import is_uuid
 from dify_meter.settings import Settings, SettingsError, load_settings
 
 SENDING_MODES = ("per_model", "all")
@@ -90,18 +90,10 @@ def _refused(settings: Settings, error: Exception) -> str:
         "ADMIN_API_KEY_ENABLE=true. Check DIFY_API_KEY against ADMIN_API_KEY on the Dify server, and "
         "DIFY_WORKSPACE_ID against the workspace's id (GET /console/api/all-workspaces lists them)."
     )
-    if not _is_uuid(settings.dify_workspace_id or ""):
+    if not is_uuid(settings.dify_workspace_id):
         problem += (f" DIFY_WORKSPACE_ID {settings.dify_workspace_id!r} is not even a UUID, as every Dify "
                     "workspace id is.")
     return problem
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def check_dify(settings: Settings) -> CheckReport:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from dify_meter.core.validation import is_loopback_host
 from dify_meter.sandbox.dify.accounts import NOT_SET_UP, AccountService, AuthVia, LoginBehaviour
 from dify_meter.sandbox.dify.api import BEFORE_SETUP, UNAUTHENTICATED, match
 from dify_meter.sandbox.dify.exchange import Call, Reply, Request, RequestRecord
@@ -39,7 +40,6 @@ from dify_meter.sandbox.dify.http import DifyHttpServer
 from dify_meter.sandbox.dify.queries import ApiError
 from dify_meter.sandbox.dify.tokens import SessionTokens
 from dify_meter.sandbox.dify.workspace import Workspace
-from dify_meter.settings import is_loopback_host
 
 DEFAULT_DIFY_VERSION = "1.12.1"
 DEFAULT_API_KEY = "sandbox-admin-key"
