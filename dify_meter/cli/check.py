@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from dataclasses import replace
 
 from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
@@ -99,6 +100,7 @@ def _refused(settings: Settings, error: Exception) -> str:
 def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
     from dify_meter.core.app_modes import USAGE_MODES
+    from dify_meter.core.retry import DIFY_CONSOLE_RETRY
     from dify_meter.sources.console.client import DifyClient
     from dify_meter.sources.console.errors import (
         DifyAuthError,
@@ -107,12 +109,11 @@ def check_dify(settings: Settings) -> CheckReport:
         DifyHTTPError,
         DifyResponseError,
     )
-    from dify_meter.sources.console.retry import RetryPolicy
 
     report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
+    retry = replace(DIFY_CONSOLE_RETRY, max_attempts=2, max_total_wait=5.0)
     try:
-        client = DifyClient.from_settings(settings, retry=RetryPolicy(max_attempts=2, max_total_wait=5.0),
-                                          timeout=CHECK_TIMEOUT_SECONDS)
+        client = DifyClient.from_settings(settings, retry=retry, timeout=CHECK_TIMEOUT_SECONDS)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     with client:

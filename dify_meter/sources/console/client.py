@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY, RetryPolicy
 from dify_meter.core.validation import http_url
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.concurrency import AdaptiveConcurrency
@@ -35,7 +36,6 @@ from dify_meter.sources.console.models import (
     Workspace,
     parse_body,
 )
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter.sources.console.transport import ConsoleTransport
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class DifyClient:
         self.page_limit = page_limit
         self.auth = auth
         self._transport = ConsoleTransport(self.base_url, auth, timeout=timeout, max_concurrency=max_concurrency,
-                                           retry=retry or RetryPolicy())
+                                           retry=retry or DIFY_CONSOLE_RETRY)
         self._lock = threading.Lock()
         self._detail_read_count = 0
 
