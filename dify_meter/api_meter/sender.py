@@ -21,13 +21,11 @@ from dify_meter.api_meter.errors import DeliveryError, TransientDeliveryError
 from dify_meter.api_meter.records import build_request, record_key
 from dify_meter.api_meter.rejections import explain_rejection
 from dify_meter.api_meter.report import RESPONSE_TEXT_LIMIT, BatchResult, SendReport
-from dify_meter.core.api_meter_contract import USAGE_PATH
+from dify_meter.core.api_meter_contract import RETRYABLE_STATUSES, USAGE_PATH
 from dify_meter.core.retry import API_METER_MAX_RETRY_AFTER, api_meter_retry, retry_after_seconds
 from dify_meter.core.validation import canonical_uuid, http_url
 
 logger = logging.getLogger(__name__)
-
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 Record = Mapping[str, Any]
 
