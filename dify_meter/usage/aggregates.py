@@ -11,16 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
 
 import duckdb
 
 from dify_meter.core.store import read_sql, transaction
-from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, PREVIEW_COLUMNS
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, PREVIEW_COLUMNS, AggregateMode
 from dify_meter.usage.normalize import Normalizer
-
-AggregateMode = Literal["per_model", "per_user", "per_app", "workspace"]
-
 
 # Rows per INSERT of normalized ids: bounds the parameters of one statement.
 _INSERT_BATCH = 500

@@ -30,7 +30,7 @@ from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
 from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter_tests.sources.console.support import assert_same_events
 from dify_meter_tests.test_settings import ALL_VARIABLES
 from dify_meter_tests.usage.test_aggregates_truth import NORMALIZER, actual, expected, resolved_currencies

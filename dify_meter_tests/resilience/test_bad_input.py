@@ -23,7 +23,7 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.usage import refresh as collect
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter_tests.resilience.support import (
     MeterSetup,
     api_meter_holds,

@@ -12,7 +12,8 @@ from dify_meter.core.event import UsageEvent
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter.usage.aggregates import AGGREGATE_TABLES, rebuild_aggregate
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
+from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.usage.test_collect import day_window, settings_for
