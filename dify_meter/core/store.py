@@ -1,4 +1,4 @@
-"""The one way to open the DuckDB file, and the one place that applies its schema.
+"""The one way to open the DuckDB file, and the one place that migrates its schema (core/migrations/).
 
 DuckDB allows one writing process per file (see docs/dagster-notes.md): connections here are
 short, never held across HTTP calls, and a lock held by another process is waited for a bounded
@@ -8,7 +8,7 @@ time, then reported as an error that says what to do.
 from __future__ import annotations
 
 import functools
-import hashlib
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from dify_meter.usage.rollups import create_rollup_views
-
-SQL_DIR = Path(__file__).parents[1] / "usage" / "sql"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 class StoreError(RuntimeError):
@@ -29,36 +28,60 @@ class StoreLockedError(StoreError):
     """Another process holds the DuckDB file."""
 
 
-def read_sql(name: str) -> str:
-    """The text of `dify_meter/usage/sql/<name>`."""
-    return (SQL_DIR / name).read_text(encoding="utf-8")
-
-
 @functools.cache
-def _schema_statements() -> list[str]:
-    return [path.read_text(encoding="utf-8") for path in sorted((SQL_DIR / "schema").glob("*.sql"))]
+def migrations(directory: Path = MIGRATIONS_DIR) -> tuple[tuple[int, str], ...]:
+    """(version, SQL text) of every migration file in `directory`, in order; versions must be 1, 2, 3, …"""
+    found = sorted(
+        (int(match.group(1)), path)
+        for path in directory.glob("*.sql")
+        if (match := _MIGRATION_NAME.match(path.name))
+    )
+    versions = [version for version, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations in {directory} must be numbered 0001, 0002, … without gaps: {versions}")
+    return tuple((version, path.read_text(encoding="utf-8")) for version, path in found)
 
 
-@functools.cache
-def _schema_version() -> str:
-    texts = [*_schema_statements(), read_sql("rollup_view.sql")]
-    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
-
-
-def _ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Apply the schema unless this file already has this version of it (applying costs ~10 ms, and a
-    run opens many short connections)."""
-    version = _schema_version()
+def _stored_version(conn: duckdb.DuckDBPyConnection) -> int:
+    """The file's schema version: 0 for a new file or one made by the hash-checked schema (its
+    `dify_meter_schema` table), whose tables the idempotent baseline leaves as they are."""
     try:
-        row = conn.execute("SELECT version FROM dify_meter_schema").fetchone()
+        row = conn.execute("SELECT version FROM dify_meter_schema_version").fetchone()
     except duckdb.CatalogException:
-        row = None
-    if row and row[0] == version:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def _ensure_schema(conn: duckdb.DuckDBPyConnection, path: Path, migrations_dir: Path) -> None:
+    """Bring the file to the code's version, one migration per transaction; a current file costs one
+    query (a run opens many short connections)."""
+    known = migrations(migrations_dir)
+    current = _stored_version(conn)
+    if current == len(known):
         return
-    for statement in _schema_statements():
-        conn.execute(statement)
-    create_rollup_views(conn, read_sql("rollup_view.sql"))
-    conn.execute("CREATE OR REPLACE TABLE dify_meter_schema AS SELECT ? AS version", [version])
+    if current > len(known):
+        raise StoreError(
+            f"DuckDB file {path} has schema version {current}, newer than this dify-meter knows "
+            f"({len(known)}): it was written by a newer release. Upgrade dify-meter, or point "
+            "DIFY_METER_DUCKDB at another file."
+        )
+    for version, sql in known[current:]:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute("CREATE TABLE IF NOT EXISTS dify_meter_schema_version (version INTEGER NOT NULL)")
+            conn.execute("DELETE FROM dify_meter_schema_version")
+            conn.execute("INSERT INTO dify_meter_schema_version VALUES (?)", [version])
+            if version == 1:
+                conn.execute("DROP TABLE IF EXISTS dify_meter_schema")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(
+                f"migrating DuckDB file {path} to schema version {version} failed: {exc}. The file is "
+                f"unchanged at version {current}; restore a backup or report the error."
+            ) from exc
+        conn.execute("COMMIT")
+        current = version
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
@@ -68,9 +91,12 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
 class DuckDBStore:
     """A DuckDB file with the project's schema. Cheap to create; opens connections on demand."""
 
-    def __init__(self, path: str | Path, *, lock_wait_seconds: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, lock_wait_seconds: float = 60.0, migrations_dir: Path = MIGRATIONS_DIR
+    ) -> None:
         self.path = Path(path)
         self.lock_wait_seconds = lock_wait_seconds
+        self.migrations_dir = migrations_dir
 
     def __repr__(self) -> str:
         return f"DuckDBStore({str(self.path)!r})"
@@ -108,7 +134,7 @@ class DuckDBStore:
             raise StoreError(f"cannot create the folder of DuckDB file {self.path}: {exc}") from exc
         conn = self._open(read_only=False, wait_seconds=self.lock_wait_seconds)
         try:
-            _ensure_schema(conn)
+            _ensure_schema(conn, self.path, self.migrations_dir)
             yield conn
         finally:
             conn.close()

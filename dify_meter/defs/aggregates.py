@@ -4,7 +4,6 @@ import dagster as dg
 
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
-from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage import checks
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, AggregateMode
@@ -40,14 +39,14 @@ def _run_checks(conn, mode: AggregateMode, first_day, last_day, normalizer) -> l
     return [check_result(name, outcome) for name, outcome in outcomes.items()]
 
 
-def build_aggregate_asset(mode: AggregateMode) -> dg.AssetsDefinition:
+def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     name = AGGREGATE_TABLES[mode]
     check_names = PER_MODEL_CHECKS if mode == "per_model" else COMMON_CHECKS
 
     @dg.asset(
         name=name,
         deps=["raw_usage_events"],
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="usage",
         kinds={"duckdb", "sql"},
@@ -95,7 +94,6 @@ def build_aggregate_asset(mode: AggregateMode) -> dg.AssetsDefinition:
     return aggregate
 
 
-usage_per_model = build_aggregate_asset("per_model")
-usage_per_user = build_aggregate_asset("per_user")
-usage_per_app = build_aggregate_asset("per_app")
-usage_workspace = build_aggregate_asset("workspace")
+
+def build_aggregate_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_aggregate_asset(mode, partitions) for mode in ("per_model", "per_user", "per_app", "workspace")]

@@ -6,7 +6,6 @@ import dagster as dg
 from dify_meter.api_meter import spool
 from dify_meter.api_meter.deliver import DeliveryOutcome, deliver_window, payload_preview, utc_now
 from dify_meter.defs.metadata import money, table
-from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.refresh import window_days
 
@@ -45,23 +44,26 @@ def _metadata(outcome: DeliveryOutcome) -> dict[str, Any]:
     return metadata
 
 
-@dg.asset(
-    deps=["usage_per_model"],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="api_meter",
-    kinds={"api", "duckdb"},
-    owners=["team:platform"],
-    pool="duckdb",
-    output_required=False,
-    description=(
-        "Per-model daily usage delivered to API_Meter (POST /v1/usage, upsert by tenant/provider/model/day). "
-        "Sends only keys whose values changed since the last delivery (ledger `api_meter_ledger`), zeroes keys "
-        "that disappeared, holds back keys with two currencies. A day is materialized only when all of it was "
-        "delivered; failed days go to the spool (`api_meter_spool`) and are replayed by `spool_replay_sensor`. "
-        "Config `dry_run: true` writes the payloads and the diff without sending; `force: true` re-sends all keys."
-    ),
-)
+def build_delivery_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    return dg.asset(
+        deps=["usage_per_model"],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="api_meter",
+        kinds={"api", "duckdb"},
+        owners=["team:platform"],
+        pool="duckdb",
+        output_required=False,
+        description=(
+            "Per-model daily usage delivered to API_Meter (POST /v1/usage, upsert by tenant/provider/model/day). "
+            "Sends only keys whose values changed since the last delivery (ledger `api_meter_ledger`), zeroes keys "
+            "that disappeared, holds back keys with two currencies. A day is materialized only when all of it was "
+            "delivered; failed days go to the spool (`api_meter_spool`) and are replayed by `spool_replay_sensor`. "
+            "Config `dry_run: true` writes the payloads and the diff without sending; `force: true` re-sends all keys."
+        ),
+    )(api_meter_sent)
+
+
 def api_meter_sent(
     context: dg.AssetExecutionContext,
     config: DeliveryConfig,

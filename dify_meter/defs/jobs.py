@@ -1,6 +1,9 @@
 import dagster as dg
 
-from dify_meter.defs.settings import SETTINGS
+# define_asset_job returns this type; dagster exports it only from its internal module.
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from dify_meter.settings import Settings
 from dify_meter.usage.aggregate_modes import AGGREGATE_MODES, AggregateModeRow
 
 
@@ -13,9 +16,12 @@ def _assets(rows: list[AggregateModeRow]) -> list[str]:
 OUTPUT_MODE_ASSETS: dict[str, list[str]] = {row.mode: _assets([row]) for row in AGGREGATE_MODES}
 OUTPUT_MODE_ASSETS["all"] = _assets(list(AGGREGATE_MODES))
 
-daily_usage_job = dg.define_asset_job(
-    "daily_usage_job",
-    selection=dg.AssetSelection.assets(*OUTPUT_MODE_ASSETS[SETTINGS.dify_output_mode]),
-    description=f"Fetch, aggregate and (per_model) deliver a window of days; DIFY_OUTPUT_MODE="
-    f"{SETTINGS.dify_output_mode} selects {', '.join(OUTPUT_MODE_ASSETS[SETTINGS.dify_output_mode])}.",
-)
+
+def build_daily_job(settings: Settings) -> UnresolvedAssetJobDefinition:
+    assets = OUTPUT_MODE_ASSETS[settings.dify_output_mode]
+    return dg.define_asset_job(
+        "daily_usage_job",
+        selection=dg.AssetSelection.assets(*assets),
+        description=f"Fetch, aggregate and (per_model) deliver a window of days; DIFY_OUTPUT_MODE="
+        f"{settings.dify_output_mode} selects {', '.join(assets)}.",
+    )

@@ -4,32 +4,34 @@ import dagster as dg
 
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
-from dify_meter.defs.partitions import daily_partitions
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
 from dify_meter.usage.refresh import refresh_raw_usage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="dify",
-    kinds={"duckdb", "python"},
-    owners=["team:platform"],
-    pool="duckdb",
-    check_specs=[
-        dg.AssetCheckSpec("dify_numbers", asset="raw_usage_events",
-                          description="Per app, tokens and cost against Dify's own statistics/token-costs."),
-        dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
-                          description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never)."),
-    ],
-    description=(
-        "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
-        "node; see usage-semantics.md), read from the Dify console API into DuckDB table "
-        "`raw_usage_events`. A range run reads Dify once for the whole range. Re-materializing a day "
-        "replaces its rows in one transaction; a failed fetch leaves them untouched."
-    ),
-)
+def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    return dg.asset(
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="dify",
+        kinds={"duckdb", "python"},
+        owners=["team:platform"],
+        pool="duckdb",
+        check_specs=[
+            dg.AssetCheckSpec("dify_numbers", asset="raw_usage_events",
+                              description="Per app, tokens and cost against Dify's own statistics/token-costs."),
+            dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
+                              description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never)."),
+        ],
+        description=(
+            "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
+            "node; see usage-semantics.md), read from the Dify console API into DuckDB table "
+            "`raw_usage_events`. A range run reads Dify once for the whole range. Re-materializing a day "
+            "replaces its rows in one transaction; a failed fetch leaves them untouched."
+        ),
+    )(raw_usage_events)
+
+
 def raw_usage_events(
     context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
 ) -> dg.MaterializeResult:

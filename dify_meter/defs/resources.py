@@ -24,12 +24,3 @@ class MeterSettingsResource(dg.ConfigurableResource):
         apply_log_level(settings.log_level)
         return settings
 
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    return dg.Definitions(
-        resources={
-            "duckdb_store": DuckDBStoreResource(),
-            "meter_settings": MeterSettingsResource(),
-        }
-    )

@@ -14,12 +14,11 @@ from decimal import Decimal
 
 import duckdb
 
-from dify_meter.core.store import read_sql, transaction
+from dify_meter.core.bulk_insert import insert_rows
+from dify_meter.core.store import transaction
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, PREVIEW_COLUMNS, AggregateMode
 from dify_meter.usage.normalize import Normalizer
-
-# Rows per INSERT of normalized ids: bounds the parameters of one statement.
-_INSERT_BATCH = 500
+from dify_meter.usage.sql import read_sql
 
 
 def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
@@ -36,13 +35,8 @@ def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, las
     for provider_raw, model_raw in pairs:
         normalized = normalizer.normalize(provider_raw, model_raw)
         rows.append((provider_raw, model_raw, normalized.provider, normalized.model, normalized.publisher))
-    # Multi-row INSERTs: DuckDB's executemany runs row by row (16 ms for 40 rows, vs 2 ms).
-    for start in range(0, len(rows), _INSERT_BATCH):
-        batch = rows[start : start + _INSERT_BATCH]
-        conn.execute(
-            "INSERT INTO normalized_models VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(batch)),
-            [value for row in batch for value in row],
-        )
+    if rows:
+        insert_rows(conn, "normalized_models", ("provider_raw", "model_raw", "provider", "model", "publisher"), rows)
     return len(rows)
 
 

@@ -17,11 +17,11 @@ import duckdb
 
 from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
-from dify_meter.core.store import read_sql
 from dify_meter.sources.console.statistics import DifyAppTotals
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS, AggregateMode
 from dify_meter.usage.aggregates import prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
+from dify_meter.usage.sql import read_sql
 
 Severity = Literal["ERROR", "WARN"]
 

@@ -10,7 +10,7 @@ import pytest
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
-from dify_meter_tests.api_meter.samples import TENANT_ID, TOKEN
+from dify_meter_tests.support.api_meter_samples import TENANT_ID, TOKEN
 
 
 @pytest.fixture

@@ -17,50 +17,18 @@ import pytest
 
 from dify_meter.api_meter import spool
 from dify_meter.core.store import DuckDBStore
-from dify_meter.defs.delivery import SPOOL_REPLAY_TAG, api_meter_sent
+from dify_meter.definitions import defs
+from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-from dify_meter.defs.sensors import spool_replay_sensor
-from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
-from dify_meter.usage.aggregates import rebuild_aggregate
-from dify_meter.usage.normalize import Normalizer
-from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.usage.test_store import _hold_write_lock, make_event
+from dify_meter_tests.support.delivery import DAY1, DAY2, DAY3, day_events, expected, held, load_day
+from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.locks import hold_write_lock
 
 pytestmark = pytest.mark.integration
-DAY1, DAY2, DAY3 = date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
+_BUILT = defs()  # the asset and sensor as the code location builds them
+api_meter_sent = _BUILT.get_assets_def("api_meter_sent")
+spool_replay_sensor = _BUILT.resolve_sensor_def("spool_replay_sensor")
 
-
-@pytest.fixture
-def server():
-    with ApiMeterServer() as api_meter:
-        yield api_meter
-
-
-@pytest.fixture
-def store(tmp_path, server, monkeypatch):
-    monkeypatch.setenv("API_METER_URL", server.base_url)
-    monkeypatch.setenv("API_METER_TOKEN", DEFAULT_TOKEN)
-    monkeypatch.setenv("API_METER_TENANT_ID", DEFAULT_TENANT_ID)
-    monkeypatch.setenv("MAX_RETRIES", "0")
-    monkeypatch.setenv("DIFY_METER_DUCKDB", str(tmp_path / "m.duckdb"))
-    return DuckDBStore(tmp_path / "m.duckdb")
-
-
-def load_day(store: DuckDBStore, day: date, events) -> None:
-    with store.connect() as conn:
-        replace_window(conn, day, day, events)
-        rebuild_aggregate(conn, "per_model", day, day, Normalizer.load())
-
-
-def day_events(day: date, scale: int = 1):
-    return [
-        make_event(f"{day}-a", day, input_tokens=100 * scale, output_tokens=10, total_tokens=100 * scale + 10,
-                   cost=Decimal("0.0012345") * scale),
-        make_event(f"{day}-b", day, provider_raw="langgenius/anthropic/anthropic",
-                   model_raw="claude-3-5-sonnet-20241022", cost=Decimal("0.5")),
-        make_event(f"{day}-c", day, provider_raw="langgenius/tongyi/tongyi", model_raw="qwen-max", currency="RMB",
-                   cost=Decimal("0.084")),
-    ]
 
 
 def resources(store: DuckDBStore) -> dict:
@@ -76,18 +44,6 @@ def send(store, instance, *, partition=None, first=None, last=None, config=None,
                          "dagster/asset_partition_range_end": last.isoformat()})
     return dg.materialize([api_meter_sent], resources=resources(store), instance=instance, raise_on_error=False,
                           run_config=run_config, tags=all_tags, **kwargs)
-
-
-def held(server) -> dict[tuple, tuple]:
-    return {(str(k.usage_date), k.provider, k.model): (r.total_tokens, r.request_count, r.cost_actual, r.currency)
-            for k, r in server.records().items()}
-
-
-def expected(store) -> dict[tuple, tuple]:
-    with store.connect() as conn:
-        rows = conn.execute("SELECT usage_date, provider, model, total_tokens, request_count, cost, currency "
-                            "FROM usage_per_model").fetchall()
-    return {(str(r[0]), r[1], r[2]): (r[3], r[4], r[5], r[6]) for r in rows}
 
 
 def spool_entries(store):
@@ -204,7 +160,7 @@ def test_sensor_replays_due_days_skips_when_locked_and_never_sends_stale_values(
             conn.execute("UPDATE api_meter_spool SET next_attempt_at = now() - INTERVAL 1 MINUTE")
         ctx = multiprocessing.get_context("spawn")
         ready, release = ctx.Event(), ctx.Event()
-        holder = ctx.Process(target=_hold_write_lock, args=(str(store.path), ready, release))  # a run writing
+        holder = ctx.Process(target=hold_write_lock, args=(str(store.path), ready, release))  # a run writing
         holder.start()
         try:
             assert ready.wait(30)

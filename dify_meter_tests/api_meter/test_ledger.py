@@ -20,7 +20,7 @@ from dify_meter.api_meter.plan import DeliveryPlan, plan_delivery
 from dify_meter.api_meter.records import DeliveryKey, PerModelRow, UsageValues, build_records, record_key
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
-from dify_meter_tests.api_meter.samples import DAY, TENANT_ID, sample_records, sample_rows
+from dify_meter_tests.support.api_meter_samples import DAY, TENANT_ID, sample_records, sample_rows
 
 T0 = datetime(2025, 12, 6, 1, 0, tzinfo=UTC)
 

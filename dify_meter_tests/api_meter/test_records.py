@@ -18,7 +18,7 @@ from dify_meter.api_meter.records import (
     source_event_id,
     zero_record,
 )
-from dify_meter_tests.api_meter.samples import TENANT_ID, sample_records, sample_rows
+from dify_meter_tests.support.api_meter_samples import TENANT_ID, sample_records, sample_rows
 
 
 def test_source_event_id_known_answer() -> None:

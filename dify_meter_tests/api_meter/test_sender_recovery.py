@@ -11,7 +11,14 @@ from dify_meter.api_meter.errors import PermanentDeliveryError
 from dify_meter.api_meter.report import BatchResult
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
-from dify_meter_tests.api_meter.samples import DAY, TENANT_ID, TOKEN, expected_totals, sample_records, sample_rows
+from dify_meter_tests.support.api_meter_samples import (
+    DAY,
+    TENANT_ID,
+    TOKEN,
+    expected_totals,
+    sample_records,
+    sample_rows,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from dify_meter.api_meter.errors import PermanentDeliveryError, TransientDeliver
 from dify_meter.api_meter.records import build_request
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
-from dify_meter_tests.api_meter.samples import (
+from dify_meter_tests.support.api_meter_samples import (
     DAY,
     OTHER_TENANT_ID,
     TENANT_ID,

@@ -18,7 +18,7 @@ from dify_meter.api_meter.spool import (
     requeue,
     spool_failure,
 )
-from dify_meter_tests.api_meter.samples import DAY, TENANT_ID, sample_rows
+from dify_meter_tests.support.api_meter_samples import DAY, TENANT_ID, sample_rows
 
 T0 = datetime(2025, 12, 6, 1, 0, tzinfo=UTC)
 POLICY = SpoolPolicy(max_retries=3, base_delay=timedelta(minutes=5), max_delay=timedelta(hours=6))

@@ -7,12 +7,14 @@ import pytest
 
 from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
-from dify_meter.defs.aggregates import usage_per_model, usage_workspace
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.usage.test_store import make_event
+from dify_meter_tests.support.events import make_event
 
 DAY = date(2026, 11, 10)
+# The assets as the code location builds them (one factory, settings read once).
+_BUILT = load_defs()
+usage_per_model, usage_workspace = (_BUILT.get_assets_def(key) for key in ("usage_per_model", "usage_workspace"))
 AGGREGATES = ["usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace"]
 
 

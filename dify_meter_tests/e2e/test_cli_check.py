@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,18 +12,14 @@ import pytest
 
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.e2e.test_cli_export import api_meter, configured, dify, exit_code, workspace  # noqa: F401
+from dify_meter_tests.support.cli import closed_port, exit_code
 
 pytestmark = pytest.mark.e2e
 OTHER_TENANT = "87654321-4321-4321-4321-cba987654321"
 OTHER_WORKSPACE = "0f0e0d0c-0b0a-4909-8807-060504030201"
 
 
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+
 
 
 def run_check(capsys) -> tuple[int, str]:
@@ -33,7 +28,7 @@ def run_check(capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-def test_good_settings_pass_and_nothing_is_written(configured, dify, api_meter, capsys):  # noqa: F811
+def test_good_settings_pass_and_nothing_is_written(configured, dify, api_meter, capsys):
     code, out = run_check(capsys)
     assert code == 0, out
     assert "Dify: OK" in out and "API_Meter: OK" in out
@@ -53,7 +48,7 @@ def test_good_settings_pass_and_nothing_is_written(configured, dify, api_meter, 
     assert DEFAULT_TOKEN not in out and dify.api_key not in out
 
 
-def test_the_same_timezone_is_said_to_line_up(configured, monkeypatch, capsys):  # noqa: F811
+def test_the_same_timezone_is_said_to_line_up(configured, monkeypatch, capsys):
     monkeypatch.setenv("DIFY_TIMEZONE", "America/New_York")
     code, out = run_check(capsys)
     assert code == 0
@@ -86,8 +81,8 @@ def _wrong_admin_key(workspace_id: str) -> str:
         ("API_METER_URL", "CLOSED", "API_Meter", "problem: could not reach API_Meter at http://127.0.0.1:"),
     ],
 )
-def test_each_wrong_setting_is_named_with_its_fix(setting, value, failed, message, configured, dify,  # noqa: F811
-                                                  api_meter, monkeypatch, capsys):  # noqa: F811
+def test_each_wrong_setting_is_named_with_its_fix(setting, value, failed, message, configured, dify,
+                                                  api_meter, monkeypatch, capsys):
     value = {"CLOSED": f"http://127.0.0.1:{closed_port()}", "API_METER": api_meter.base_url,
              "WITH_PATH": f"{api_meter.base_url}/v1/usage"}.get(value, value)
     if message == "WORKSPACE":
@@ -111,8 +106,8 @@ def test_each_wrong_setting_is_named_with_its_fix(setting, value, failed, messag
         ("API_METER_URL", "http://meter.example.com", "API_METER_URL: must use https://"),
     ],
 )
-def test_bad_configuration_exits_2_before_contacting_anything(setting, value, message, configured, dify,  # noqa: F811
-                                                               api_meter, monkeypatch, capsys):  # noqa: F811
+def test_bad_configuration_exits_2_before_contacting_anything(setting, value, message, configured, dify,
+                                                               api_meter, monkeypatch, capsys):
     if value is None:
         monkeypatch.delenv(setting)
     else:
@@ -122,7 +117,7 @@ def test_bad_configuration_exits_2_before_contacting_anything(setting, value, me
     assert dify.request_log == [] and api_meter.request_log == []
 
 
-def test_a_local_only_mode_needs_no_api_meter(configured, monkeypatch, capsys):  # noqa: F811
+def test_a_local_only_mode_needs_no_api_meter(configured, monkeypatch, capsys):
     for name in ("API_METER_URL", "API_METER_TOKEN", "API_METER_TENANT_ID"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("DIFY_OUTPUT_MODE", "per_app")
@@ -130,7 +125,7 @@ def test_a_local_only_mode_needs_no_api_meter(configured, monkeypatch, capsys): 
     assert code == 0 and "API_Meter: not configured; DIFY_OUTPUT_MODE=per_app sends nothing to it." in out
 
 
-def test_service_account_login_and_a_wrong_password(workspace, configured, monkeypatch, capsys):  # noqa: F811
+def test_service_account_login_and_a_wrong_password(workspace, configured, monkeypatch, capsys):
     with DifySimulator(workspace, email="meter@corp.example", password="s3cret-pass") as simulator:
         monkeypatch.setenv("DIFY_API_URL", simulator.base_url)
         monkeypatch.delenv("DIFY_API_KEY")
@@ -176,7 +171,7 @@ def body_first_api_meter() -> Iterator[str]:
         server.server_close()
 
 
-def test_a_server_that_reads_the_body_first_proves_only_the_url(configured, monkeypatch, capsys):  # noqa: F811
+def test_a_server_that_reads_the_body_first_proves_only_the_url(configured, monkeypatch, capsys):
     with body_first_api_meter() as url:
         monkeypatch.setenv("API_METER_URL", url)
         code, out = run_check(capsys)

@@ -12,100 +12,20 @@ import sys
 import textwrap
 import threading
 from collections import Counter
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 
-from dify_meter.cli.main import main
-from dify_meter.core.event import UsageEvent
 from dify_meter.defs.runs import fail_stale_runs
-from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
-from dify_meter.sandbox.dify.generate import generate_workspace
-from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.usage.test_collect import day_window
+from dify_meter_tests.support.cli import MON, SAT, SUN, TODAY, exit_code, printed_totals, truth, truth_costs
 
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Saturday, Sunday, Monday: two ISO weeks. In-process runs use UTC and the default partitions start
-# (dify_meter.defs.settings.SETTINGS is read once per process).
-SAT, SUN, MON = date(2026, 6, 6), date(2026, 6, 7), date(2026, 6, 8)
-EXPORT_ENV = ("DIFY_START_DATE", "DIFY_END_DATE", "DIFY_OUTPUT_MODE", "DIFY_AGGREGATION_PERIOD", "DIFY_TIMEZONE",
-              "DIFY_PARTITIONS_START", "DIFY_EMAIL", "DIFY_PASSWORD", "SCHEDULE_ENABLED")
-
-
-@pytest.fixture
-def workspace():
-    return generate_workspace(seed=3, start_date=SAT - timedelta(days=1), days=5)
-
-
-@pytest.fixture
-def dify(workspace):
-    with DifySimulator(workspace) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def api_meter():
-    with ApiMeterServer() as server:
-        yield server
-
-
-@pytest.fixture
-def configured(tmp_path, dify, api_meter, monkeypatch):
-    """Environment of a user whose Dify and API_Meter are the simulators; a .env elsewhere is not read."""
-    monkeypatch.chdir(tmp_path)
-    for name in EXPORT_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    monkeypatch.setenv("DIFY_METER_DUCKDB", str(tmp_path / "data" / "m.duckdb"))
-    monkeypatch.setenv("DIFY_API_URL", dify.base_url)
-    monkeypatch.setenv("DIFY_API_KEY", dify.api_key)
-    monkeypatch.setenv("DIFY_WORKSPACE_ID", dify.workspace_id)
-    monkeypatch.setenv("API_METER_URL", api_meter.base_url)
-    monkeypatch.setenv("API_METER_TOKEN", DEFAULT_TOKEN)
-    monkeypatch.setenv("API_METER_TENANT_ID", DEFAULT_TENANT_ID)
-    monkeypatch.setenv("MAX_RETRIES", "0")
-    return tmp_path
-
-
-def exit_code(argv: list[str]) -> int:
-    """main()'s exit code, also when argparse exits on a usage error."""
-    try:
-        return main(argv)
-    except SystemExit as exit_info:
-        return int(exit_info.code or 0)
-
-
-def truth(workspace, first: date, last: date) -> list[UsageEvent]:
-    return workspace.ground_truth(*day_window(first, last, "UTC"), "UTC")
-
-
-def truth_costs(events: list[UsageEvent]) -> dict[str, Decimal]:
-    costs: Counter[str] = Counter()
-    for event in events:
-        if event.priced:
-            costs[event.currency or "USD"] += event.cost
-    return dict(costs)
-
-
-def printed_totals(out: str) -> list[tuple[int, int, dict[str, Decimal]]]:
-    """(requests, total tokens, cost per currency) of each `Total:` line."""
-    found = []
-    for line in re.findall(r"^Total: .*$", out, flags=re.MULTILINE):
-        requests, tokens = re.match(r"Total: ([\d,]+) requests, ([\d,]+) tokens", line).groups()
-        costs = {currency: Decimal(amount) for amount, currency in re.findall(r"([\d.]+) ([A-Z]{3})", line)}
-        found.append((int(requests.replace(",", "")), int(tokens.replace(",", "")), costs))
-    return found
-
-
+# (the definitions factory reads the settings of each in-process run).
 # --- usage errors: exit code 2 before anything runs ---------------------------------------------------
-
-TODAY = datetime.now(ZoneInfo("UTC")).date()
-
 
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
@@ -254,8 +174,10 @@ def kill_a_run_holding_the_duckdb_slot(configured, dify) -> str:
 
 
 def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify):
+    from dify_meter.definitions import defs
     from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
-    from dify_meter.defs.sensors import spool_replay_sensor
+
+    spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")
 
     run_id = kill_a_run_holding_the_duckdb_slot(configured, dify)
     with dg.DagsterInstance.get() as instance:

@@ -6,13 +6,13 @@ from dify_meter.api_meter import spool
 from dify_meter.api_meter.deliver import deliver_window
 from dify_meter.cli.main import main
 from dify_meter.settings import load_settings
-from dify_meter_tests.api_meter.test_deliver import DAY1, day_events, expected, held, load_day, server, store  # noqa: F401
+from dify_meter_tests.support.delivery import DAY1, day_events, expected, held, load_day
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def failed_day(store, server, tmp_path, monkeypatch):  # noqa: F811
+def failed_day(store, server, tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("MAX_RETRIES", "1")  # one automatic replay allowed: the failed day stays pending
     load_day(store, DAY1, day_events(DAY1))
@@ -22,7 +22,7 @@ def failed_day(store, server, tmp_path, monkeypatch):  # noqa: F811
     return DAY1
 
 
-def test_list_replay_and_drop(failed_day, store, server, capsys):  # noqa: F811
+def test_list_replay_and_drop(failed_day, store, server, capsys):
     assert main(["spool", "list"]) == 0
     listing = capsys.readouterr().out
     assert str(failed_day) in listing and "pending" in listing and "503" in listing
@@ -42,7 +42,7 @@ def test_list_replay_and_drop(failed_day, store, server, capsys):  # noqa: F811
         assert spool.get_entry(conn, failed_day) is None
 
 
-def test_replay_that_still_fails_says_why_and_exits_1(failed_day, server, capsys):  # noqa: F811
+def test_replay_that_still_fails_says_why_and_exits_1(failed_day, server, capsys):
     server.fail_next(10, status=503)
     assert main(["spool", "replay"]) == 1
     out = capsys.readouterr().out
@@ -56,7 +56,7 @@ def test_a_bad_date_is_a_usage_error(capsys):
     assert "expected a date as YYYY-MM-DD" in capsys.readouterr().err
 
 
-def test_list_shows_an_entry_out_of_replays_as_failed(failed_day, store, monkeypatch, capsys):  # noqa: F811
+def test_list_shows_an_entry_out_of_replays_as_failed(failed_day, store, monkeypatch, capsys):
     monkeypatch.setenv("MAX_RETRIES", "0")  # no automatic replay: the open entry waits for a person
     with store.connect() as conn:
         conn.execute("UPDATE api_meter_spool SET next_attempt_at = now() - INTERVAL 1 MINUTE")

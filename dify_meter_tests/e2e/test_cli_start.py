@@ -12,20 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dify_meter_tests.e2e.test_cli_check import closed_port
-from dify_meter_tests.e2e.test_cli_export import (  # noqa: F401
-    SAT,
-    SUN,
-    TODAY,
-    api_meter,
-    configured,
-    dify,
-    exit_code,
-    printed_totals,
-    truth,
-    truth_costs,
-    workspace,
-)
+from dify_meter_tests.support.cli import SAT, SUN, TODAY, closed_port, exit_code, printed_totals, truth, truth_costs
 
 pytestmark = pytest.mark.e2e
 STARTUP_SECONDS = 120  # bounds, not expectations: the webserver answered after ~7 s here
@@ -34,7 +21,7 @@ SCHEDULES_QUERY = """{ schedulesOrError(repositorySelector: {repositoryName: "__
 
 
 def test_with_the_schedule_off_it_runs_the_default_export_and_says_how_to_turn_it_on(
-        configured, workspace, api_meter, monkeypatch, capsys):  # noqa: F811
+        configured, workspace, api_meter, monkeypatch, capsys):
     monkeypatch.setenv("DIFY_START_DATE", str(SAT))  # the default range, instead of the previous month
     monkeypatch.setenv("DIFY_END_DATE", str(SUN))
     assert exit_code(["start"]) == 0
@@ -49,7 +36,7 @@ def test_with_the_schedule_off_it_runs_the_default_export_and_says_how_to_turn_i
             "starts the Dagster webserver and daemon, and daily_usage_schedule runs at '0 1 * * *' (UTC).") in out
 
 
-def test_with_the_schedule_off_a_default_range_into_today_is_a_usage_error(configured, monkeypatch):  # noqa: F811
+def test_with_the_schedule_off_a_default_range_into_today_is_a_usage_error(configured, monkeypatch):
     monkeypatch.setenv("DIFY_END_DATE", str(TODAY))
     assert exit_code(["start"]) == 2
 
@@ -68,7 +55,7 @@ def _processes_with(dagster_home: Path) -> list[int]:
     return found
 
 
-def test_with_the_schedule_on_it_serves_the_ui_with_the_schedule_running_and_stops_on_ctrl_c(configured):  # noqa: F811
+def test_with_the_schedule_on_it_serves_the_ui_with_the_schedule_running_and_stops_on_ctrl_c(configured):
     port = closed_port()
     env = {**os.environ, "SCHEDULE_ENABLED": "true"}
     server = subprocess.Popen([sys.executable, "-m", "dify_meter.cli.main", "start", "--port", str(port)], env=env,

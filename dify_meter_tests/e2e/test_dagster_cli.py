@@ -15,8 +15,8 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.sources.console.support import assert_same_events
-from dify_meter_tests.usage.test_collect import day_window, stored_events
+from dify_meter_tests.support.console import assert_same_events
+from dify_meter_tests.support.events import day_window, stored_events
 
 pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,10 @@ from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.usage import refresh as collect
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.aggregates import actual
+from dify_meter_tests.support.console import NO_WAIT
+from dify_meter_tests.support.events import stored_events
+from dify_meter_tests.support.resilience import (
     MeterSetup,
     api_meter_holds,
     api_meter_truth,
@@ -33,9 +36,6 @@ from dify_meter_tests.resilience.support import (
     open_spool_days,
     truth,
 )
-from dify_meter_tests.sources.console.support import NO_WAIT
-from dify_meter_tests.usage.test_aggregates_truth import actual
-from dify_meter_tests.usage.test_collect import stored_events
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 DAY = date(2026, 6, 3)

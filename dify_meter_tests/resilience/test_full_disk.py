@@ -18,7 +18,7 @@ from dify_meter.sandbox.api_meter.server import ApiMeterServer
 from dify_meter.sandbox.dify.changes import add_workflow_runs
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.resilience import (
     MeterSetup,
     api_meter_holds,
     api_meter_truth,

@@ -11,12 +11,12 @@ import dagster as dg
 import pytest
 
 from dify_meter.cli.main import main
+from dify_meter.definitions import defs
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.runs import materialize
-from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.resilience import (
     WAIT_SECONDS,
     FreezeScan,
     HoldingApiMeter,
@@ -34,6 +34,7 @@ from dify_meter_tests.resilience.support import (
     truth,
 )
 
+spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")  # as the code location builds it
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 BACKFILL_FIRST, BACKFILL_LAST = date(2026, 5, 1), date(2026, 5, 30)
 EXPORT_FIRST, EXPORT_LAST = date(2026, 5, 31), date(2026, 6, 1)

@@ -12,13 +12,15 @@ import pytest
 
 from dify_meter.cli.main import main
 from dify_meter.core.event import UsageEvent
+from dify_meter.definitions import defs
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.runs import fail_stale_runs, materialize
-from dify_meter.defs.sensors import spool_replay_sensor
 from dify_meter.sandbox.dify.changes import add_workflow_runs
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.aggregates import actual, expected
+from dify_meter_tests.support.events import stored_events
+from dify_meter_tests.support.resilience import (
     WAIT_SECONDS,
     FreezeScan,
     HoldingApiMeter,
@@ -38,9 +40,8 @@ from dify_meter_tests.resilience.support import (
     truth,
     wait_for,
 )
-from dify_meter_tests.usage.test_aggregates_truth import actual, expected
-from dify_meter_tests.usage.test_collect import stored_events
 
+spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")  # as the code location builds it
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 FIRST, LAST = date(2026, 6, 2), date(2026, 6, 4)
 DAYS = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]

@@ -24,7 +24,7 @@ from dify_meter.sandbox.dify.tokens import TokenPair
 from dify_meter.settings import load_settings
 from dify_meter.sources.console.errors import DifyError
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.resilience.support import (
+from dify_meter_tests.support.resilience import (
     MeterSetup,
     materialize_command,
     run_command,

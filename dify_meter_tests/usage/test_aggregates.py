@@ -9,7 +9,7 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.usage.test_store import make_event
+from dify_meter_tests.support.events import make_event
 
 DAY = date(2026, 11, 10)
 

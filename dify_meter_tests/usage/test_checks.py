@@ -11,7 +11,7 @@ from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.usage.test_store import make_event
+from dify_meter_tests.support.events import make_event
 
 DAY = date(2026, 11, 10)
 MODES = list(AGGREGATE_TABLES)

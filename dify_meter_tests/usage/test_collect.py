@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import pytest
 
-from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter.settings import load_settings
 from dify_meter.sources.console.errors import DifyError
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import ScriptedSimulator, assert_same_events
+from dify_meter_tests.support.console import ScriptedSimulator, assert_same_events
+from dify_meter_tests.support.events import day_window, stored_events
+from dify_meter_tests.support.settings import settings_for
 
 pytestmark = pytest.mark.integration
-
-
-def settings_for(simulator: DifySimulator, store: DuckDBStore, timezone: str):
-    return load_settings(
-        _env_file=None, dify_api_url=simulator.base_url, dify_api_key=simulator.api_key,
-        dify_workspace_id=simulator.workspace_id, dify_timezone=timezone, dify_meter_duckdb=str(store.path),
-    )
-
-
-def day_window(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(timezone)
-    return datetime.combine(first, time(), tz), datetime.combine(last + timedelta(days=1), time(), tz)
-
-
-def stored_events(store: DuckDBStore) -> list[UsageEvent]:
-    with store.connect_read_only() as conn:
-        rows = conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM raw_usage_events").fetchall()
-    return [UsageEvent(*row) for row in rows]
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,9 @@ from dify_meter.sources.console.caches import ConversationMessages, FinishedRun
 from dify_meter.sources.console.duckdb_fetch_cache import DuckDBFetchCache
 from dify_meter.sources.console.usage_facts import MessageUsage, NodeUsage
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import assert_same_events
-from dify_meter_tests.usage.test_collect import day_window, settings_for, stored_events
+from dify_meter_tests.support.console import assert_same_events
+from dify_meter_tests.support.events import day_window, stored_events
+from dify_meter_tests.support.settings import settings_for
 
 pytestmark = pytest.mark.integration
 

@@ -24,9 +24,9 @@ from dify_meter.sources.console.errors import DifyError
 from dify_meter.sources.console.events import fetch_usage_events
 from dify_meter.usage.raw_events import STAGING_TABLE, StagedWindow
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import NO_WAIT, ScriptedSimulator, assert_same_events
-from dify_meter_tests.usage.test_collect import day_window, settings_for, stored_events
-from dify_meter_tests.usage.test_store import make_event
+from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, assert_same_events
+from dify_meter_tests.support.events import day_window, make_event, stored_events
+from dify_meter_tests.support.settings import settings_for
 
 DAY = date(2026, 6, 2)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ import os, signal, sys
 from datetime import date
 from dify_meter.usage.raw_events import StagedWindow
 from dify_meter.core.store import DuckDBStore
-from dify_meter_tests.usage.test_store import make_event
+from dify_meter_tests.support.events import make_event
 staged = StagedWindow.begin(DuckDBStore(sys.argv[1]), date(2026, 6, 2), date(2026, 6, 2))
 staged.write([make_event("ghost-of-a-killed-fetch", date(2026, 6, 2))])
 print(staged.fetch_id, flush=True)

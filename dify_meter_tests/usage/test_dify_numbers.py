@@ -11,8 +11,9 @@ from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
-from dify_meter_tests.usage.test_collect import day_window, settings_for
+from dify_meter_tests.support.events import day_window
+from dify_meter_tests.support.fixture_files import SEED_FILE
+from dify_meter_tests.support.settings import settings_for
 
 pytestmark = pytest.mark.integration
 NOV10, NOV11 = date(2026, 11, 10), date(2026, 11, 11)

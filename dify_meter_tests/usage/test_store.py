@@ -5,27 +5,14 @@ import multiprocessing
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import duckdb
 import pytest
 
-from dify_meter.core.event import UsageEvent
 from dify_meter.core.store import DuckDBStore, StoreLockedError
 from dify_meter.sources.console.details import ConversationDetail
 from dify_meter.sources.console.duckdb_detail_cache import DuckDBDetailCache
 from dify_meter.usage.raw_events import replace_window, summarize_window
-
-
-def make_event(event_id: str, day: date, **changes: object) -> UsageEvent:
-    event = UsageEvent(
-        event_id=event_id, source="message", usage_date=day,
-        occurred_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
-        app_id="app-1", app_name="Support Chat", app_mode="chat", user_type="end_user", user_id="alice",
-        provider_raw="openai", model_raw="gpt-4o", input_tokens=100, output_tokens=20, total_tokens=120,
-        cost=Decimal("0.0012345"), currency="USD", priced=True, approximate=False,
-        conversation_id="c1", message_id=event_id, workflow_run_id=None, node_type=None,
-    )
-    return dataclasses.replace(event, **changes)
-
+from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.locks import hold_write_lock
 
 DAY1, DAY2 = date(2026, 11, 10), date(2026, 11, 11)
 
@@ -99,20 +86,13 @@ def test_detail_cache_round_trip(tmp_path):
     assert cache.get_details([]) == {}
 
 
-def _hold_write_lock(path: str, ready, release) -> None:
-    conn = duckdb.connect(path)
-    ready.set()
-    release.wait(30)
-    conn.close()
-
-
 def test_lock_held_by_another_process_is_a_clear_error(tmp_path):
     path = tmp_path / "m.duckdb"
     with DuckDBStore(path).connect():
         pass
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_write_lock, args=(str(path), ready, release))
+    holder = ctx.Process(target=hold_write_lock, args=(str(path), ready, release))
     holder.start()
     try:
         assert ready.wait(30)

@@ -13,7 +13,7 @@ import pytest
 from dify_meter.api_meter.records import build_request
 from dify_meter.sandbox.api_meter.cli import register
 from dify_meter.sandbox.api_meter.store import ApiMeterStore
-from dify_meter_tests.api_meter.samples import TENANT_ID, TOKEN, sample_records
+from dify_meter_tests.support.api_meter_samples import TENANT_ID, TOKEN, sample_records
 
 pytestmark = pytest.mark.integration
 

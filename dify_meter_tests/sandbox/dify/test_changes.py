@@ -14,7 +14,7 @@ from dify_meter.sandbox.dify.exchange import Request, RequestRecord
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.time import utc
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
+from dify_meter_tests.support.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration
 SUPPORT_CHAT, SUMMARIZER = "a1000000-0000-4000-8000-000000000001", "a1000000-0000-4000-8000-000000000003"

@@ -19,7 +19,7 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE, fixture_files, load_fixture
+from dify_meter_tests.support.fixture_files import SEED_FILE, fixture_files, load_fixture
 
 PASSWORD = "Sandbox-Passw0rd"
 LOGIN_TIME = datetime(2026, 11, 28, 0, 7, 43, tzinfo=UTC)  # the recorded login and refresh (cookie Expires)

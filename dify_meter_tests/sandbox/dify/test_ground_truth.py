@@ -18,7 +18,7 @@ import pytest
 from dify_meter.core.event import UsageEvent
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.time import localize, utc
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
+from dify_meter_tests.support.fixture_files import SEED_FILE
 
 NEW_YORK = "America/New_York"
 SUPPORT_CHAT = "a1000000-0000-4000-8000-000000000001"

@@ -6,7 +6,7 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.seed_sql import read_inserts
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
+from dify_meter_tests.support.fixture_files import SEED_FILE
 
 
 def test_values_of_every_kind() -> None:

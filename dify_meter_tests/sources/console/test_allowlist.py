@@ -11,7 +11,7 @@ from dify_meter.sources.console.allowlist import ALLOWED_REQUESTS, allowed_templ
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.errors import DifyRequestNotAllowed
 from dify_meter.sources.console.transport import ConsoleTransport
-from dify_meter_tests.sources.console.script_server import ScriptServer, json_answer
+from dify_meter_tests.support.script_server import ScriptServer, json_answer
 
 APP = "a1000000-0000-4000-8000-000000000001"
 

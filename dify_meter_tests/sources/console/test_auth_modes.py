@@ -22,7 +22,7 @@ from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyAuthError
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import NO_WAIT, FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.console import NO_WAIT, FetchedEvents, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 

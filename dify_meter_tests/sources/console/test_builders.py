@@ -26,7 +26,7 @@ from dify_meter.sources.console.models import (
     WorkflowAppLogsPage,
 )
 from dify_meter.sources.console.usage_facts import MessageUsage, NodeUsage, node_usages
-from dify_meter_tests.sources.console.recorded import body
+from dify_meter_tests.support.recorded import body
 
 NEW_YORK = ZoneInfo("America/New_York")
 APPS = {app.name: app for app in AppsPage.model_validate(body("01-apps-all.json")).data}

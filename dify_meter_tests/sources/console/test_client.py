@@ -18,7 +18,7 @@ from dify_meter.sources.console.errors import (
 )
 from dify_meter.sources.console.messages import read_conversation_messages
 from dify_meter.sources.console.models import AppsPage, ChatConversationsPage
-from dify_meter_tests.sources.console.recorded import API_KEY, WORKSPACE_ID, ReplayServer, Reply, body
+from dify_meter_tests.support.recorded import API_KEY, WORKSPACE_ID, ReplayServer, Reply, body
 
 SUPPORT_CHAT = next(app for app in AppsPage.model_validate(body("01-apps-all.json")).data
                     if app.name == "Support Chat")

@@ -14,8 +14,8 @@ from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.concurrency import AdaptiveConcurrency
 from dify_meter.sources.console.parallel import parallel_map
-from dify_meter_tests.sources.console.script_server import Answer, ScriptServer, Seen, json_answer
-from dify_meter_tests.sources.console.support import FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.console import FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.script_server import Answer, ScriptServer, Seen, json_answer
 
 PROFILE = {"id": "u1", "name": "Owner", "email": "owner@example.com", "timezone": "UTC"}
 

@@ -15,9 +15,7 @@ from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyHTTPError
 from dify_meter.sources.console.events import DETAIL_BATCH_SIZE
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
-from dify_meter_tests.sources.console.grow_workspace import new_id
-from dify_meter_tests.sources.console.support import (
+from dify_meter_tests.support.console import (
     NO_WAIT,
     FetchedEvents,
     MemoryDetailCache,
@@ -25,6 +23,8 @@ from dify_meter_tests.sources.console.support import (
     assert_same_events,
     fetch_events,
 )
+from dify_meter_tests.support.fixture_files import SEED_FILE
+from dify_meter_tests.support.grow_workspace import new_id
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,9 @@ from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.tables import Conversation
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.sources.console.client import DifyClient
-from dify_meter_tests.sandbox.dify.fixture_files import SEED_FILE
-from dify_meter_tests.sources.console.grow_workspace import (
+from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, assert_same_events, fetch_events
+from dify_meter_tests.support.fixture_files import SEED_FILE
+from dify_meter_tests.support.grow_workspace import (
     DANA_RUN,
     EXPLORE_CONVERSATION,
     INVOICE_PIPELINE,
@@ -26,7 +27,6 @@ from dify_meter_tests.sources.console.grow_workspace import (
     add_workflow_runs,
     every,
 )
-from dify_meter_tests.sources.console.support import NO_WAIT, ScriptedSimulator, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 

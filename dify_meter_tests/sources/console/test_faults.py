@@ -19,7 +19,7 @@ from dify_meter.settings import load_settings
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyConnectionError, DifyError, DifyHTTPError, DifyResponseError
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.console.support import FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.console import FetchedEvents, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 

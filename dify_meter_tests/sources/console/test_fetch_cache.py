@@ -15,7 +15,7 @@ from dify_meter.sandbox.dify.generate import Workspace, generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.tables import DEBUGGER, Conversation, Message, NodeExecution, WorkflowRun
 from dify_meter.sources.console.client import DifyClient
-from dify_meter_tests.sources.console.support import (
+from dify_meter_tests.support.console import (
     NO_WAIT,
     FetchedEvents,
     MemoryDetailCache,

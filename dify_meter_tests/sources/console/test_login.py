@@ -19,9 +19,9 @@ from dify_meter.sources.console.login import (
     tokens_from,
 )
 from dify_meter.sources.console.parallel import parallel_map
-from dify_meter_tests.sources.console.recorded import recorded
-from dify_meter_tests.sources.console.script_server import Answer, ScriptServer, Seen, json_answer
-from dify_meter_tests.sources.console.support import NO_WAIT
+from dify_meter_tests.support.console import NO_WAIT
+from dify_meter_tests.support.recorded import recorded
+from dify_meter_tests.support.script_server import Answer, ScriptServer, Seen, json_answer
 
 PASSWORD = "pässword-never-shown"
 PROFILE = {"id": "u1", "name": "Meter", "email": "meter@example.com", "timezone": "UTC"}

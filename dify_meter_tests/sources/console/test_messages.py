@@ -8,7 +8,7 @@ from typing import Any
 
 from dify_meter.sources.console.messages import read_all_messages
 from dify_meter.sources.console.models import MessagesPage
-from dify_meter_tests.sources.console.recorded import body
+from dify_meter_tests.support.recorded import body
 
 SAME_SECOND = body("03-chat-messages-same-second-limit100.json")["data"]  # 0e @…400, 10 @…405, 0f @…405
 

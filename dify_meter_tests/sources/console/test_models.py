@@ -43,7 +43,7 @@ from dify_meter.sources.console.models import (
     WorkspacesPage,
     parse_body,
 )
-from dify_meter_tests.sources.console.recorded import body, fixture_names, recorded
+from dify_meter_tests.support.recorded import body, fixture_names, recorded
 
 ID = r"[0-9a-f-]{36}"
 MODEL_FOR: list[tuple[str, str, type[BaseModel]]] = [  # (method, path under /console/api, model); first match

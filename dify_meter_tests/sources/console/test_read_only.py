@@ -11,7 +11,7 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.allowlist import ALLOWED_REQUESTS, allowed_template
 from dify_meter.sources.console.client import DifyClient
-from dify_meter_tests.sources.console.support import NO_WAIT, assert_same_events, fetch_events
+from dify_meter_tests.support.console import NO_WAIT, assert_same_events, fetch_events
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyConnectionError, DifyHTTPError, DifyNotFoundError, DifyResponseError
-from dify_meter_tests.sources.console.script_server import Answer, ScriptServer, Seen, json_answer
+from dify_meter_tests.support.script_server import Answer, ScriptServer, Seen, json_answer
 
 PROFILE = {"id": "u1", "name": "Owner", "email": "owner@example.com", "timezone": "UTC"}
 ERROR_503 = {"code": "service_unavailable", "message": "busy", "status": 503}

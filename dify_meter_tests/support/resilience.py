@@ -31,10 +31,10 @@ from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
-from dify_meter_tests.sources.console.support import assert_same_events
-from dify_meter_tests.test_settings import ALL_VARIABLES
-from dify_meter_tests.usage.test_aggregates_truth import NORMALIZER, actual, expected, resolved_currencies
-from dify_meter_tests.usage.test_collect import day_window, stored_events
+from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected, resolved_currencies
+from dify_meter_tests.support.console import assert_same_events
+from dify_meter_tests.support.environment import ALL_VARIABLES
+from dify_meter_tests.support.events import day_window, stored_events
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 120.0  # the longest any wait of these tests may last: none can hang

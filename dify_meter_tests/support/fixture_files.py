@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "dify-1.12.1"
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "dify-1.12.1"
 SEED_FILE = FIXTURES_DIR / "fixture-seed.sql"
 
 

@@ -1,4 +1,4 @@
-"""A test HTTP server on a free loopback port, served from a thread while used as a context manager."""
+"""An HTTP server on a free 127.0.0.1 port, served from a thread while used as a context manager."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from dify_meter_tests.sources.console.loopback import LoopbackServer
+from dify_meter.sandbox.loopback import LoopbackServer
 
-FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "dify-1.12.1"
+FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "dify-1.12.1"
 API_KEY = "test-admin-key-never-shown"
 WORKSPACE_ID = "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"
 CONSOLE = "/console/api"

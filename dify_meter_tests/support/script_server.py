@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from dify_meter_tests.sources.console.loopback import LoopbackServer
+from dify_meter.sandbox.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)

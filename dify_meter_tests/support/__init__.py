@@ -1,0 +1,1 @@
+"""Helpers shared by several test folders; test modules import these, never each other."""
