@@ -18,9 +18,10 @@ from dify_meter.cli.main import main
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
 from dify_meter.sandbox.dify.changes import add_workflow_runs
-from dify_meter.sandbox.dify.exchange import Reply, Request
+from dify_meter.sandbox.dify.exchange import Reply
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sandbox.loopback import Request
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.usage import refresh as collect
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
