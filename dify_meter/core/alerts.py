@@ -14,7 +14,7 @@ from datetime import date
 
 import httpx
 
-from dify_meter.core.retry_after import retry_after_seconds
+from dify_meter.core.retry import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 

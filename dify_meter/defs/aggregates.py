@@ -9,13 +9,8 @@ from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.tables import column_lineage_from_raw, table_definition_metadata
 from dify_meter.usage import checks
-from dify_meter.usage.aggregates import (
-    AGGREGATE_TABLES,
-    AggregateMode,
-    AggregateSummary,
-    rebuild_aggregate,
-    summarize_aggregate,
-)
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, AggregateMode
+from dify_meter.usage.aggregates import AggregateSummary, rebuild_aggregate, summarize_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.refresh import window_days
 

@@ -24,7 +24,7 @@ from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.loopback import Request
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.usage import refresh as collect
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter_tests.support.aggregates import actual
 from dify_meter_tests.support.console import NO_WAIT
 from dify_meter_tests.support.events import stored_events
