@@ -3,6 +3,8 @@
 import dagster as dg
 
 from dify_meter.defs.aggregates import build_aggregate_assets
+from dify_meter.defs.alerts import alert_on_run_failure, spool_exhausted_alert_sensor
+from dify_meter.defs.deadline import delivery_deadline_sensor
 from dify_meter.defs.delivery import build_delivery_asset
 from dify_meter.defs.jobs import build_daily_job
 from dify_meter.defs.partitions import build_partitions
@@ -24,7 +26,8 @@ def defs() -> dg.Definitions:
         ],
         jobs=[daily_job, api_meter_replay_job],
         schedules=[build_schedule(daily_job, settings)],
-        sensors=[build_spool_replay_sensor(partitions)],
+        sensors=[build_spool_replay_sensor(partitions), alert_on_run_failure, spool_exhausted_alert_sensor,
+                 delivery_deadline_sensor],
         resources={"duckdb_store": DuckDBStoreResource(), "meter_settings": MeterSettingsResource()},
         # DuckDB allows one writing process per file: run every step of a run in one process.
         executor=dg.in_process_executor,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dify_meter.core.validation import canonical_uuid, http_url
+from dify_meter.core.validation import canonical_uuid, http_url, is_loopback_host
 
 
 class SettingsError(ValueError):
@@ -65,11 +65,16 @@ class Settings(BaseSettings):
     dify_database_url: SecretStr | None = None  # postgresql://user:password@host:port/db (read-only role)
     dify_database_statement_timeout_seconds: float = Field(default=300, gt=0, le=86400)
     dify_database_lock_timeout_seconds: float = Field(default=5, gt=0, le=3600)
+    dify_meter_alert_webhook_url: SecretStr | None = None  # a Slack webhook URL carries its credential
+    dify_meter_ui_url: str | None = None
+    dify_meter_delivery_deadline_hours: int = Field(default=30, ge=1, le=720)
+    dagster_pg_url: SecretStr | None = None  # the Dagster instance's PostgreSQL (read by dagster.yaml)
 
     @field_validator(
         "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
         "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", "dify_api_key",
-        "dify_password", "api_meter_token", "dify_database_url", mode="before",
+        "dify_password", "api_meter_token", "dify_database_url", "dify_meter_alert_webhook_url",
+        "dify_meter_ui_url", "dagster_pg_url", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -89,6 +94,34 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"expected an IANA timezone name such as UTC or Europe/Berlin, got {value!r}") from exc
         return value
+
+    @field_validator("dify_meter_alert_webhook_url")
+    @classmethod
+    def _valid_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        # The value is a credential: the message names the expected form, never the value.
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+            raise ValueError("expected an https:// webhook URL such as https://hooks.slack.com/services/... "
+                             "(http:// only for loopback hosts)")
+        if not parts.hostname:
+            raise ValueError("expected an https:// webhook URL with a host, such as https://hooks.slack.com/...")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("dagster_pg_url")
+    @classmethod
+    def _valid_pg_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # dagster-postgres drives psycopg2: SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL.
+        if value is not None and urlsplit(value.get_secret_value().strip()).scheme != "postgresql+psycopg2":
+            raise ValueError("expected a postgresql+psycopg2:// URL such as "
+                             "postgresql+psycopg2://dagster:PASSWORD@db:5432/dagster")
+        return value
+
+    @field_validator("dify_meter_ui_url")
+    @classmethod
+    def _valid_ui_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
     @field_validator("dify_api_url")
     @classmethod
@@ -131,6 +164,12 @@ class Settings(BaseSettings):
         if self.dify_source == "database" and (self.dify_database_url is None or not self.dify_workspace_id):
             raise ValueError("DIFY_SOURCE=database needs DIFY_DATABASE_URL and DIFY_WORKSPACE_ID (the tenant id)")
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, so text leaving the process (alerts) can be scrubbed of them."""
+        secrets = (self.dify_api_key, self.dify_password, self.api_meter_token, self.dify_database_url,
+                   self.dify_meter_alert_webhook_url, self.dagster_pg_url)
+        return [secret.get_secret_value() for secret in secrets if secret is not None and secret.get_secret_value()]
 
     @cached_property
     def timezone(self) -> ZoneInfo:

@@ -19,7 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dify_meter.core.markdown import cell, markdown_table
+from dify_meter.core.markdown import markdown_table
+from dify_meter.core.readable import amounts
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.store import Totals
 
@@ -151,15 +152,14 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
     exact = events == len(truth) and int(tokens) == truth_tokens and all(
         costs.get(currency, Decimal(0)) == amount for currency, amount in truth_costs.items()
     )
-    cost_text = ", ".join(f"{cell(amount)} {currency}" for currency, amount in sorted(costs.items()))
-    print(f"\nTotal: {events} LLM calls, {int(tokens):,} tokens, cost {cost_text}.")
+    print(f"\nTotal: {events} LLM calls, {int(tokens):,} tokens, cost {amounts(costs)}.")
     print(f"Simulator ground truth: {len(truth)} calls, {truth_tokens:,} tokens -> "
           f"{'exact match' if exact else 'MISMATCH'}.")
-    held_cost = ", ".join(f"{cell(amount)} {currency}" for currency, amount in sorted(held.cost_by_currency.items()))
     delivered = held.total_tokens == int(tokens) and all(
         held.cost_by_currency.get(c, Decimal(0)) == a for c, a in costs.items() if a
     )
-    print(f"API_Meter holds {held.records} per-model records: {held.total_tokens:,} tokens, cost {held_cost} -> "
+    print(f"API_Meter holds {held.records} per-model records: {held.total_tokens:,} tokens, "
+          f"cost {amounts(held.cost_by_currency)} -> "
           f"{'equal to the export' if delivered else 'DIFFERENT from the export'}.")
     print(f"\nDuckDB file: {store.path}")
     print(f"See the runs in the Dagster UI:  dify-meter demo --ui  (or DAGSTER_HOME={dagster_home} "

@@ -4,12 +4,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from dify_meter.core.readable import decimal_text
+
 
 def cell(value: Any) -> str:
     if isinstance(value, Decimal):
-        # Not Decimal.normalize(): it rounds to 28 significant digits, and DECIMAL(38,10) has 38.
-        text = format(value, "f")
-        return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+        return decimal_text(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):

@@ -22,10 +22,17 @@ def ensure_dagster_home(home: Path | None = None) -> Path:
     """Create the home if needed and bring its managed files up to date; set DAGSTER_HOME to it."""
     home = (home or Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME)).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    for name in ("dagster.yaml", "workspace.yaml"):
-        _write_managed(home / name, template(name))
+    _write_managed(home / "dagster.yaml", instance_settings())
+    _write_managed(home / "workspace.yaml", template("workspace.yaml"))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def instance_settings() -> str:
+    """dagster.yaml: SQLite under the home, or PostgreSQL storage when DAGSTER_PG_URL is set. The URL itself
+    stays in the environment (the file names the variable), and a managed file follows a change either way."""
+    text = template("dagster.yaml")
+    return text + template("dagster_postgres.yaml") if os.environ.get("DAGSTER_PG_URL", "").strip() else text
 
 
 def workspace_file(home: Path) -> Path:

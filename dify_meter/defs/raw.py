@@ -2,10 +2,13 @@ from typing import Any
 
 import dagster as dg
 
+from dify_meter.core.readable import amounts, day_range, sentence
 from dify_meter.defs.checks import check_result
-from dify_meter.defs.metadata import money, table
+from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.tables import table_definition_metadata
 from dify_meter.usage.checks import check_approximate_usage, check_apps_not_read, check_dify_numbers
+from dify_meter.usage.raw_events import RawSummary, summarize_window
 from dify_meter.usage.refresh import refresh_raw_usage
 
 
@@ -17,7 +20,8 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
         kinds={"duckdb", "python"},
         owners=["team:platform"],
         pool="duckdb",
-        check_specs=[
+        metadata=table_definition_metadata("raw_usage_events"),
+    check_specs=[
             dg.AssetCheckSpec("dify_numbers", asset="raw_usage_events",
                               description="Per app, tokens and cost against Dify's own statistics/token-costs."),
             dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
@@ -42,6 +46,7 @@ def raw_usage_events(
     store = duckdb_store.store()
     refresh = refresh_raw_usage(settings, store, window.start, window.end)
     with store.connect() as conn:
+        per_day = {day: summarize_window(conn, day, day) for day in days_of(refresh.first_day, refresh.last_day)}
         check_results = [
             check_result("dify_numbers", check_dify_numbers(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
@@ -52,36 +57,31 @@ def raw_usage_events(
     summary, fetch = refresh.summary, refresh.fetch
     for warning in fetch.warnings:
         context.log.warning(warning)
+    # What the read of Dify cost belongs to the run (one read for the whole range), not to any one day.
     context.log.info(
-        f"{summary.events} usage events for {refresh.first_day}..{refresh.last_day}: "
-        f"{summary.total_tokens} tokens, {fetch.requests} Dify requests, {fetch.detail_reads} detail reads"
+        f"{summary.events} usage events for {day_range(refresh.first_day, refresh.last_day)}: "
+        f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}; Dify {fetch.dify_version or '?'}: "
+        f"{fetch.apps_read} apps read ({len(fetch.skipped_apps)} skipped), {fetch.requests} requests, "
+        f"{fetch.retries} retries, lowest concurrency {fetch.lowest_concurrency}, {fetch.detail_reads} detail reads, "
+        f"{fetch.conversations_read} conversations read ({fetch.conversations_cached} from cache), "
+        f"{fetch.runs_read} workflow runs read ({fetch.runs_cached} from cache); apps not read: "
+        f"{sentence(f'{app.app_name} ({app.mode})' for app in fetch.skipped_apps if app.unread_usage)}"
     )
+    add_per_partition(context, {day: _day_metadata(day_summary) for day, day_summary in per_day.items()})
+    return dg.MaterializeResult(check_results=check_results)
+
+
+def _day_metadata(summary: RawSummary) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "days": f"{refresh.first_day} .. {refresh.last_day}",
+        "dagster/row_count": summary.events,
         "events": summary.events,
         "input_tokens": summary.input_tokens,
         "output_tokens": summary.output_tokens,
         "total_tokens": summary.total_tokens,
         "unpriced_events": summary.unpriced_events,
         "approximate_events": summary.approximate_events,
-        "apps_read": fetch.apps_read,
         "apps_with_usage": summary.apps,
-        "dify_requests": fetch.requests,
-        "detail_reads": fetch.detail_reads,
-        "dify_retries": fetch.retries,
-        "lowest_concurrency": fetch.lowest_concurrency,
-        "dify_version": fetch.dify_version or "unknown",
-        "conversations_read": fetch.conversations_read,
-        "conversations_from_cache": fetch.conversations_cached,
-        "runs_read": fetch.runs_read,
-        "runs_from_cache": fetch.runs_cached,
-        "skipped_apps": len(fetch.skipped_apps),
-        "apps_not_read": ", ".join(f"{app.app_name} ({app.mode})" for app in fetch.skipped_apps if app.unread_usage)
-        or "none",
         "per_app": table(["app", "mode", "events", "tokens"], summary.per_app),
     }
-    for currency, cost in summary.cost_by_currency.items():
-        metadata[f"cost_{currency}"] = money(cost)
-    if len(summary.per_day) > 1:
-        metadata["per_day"] = table(["day", "events", "tokens"], summary.per_day, limit=62)
-    return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+    costs(metadata, "cost", summary.cost_by_currency)
+    return metadata

@@ -114,18 +114,20 @@ def _raised_by_the_asset(error: SerializableErrorInfo) -> SerializableErrorInfo:
 
 
 def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    """The metadata, as plain values, of what `asset`'s step last recorded in the run: a materialization,
-    an observation, or the dg.Failure it raised. Empty when it recorded none."""
-    metadata: dict[str, Any] = {}
+    """The metadata, as plain values, of what `asset`'s step recorded about the whole run: the dg.Failure it
+    raised, else its run-wide observation, else its (last) materialization. Empty when it recorded none.
+    A range run's materializations each carry one partition's figures; the run's totals are the observation."""
+    found: dict[str, Any] = {}
     for event in result.all_events:
         if event.step_key != asset:
             continue
-        if event.is_step_materialization:
-            metadata = dict(event.step_materialization_data.materialization.metadata)
+        if event.is_step_failure and event.step_failure_data.user_failure_data:
+            found["failure"] = event.step_failure_data.user_failure_data.metadata
         elif event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
-            metadata = dict(event.asset_observation_data.asset_observation.metadata)
-        elif event.is_step_failure and event.step_failure_data.user_failure_data:
-            metadata = dict(event.step_failure_data.user_failure_data.metadata)
+            found["observation"] = event.asset_observation_data.asset_observation.metadata
+        elif event.is_step_materialization:
+            found["materialization"] = event.step_materialization_data.materialization.metadata
+    metadata = found.get("failure") or found.get("observation") or found.get("materialization") or {}
     return {name: value.value for name, value in metadata.items()}
 
 

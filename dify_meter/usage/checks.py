@@ -17,6 +17,7 @@ import duckdb
 
 from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
+from dify_meter.core.readable import decimal_text, sentence
 from dify_meter.core.skipped_app import SkippedApp
 from dify_meter.sources.console.statistics import DifyAppTotals
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS, AggregateMode
@@ -25,6 +26,7 @@ from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
 from dify_meter.usage.sql import read_sql
 
 Severity = Literal["ERROR", "WARN"]
+NO_PROVIDER = {"", "unknown"}  # what raw events carry when Dify recorded no provider
 
 # Wrapping a normalized model must never keep: Bedrock regional/publisher prefixes and version
 # suffixes, Vertex "@version".
@@ -80,9 +82,16 @@ def check_normalization(conn: duckdb.DuckDBPyConnection, first_day: date, last_d
         tables["malformed"] = markdown_table(("provider", "model", "tokens", "cost"), bad_provider + bad_model)
         return CheckOutcome(False, "ERROR", "malformed provider or model names reached usage_per_model", facts,
                             tables)
-    if unknown:
-        return CheckOutcome(False, "WARN", f"{len(unknown)} raw provider/model ids normalize to provider "
+    # Usage for which Dify itself names no provider cannot be mapped: it is shown, not warned about.
+    mappable = [r for r in unknown if (r[0] or "").strip().lower() not in NO_PROVIDER]
+    facts["unmapped_raw_ids"] = len(mappable)
+    if mappable:
+        return CheckOutcome(False, "WARN", f"{len(mappable)} raw provider/model ids normalize to provider "
                             "'unknown': extend the mapping (DIFY_METER_NORMALIZATION_FILE)", facts, tables)
+    if unknown:
+        return CheckOutcome(True, "ERROR", "every provider Dify names is known and every model is well formed "
+                            "(Dify names no provider for some usage: it is delivered as provider 'unknown')",
+                            facts, tables)
     return CheckOutcome(True, "ERROR", "every provider is known and every model is well formed", facts, tables)
 
 
@@ -104,7 +113,7 @@ def check_conservation(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, fir
                     "requests, cost, unpriced and approximate events per day",
         "raw_events": int(totals[0]),
         "raw_total_tokens": int(totals[1]),
-        "raw_cost_all_currencies": str(totals[2]),
+        "raw_cost_all_currencies": decimal_text(totals[2]),
         "days_differing": len(differences),
     }
     if differences:
@@ -170,72 +179,110 @@ def check_token_arithmetic(conn: duckdb.DuckDBPyConnection, mode: AggregateMode,
     return CheckOutcome(True, "ERROR", "total = input + output on every raw and aggregate row", facts)
 
 
-def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> CheckOutcome:
-    rows = conn.execute(
+def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
+                   normalizer: Normalizer | None = None) -> CheckOutcome:
+    """Models with cost-0 usage warn, unless the normalization file declares them free (free_models)."""
+    found = conn.execute(
         "SELECT provider, model, sum(unpriced_events), sum(total_tokens) FROM usage_per_model "
         "WHERE unpriced_events > 0 AND usage_date BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 4 DESC",
         [first_day, last_day],
     ).fetchall()
-    facts: dict[str, int | str] = {"unpriced_models": len(rows), "unpriced_events": sum(int(r[2]) for r in rows)}
+    free = [r for r in found if normalizer and normalizer.is_free(r[0], r[1])]
+    rows = [r for r in found if r not in free]
+    facts: dict[str, int | str] = {"unpriced_models": len(rows), "unpriced_events": sum(int(r[2]) for r in rows),
+                                   "free_models_seen": len(free)}
     if rows:
         return CheckOutcome(
             False, "WARN", f"{len(rows)} models have usage with cost 0 (no pricing configured in Dify): "
-            "their tokens are exact, their cost is not known", facts,
+            "their tokens are exact, their cost is not known. Configure the model's pricing in Dify, or, if it "
+            "really costs nothing (self-hosted), list it under free_models in DIFY_METER_NORMALIZATION_FILE",
+            facts,
             {"unpriced": markdown_table(("provider", "model", "unpriced events", "tokens of the key"), rows)},
         )
-    return CheckOutcome(True, "WARN", "every event carries a price", facts)
+    return CheckOutcome(True, "WARN", "every event carries a price" + (
+        f" or is of a model declared free ({sentence(f'{p}/{m}' for p, m, *_ in free)})" if free else ""), facts)
 
 
 def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, tuple]:
     rows = conn.execute(
         "SELECT app_id, sum(total_tokens), sum(cost), count(*) FILTER (WHERE NOT priced), "
-        "count(*) FILTER (WHERE approximate), sum(total_tokens) FILTER (WHERE approximate) "
+        "count(*) FILTER (WHERE approximate), sum(total_tokens) FILTER (WHERE approximate), "
+        "sum(total_tokens) FILTER (WHERE user_type = 'account') "
         "FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? GROUP BY app_id",
         [first_day, last_day],
     ).fetchall()
-    return {row[0]: (int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5] or 0)) for row in rows}
+    return {row[0]: (int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5] or 0), int(row[6] or 0))
+            for row in rows}
 
 
-def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool) -> str:
+@dataclass(frozen=True)
+class Explanation:
+    kind: Literal["match", "explained", "unexplained"]
+    text: str
+
+
+def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool,
+             account_tokens: int) -> Explanation:
     if skipped:
-        return ("skipped: completion apps are not read with DIFY_DETAIL_READS=never" if mode == "completion" else
-                "not read: a mode this exporter does not know (check apps_not_read)")
+        return Explanation("explained", "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
+                           if mode == "completion" else
+                           "not read: a mode this exporter does not know (check apps_not_read)")
     if ours_tokens == dify.tokens and ours_cost == dify.price:
-        return "match"
-    if ours_tokens > dify.tokens and mode in MESSAGE_MODES:
+        return Explanation("match", "match")
+    excess = ours_tokens - dify.tokens
+    if excess > 0 and mode in MESSAGE_MODES:
         # The console lists debugger conversations of these modes like any other; Dify's statistics skip them.
-        return "more here: debugger conversations are counted here and excluded by Dify"
+        # The console cannot tell debugger from explore conversations, both are a console account's: the bound
+        # is that account usage.
+        if excess <= account_tokens:
+            return Explanation("explained", f"more here: debugger conversations are counted here and excluded by "
+                               f"Dify; {excess:,} more tokens, within the {account_tokens:,} tokens of console-account "
+                               f"conversations (slack {account_tokens - excess:,})")
+        return Explanation("unexplained", f"unexplained: {excess:,} more tokens here, more than the "
+                           f"{account_tokens:,} tokens of console-account conversations; compare the app's logs "
+                           "in Dify")
     if ours_tokens == dify.tokens and ours_cost < dify.price:
-        return "cost lower here: messages without usage metadata are unpriced here; Dify prices them from its database"
-    return "unexplained: compare the app's logs in Dify"
+        return Explanation("explained", "cost lower here: messages without usage metadata are unpriced here; Dify "
+                           "prices them from its database")
+    return Explanation("unexplained", "unexplained: compare the app's logs in Dify")
 
 
 def check_dify_numbers(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
                        totals: Sequence[DifyAppTotals], skipped_app_ids: Collection[str]) -> CheckOutcome:
-    """Per app, the window's tokens and cost against Dify's own statistics/token-costs."""
+    """Per app, the window's tokens and cost against Dify's own statistics/token-costs.
+
+    Passes when every difference has a known explanation (listed in the metadata); advanced-chat and workflow
+    apps must match exactly. Warns only on an unexplained difference: that one a person should look at.
+    """
     ours = _raw_per_app(conn, first_day, last_day)
-    rows, unexplained, differing = [], 0, 0
+    rows, unexplained, explained = [], [], []
     for dify in sorted(totals, key=lambda t: t.app_name):
-        tokens, cost = ours.get(dify.app_id, (0, Decimal(0)))[:2]
-        explanation = _explain(dify.app_mode, tokens, cost, dify, dify.app_id in skipped_app_ids)
-        differing += explanation != "match"
-        unexplained += explanation.startswith("unexplained")
+        tokens, cost, *_, account_tokens = ours.get(dify.app_id, (0, Decimal(0), 0, 0, 0, 0))
+        explanation = _explain(dify.app_mode, tokens, cost, dify, dify.app_id in skipped_app_ids, account_tokens)
+        if explanation.kind == "explained":
+            explained.append(dify.app_name)
+        elif explanation.kind == "unexplained":
+            unexplained.append(dify.app_name)
         rows.append((dify.app_name, dify.app_mode, tokens, dify.tokens, tokens - dify.tokens, cost, dify.price,
-                     explanation))
+                     explanation.text))
     facts: dict[str, int | str] = {
         "compared": "per messages-based app over the window: tokens and cost here vs Dify's statistics/token-costs "
                     "(Dify labels every currency USD; costs are compared as sums)",
         "apps_compared": len(rows),
-        "apps_differing": differing,
-        "apps_unexplained": unexplained,
+        "apps_differing": len(explained) + len(unexplained),
+        "apps_explained": len(explained),
+        "apps_unexplained": len(unexplained),
     }
     tables = {"per_app": markdown_table(
         ("app", "mode", "tokens here", "tokens in Dify", "difference", "cost here", "cost in Dify", "why"), rows,
         limit=50,
     )} if rows else {}
-    if differing:
-        return CheckOutcome(False, "WARN", f"{differing} of {len(rows)} apps differ from Dify's own statistics "
-                            f"({unexplained} without a known explanation)", facts, tables)
+    if unexplained:
+        return CheckOutcome(False, "WARN", f"{sentence(unexplained)} differ from Dify's own statistics without a "
+                            "known explanation: compare their logs in Dify (table per_app)", facts, tables)
+    if explained:
+        return CheckOutcome(True, "WARN", f"every difference from Dify's own statistics is explained "
+                            f"({sentence(explained)}: see why in table per_app)", facts, tables)
     return CheckOutcome(True, "WARN", "every messages-based app matches Dify's own statistics", facts, tables)
 
 

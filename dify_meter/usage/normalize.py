@@ -57,6 +57,7 @@ class _Mapping:
     bedrock_publishers: set[str] = field(default_factory=set)
     bedrock_keep_version: set[str] = field(default_factory=set)
     ollama_drop_tags: set[str] = field(default_factory=set)
+    free_models: set[str] = field(default_factory=set)  # "provider/model", normalized: cost 0 is their price
 
     def merge(self, other: _Mapping) -> _Mapping:
         merged = _Mapping()
@@ -98,6 +99,7 @@ class _FileReader:
             "azure": self._azure,
             "bedrock": self._bedrock,
             "ollama": self._ollama,
+            "free_models": self._free_models,
         }
         mapping = _Mapping()
         for key, value in self.document.items():
@@ -227,6 +229,16 @@ class _FileReader:
             )
 
 
+    def _free_models(self, mapping: _Mapping, value: Any) -> None:
+        keys = self._strings("free_models", value, re.compile(r".+"), 'a normalized "provider/model"')
+        for key in sorted(keys):
+            provider, _, model = key.partition("/")
+            if not _PROVIDER_NAME.fullmatch(provider) or not MODEL_PATTERN.fullmatch(model):
+                raise self.fail("free_models", f'"{key}" is not a normalized "provider/model" such as '
+                                '"ollama/llama3.1:8b" (as usage_per_model shows it)')
+        mapping.free_models = keys
+
+
 def _parse(path: str, text: str) -> _Mapping:
     try:
         document = tomllib.loads(text)
@@ -291,6 +303,10 @@ class Normalizer:
         for _, mapping in parsed:
             merged = merged.merge(mapping)
         return cls(merged)
+
+    def is_free(self, provider: str, model: str) -> bool:
+        """The user declared this normalized model free (free_models): its cost 0 is its price, not a gap."""
+        return f"{provider}/{model}" in self._mapping.free_models
 
     def is_known_provider(self, provider: str) -> bool:
         """True for a billing provider name of the mapping (a normalized provider, not a raw id)."""

@@ -85,4 +85,5 @@ def test_webserver_serves_the_code_location(tmp_path):
     assert raw_checks == {"dify_numbers", "approximate_usage", "apps_not_read"}
     assert {"daily_usage_job", "api_meter_replay_job"} <= {job["name"] for job in repository["jobs"]}
     assert [s["name"] for s in repository["schedules"]] == ["daily_usage_schedule"]
-    assert [s["name"] for s in repository["sensors"]] == ["spool_replay_sensor"]
+    assert sorted(s["name"] for s in repository["sensors"]) == [
+        "alert_on_run_failure", "delivery_deadline_sensor", "spool_exhausted_alert_sensor", "spool_replay_sensor"]

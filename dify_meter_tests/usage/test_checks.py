@@ -9,7 +9,7 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.usage import checks
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter.usage.aggregates import rebuild_aggregate
-from dify_meter.usage.normalize import Normalizer
+from dify_meter.usage.normalize import NormalizationConfigError, Normalizer
 from dify_meter.usage.raw_events import replace_window
 from dify_meter_tests.support.events import make_event
 
@@ -113,14 +113,25 @@ def test_mixed_currency_key_fails_the_currency_check(conn, normalizer):
 def test_unpriced_usage_warns_by_model(conn):
     outcome = checks.check_unpriced(conn, DAY, DAY)
     assert not outcome.passed and outcome.severity == "WARN" and outcome.facts["unpriced_events"] == 1
-    assert "llama3.1:8b" in outcome.tables["unpriced"]
+    assert "llama3.1:8b" in outcome.tables["unpriced"] and "free_models" in outcome.summary
+
+
+def test_a_model_declared_free_stops_the_unpriced_warning(conn, tmp_path):
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('free_models = ["ollama/llama3.1:8b"]\n')
+    outcome = checks.check_unpriced(conn, DAY, DAY, Normalizer.load(mapping))
+    assert outcome.passed and outcome.facts["free_models_seen"] == 1 and "ollama/llama3.1:8b" in outcome.summary
+    mapping.write_text('free_models = ["Llama 3"]\n')
+    with pytest.raises(NormalizationConfigError, match='free_models: "Llama 3" is not a normalized'):
+        Normalizer.load(mapping)
 
 
 def test_dify_numbers_explain_each_kind_of_difference(conn):
     from dify_meter.sources.console.statistics import DifyAppTotals
 
     replace_window(conn, DAY, DAY, [
-        make_event("a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5")),
+        # The debugger's message is a console account's; its 120 tokens bound the excess of 20.
+        make_event("a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5"), user_type="account"),
         make_event("b", DAY, app_id="chat-app", cost=Decimal(0), priced=False),
         make_event("c", DAY, app_id="flow-app", app_mode="advanced-chat", cost=Decimal("0.25")),
     ])
@@ -136,4 +147,6 @@ def test_dify_numbers_explain_each_kind_of_difference(conn):
     assert "| Bot | chat | 120 | 120 | 0 | 0 | 0.3 | cost lower here: messages without usage metadata" in table
     assert "| Flow | advanced-chat | 120 | 120 | 0 | 0.25 | 0.25 | match |" in table
     assert "| Skipped | completion | 0 | 50 | -50 | 0 | 0.1 | skipped:" in table
-    assert not outcome.passed and outcome.facts["apps_differing"] == 3 and outcome.facts["apps_unexplained"] == 0
+    assert "(slack 100)" in table
+    assert outcome.passed and outcome.facts["apps_differing"] == outcome.facts["apps_explained"] == 3
+    assert outcome.facts["apps_unexplained"] == 0
