@@ -7,7 +7,7 @@ from dify_meter.defs.delivery import build_delivery_asset
 from dify_meter.defs.jobs import build_daily_job
 from dify_meter.defs.partitions import build_partitions
 from dify_meter.defs.raw import build_raw_usage_asset
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import build_resources
 from dify_meter.defs.schedules import build_schedule
 from dify_meter.defs.sensors import api_meter_replay_job, build_spool_replay_sensor
 from dify_meter.settings import load_settings
@@ -15,7 +15,7 @@ from dify_meter.settings import load_settings
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    settings = load_settings()
+    settings = load_settings(export_env_file=True)
     partitions = build_partitions(settings)
     daily_job = build_daily_job(settings)
     return dg.Definitions(
@@ -25,7 +25,7 @@ def defs() -> dg.Definitions:
         jobs=[daily_job, api_meter_replay_job],
         schedules=[build_schedule(daily_job, settings)],
         sensors=[build_spool_replay_sensor(partitions)],
-        resources={"duckdb_store": DuckDBStoreResource(), "meter_settings": MeterSettingsResource()},
+        resources=build_resources(settings).by_key(),
         # DuckDB allows one writing process per file: run every step of a run in one process.
         executor=dg.in_process_executor,
     )

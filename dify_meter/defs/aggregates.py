@@ -4,10 +4,9 @@ import dagster as dg
 
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import DuckDBStoreResource, MeterResource
 from dify_meter.usage import checks
 from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, rebuild_aggregate
-from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.refresh import window_days
 
 DESCRIPTIONS: dict[str, str] = {
@@ -59,12 +58,11 @@ def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDef
         ],
     )
     def aggregate(
-        context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
+        context: dg.AssetExecutionContext, meter: MeterResource, duckdb_store: DuckDBStoreResource
     ) -> dg.MaterializeResult:
-        settings = meter_settings.load()
-        normalizer = Normalizer.load(settings.dify_meter_normalization_file)
+        normalizer = meter.normalizer()
         window = context.partition_time_window
-        first_day, last_day = window_days(window.start, window.end, settings)
+        first_day, last_day = window_days(window.start, window.end, meter.zone)
         with duckdb_store.store().connect() as conn:
             summary = rebuild_aggregate(conn, mode, first_day, last_day, normalizer)
             check_results = _run_checks(conn, mode, first_day, last_day, normalizer)

@@ -4,7 +4,7 @@ import dagster as dg
 
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import DifyResource, DuckDBStoreResource, MeterResource
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
 from dify_meter.usage.refresh import refresh_raw_usage
 
@@ -33,12 +33,11 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
 
 
 def raw_usage_events(
-    context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
+    context: dg.AssetExecutionContext, meter: MeterResource, dify: DifyResource, duckdb_store: DuckDBStoreResource
 ) -> dg.MaterializeResult:
-    settings = meter_settings.load()
     window = context.partition_time_window
     store = duckdb_store.store()
-    refresh = refresh_raw_usage(settings, store, window.start, window.end)
+    refresh = refresh_raw_usage(dify.usage_source(store), store, window.start, window.end, meter.zone)
     with store.connect() as conn:
         check_results = [
             check_result("dify_numbers", check_dify_numbers(
@@ -46,12 +45,13 @@ def raw_usage_events(
             check_result("approximate_usage", check_approximate_usage(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
         ]
-    summary, fetch = refresh.summary, refresh.fetch
-    for warning in fetch.warnings:
+    summary, read = refresh.summary, refresh.read
+    for warning in read.warnings:
         context.log.warning(warning)
+    counts = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in read.counts.items())
     context.log.info(
-        f"{summary.events} usage events for {refresh.first_day}..{refresh.last_day}: "
-        f"{summary.total_tokens} tokens, {fetch.requests} Dify requests, {fetch.detail_reads} detail reads"
+        f"{summary.events} usage events for {refresh.first_day}..{refresh.last_day}: {summary.total_tokens} tokens"
+        + (f"; {counts}" if counts else "")
     )
     metadata: dict[str, Any] = {
         "days": f"{refresh.first_day} .. {refresh.last_day}",
@@ -61,18 +61,10 @@ def raw_usage_events(
         "total_tokens": summary.total_tokens,
         "unpriced_events": summary.unpriced_events,
         "approximate_events": summary.approximate_events,
-        "apps_read": fetch.apps_read,
+        "apps_read": read.apps_read,
         "apps_with_usage": summary.apps,
-        "dify_requests": fetch.requests,
-        "detail_reads": fetch.detail_reads,
-        "dify_retries": fetch.retries,
-        "lowest_concurrency": fetch.lowest_concurrency,
-        "dify_version": fetch.dify_version or "unknown",
-        "conversations_read": fetch.conversations_read,
-        "conversations_from_cache": fetch.conversations_cached,
-        "runs_read": fetch.runs_read,
-        "runs_from_cache": fetch.runs_cached,
-        "skipped_apps": len(fetch.skipped_apps),
+        **read.counts,
+        "dify_version": read.dify_version or "unknown",
         "per_app": table(["app", "mode", "events", "tokens"], summary.per_app),
     }
     for currency, cost in summary.cost_by_currency.items():

@@ -17,7 +17,7 @@ import duckdb
 
 from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
-from dify_meter.sources.console.statistics import DifyAppTotals
+from dify_meter.core.source import DifyAppTotals
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS
 from dify_meter.usage.aggregates import AggregateMode, prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer

@@ -175,7 +175,8 @@ def kill_a_run_holding_the_duckdb_slot(configured, dify) -> str:
 
 def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify):
     from dify_meter.definitions import defs
-    from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+    from dify_meter.defs.resources import build_resources
+    from dify_meter.settings import load_settings
 
     spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")
 
@@ -183,7 +184,7 @@ def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify
     with dg.DagsterInstance.get() as instance:
         spool_replay_sensor(dg.build_sensor_context(
             instance=instance,
-            resources={"duckdb_store": DuckDBStoreResource(), "meter_settings": MeterSettingsResource()},
+            resources=build_resources(load_settings()).by_key(),
         ))
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []

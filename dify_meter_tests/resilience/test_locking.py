@@ -12,7 +12,6 @@ import pytest
 
 from dify_meter.cli.main import main
 from dify_meter.definitions import defs
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.runs import materialize
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
@@ -33,6 +32,7 @@ from dify_meter_tests.support.resilience import (
     runs_of,
     truth,
 )
+from dify_meter_tests.support.settings import resources_on
 
 spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")  # as the code location builds it
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
@@ -44,7 +44,7 @@ LOCK_TROUBLE = ("Could not set lock", "Conflicting lock", "locked by another pro
 
 
 def tick(instance: dg.DagsterInstance, store_path: str) -> dg.SensorResult | dg.SkipReason:
-    resources = {"duckdb_store": DuckDBStoreResource(path=store_path), "meter_settings": MeterSettingsResource()}
+    resources = resources_on(store_path)
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         return spool_replay_sensor(context)
 

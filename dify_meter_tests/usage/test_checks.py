@@ -116,7 +116,7 @@ def test_unpriced_usage_warns_by_model(conn):
 
 
 def test_dify_numbers_explain_each_kind_of_difference(conn):
-    from dify_meter.sources.console.statistics import DifyAppTotals
+    from dify_meter.core.source import DifyAppTotals
 
     replace_window(conn, DAY, DAY, [
         make_event("a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5")),

@@ -21,8 +21,8 @@ from dify_meter.settings import load_settings
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyAuthError
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.console import NO_WAIT, FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.settings import refresh_raw
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +169,7 @@ def test_settings_pick_the_mode_and_collect_logs_in_with_email_and_password(tmp_
                               dify_workspace_id=dify.workspace_id, dify_email=EMAIL, dify_password=PASSWORD)
         with DifyClient.from_settings(keyed) as client:
             assert isinstance(client.auth, AdminKeyAuth) and ADMIN_KEY not in repr(client)
-        refresh = refresh_raw_usage(settings, store, *WINDOW)
+        refresh = refresh_raw(settings, store, *WINDOW)
         truth = dify.workspace.ground_truth(*WINDOW, "UTC")
     with store.connect_read_only() as conn:
         rows = conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM raw_usage_events").fetchall()
