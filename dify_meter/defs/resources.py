@@ -19,6 +19,7 @@ from dify_meter.api_meter.spool import SpoolPolicy
 from dify_meter.core.logs import apply_log_level
 from dify_meter.core.source import UsageSource
 from dify_meter.core.store import DuckDBStore
+from dify_meter.defs.run_settings import check_launched_with_same_settings
 from dify_meter.settings import Settings, require_api_meter, require_dify
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.retry import RetryPolicy
@@ -97,14 +98,18 @@ class ApiMeterResource(dg.ConfigurableResource):
 
 
 class MeterResource(dg.ConfigurableResource):
-    """What the pipeline itself is told: the days' timezone, the normalization file, the log level."""
+    """What the pipeline itself is told: the days' timezone, the normalization file, the log level, and the
+    settings that shaped the definitions (partitions, jobs), which a run checks before it starts."""
 
     timezone: str = "UTC"
     normalization_file: str | None = None
     log_level: Literal["debug", "info", "warn", "error"] = "info"
+    definitions_built_with: dict[str, str] = {}  # variable -> value, see `shaping_settings`
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_log_level(self.log_level)
+        if context.dagster_run is not None and context.instance is not None:
+            check_launched_with_same_settings(context.instance, context.dagster_run, self.definitions_built_with)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -138,6 +143,13 @@ class MeterResources:
                                  for key, resource in self.by_key().items()})  # type: ignore[arg-type]
 
 
+def shaping_settings(settings: Settings) -> dict[str, str]:
+    """The settings the partitions and jobs are built from: a run whose own differ would read other days."""
+    return {"DIFY_TIMEZONE": settings.dify_timezone,
+            "DIFY_PARTITIONS_START": settings.dify_partitions_start.isoformat(),
+            "DIFY_OUTPUT_MODE": settings.dify_output_mode}
+
+
 def build_resources(settings: Settings, *, secrets_from_env: bool = True) -> MeterResources:
     """The resources of the code location, filled from `settings`.
 
@@ -164,5 +176,5 @@ def build_resources(settings: Settings, *, secrets_from_env: bool = True) -> Met
             max_retries=settings.max_retries,
         ),
         meter=MeterResource(timezone=settings.dify_timezone, normalization_file=settings.dify_meter_normalization_file,
-                            log_level=settings.log_level),
+                            log_level=settings.log_level, definitions_built_with=shaping_settings(settings)),
     )
