@@ -146,7 +146,7 @@ def test_a_secret_set_only_in_dot_env_reaches_the_resources_as_an_env_var(tmp_pa
     assert dify.api_key == dg.EnvVar("DIFY_API_KEY") and dify.api_url == "http://127.0.0.1:5001"
     assert "from-dot-env" not in repr(dify)  # the definitions hold the variable's name only
     resolved = dify.process_config_and_initialize()  # as a run does: from os.environ
-    assert resolved.api_key == "from-dot-env"
+    assert resolved.api_key == "from-dot-env" and "from-dot-env" not in repr(resolved)
     # A variable set in the environment wins over `.env`, as pydantic-settings has it.
     token = defs().resources["api_meter"].process_config_and_initialize().token
     assert token == load_settings().api_meter_token.get_secret_value() == "token-from-the-environment"

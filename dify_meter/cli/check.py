@@ -12,7 +12,7 @@ from collections import Counter
 
 from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
-from dify_meter.settings import Settings, SettingsError, load_settings
+from dify_meter.settings import Settings, SettingsError
 
 SENDING_MODES = ("per_model", "all")
 # A check should answer in seconds: two tries, a short wait, instead of the export's patient retries.
@@ -47,7 +47,7 @@ def config_problems(settings: Settings) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings: Settings = args.settings
     problems = config_problems(settings)
     if problems:
         raise SettingsError("\n".join(problems))
@@ -107,7 +107,7 @@ def _is_uuid(text: str) -> bool:
 def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
     from dify_meter.core.app_modes import USAGE_MODES
-    from dify_meter.sources.console.client import DifyClient
+    from dify_meter.defs.resources import build_resources
     from dify_meter.sources.console.errors import (
         DifyAuthError,
         DifyConnectionError,
@@ -119,8 +119,8 @@ def check_dify(settings: Settings) -> CheckReport:
 
     report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
     try:
-        client = DifyClient.from_settings(settings, retry=RetryPolicy(max_attempts=2, max_total_wait=5.0),
-                                          timeout=CHECK_TIMEOUT_SECONDS)
+        client = build_resources(settings).resolved().dify.client(
+            retry=RetryPolicy(max_attempts=2, max_total_wait=5.0), timeout=CHECK_TIMEOUT_SECONDS)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     with client:

@@ -12,6 +12,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from pydantic import Field
 
 from dify_meter import __version__
 from dify_meter.api_meter.sender import ApiMeterSender
@@ -42,9 +43,9 @@ class DifyResource(dg.ConfigurableResource):
     source: str = "console"  # DIFY_SOURCE: a key of SOURCES
     api_url: str | None = None
     workspace_id: str | None = None
-    api_key: str | None = None  # dg.EnvVar("DIFY_API_KEY")
+    api_key: str | None = Field(default=None, repr=False)  # dg.EnvVar("DIFY_API_KEY")
     email: str | None = None
-    password: str | None = None  # dg.EnvVar("DIFY_PASSWORD")
+    password: str | None = Field(default=None, repr=False)  # dg.EnvVar("DIFY_PASSWORD")
     timezone: str = "UTC"
     detail_reads: Literal["auto", "never"] = "auto"
     max_concurrency: int = 8
@@ -81,7 +82,7 @@ class ApiMeterResource(dg.ConfigurableResource):
     """Where per-model usage is delivered: API_Meter's /v1/usage for one tenant."""
 
     url: str | None = None
-    token: str | None = None  # dg.EnvVar("API_METER_TOKEN")
+    token: str | None = Field(default=None, repr=False)  # dg.EnvVar("API_METER_TOKEN")
     tenant_id: str | None = None
     batch_size: int = 500
     timeout_seconds: float = 30.0

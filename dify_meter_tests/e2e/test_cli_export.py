@@ -142,8 +142,9 @@ def test_a_failed_delivery_exits_1_saying_why_and_where_the_logs_are(configured,
 KILLED_CHILD = textwrap.dedent("""
     import sys
     from datetime import date
+    from dify_meter.definitions import defs
     from dify_meter.defs.runs import materialize
-    materialize(["raw_usage_events"], date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[1]))
+    materialize(defs(), ["raw_usage_events"], date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[1]))
 """)
 
 

@@ -96,7 +96,7 @@ def test_a_backfill_the_sensor_and_an_export_share_the_file_without_a_lock_error
             backfill_output = backfill.output
             (request,) = tick(instance, str(meter.store.path)).run_requests  # the spooled day, still due
 
-        assert materialize(["api_meter_sent"], SPOOLED, SPOOLED, tags=request.tags).success
+        assert materialize(defs(), ["api_meter_sent"], SPOOLED, SPOOLED, tags=request.tags).success
         events = truth(workspace, BACKFILL_FIRST, SPOOLED)
         assert_duckdb_holds(meter.store, events)
         assert api_meter_holds(api_meter) == api_meter_truth(events)

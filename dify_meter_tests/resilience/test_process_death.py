@@ -180,7 +180,7 @@ def test_killed_mid_request_to_api_meter_then_the_sensor_replays_the_days(meter,
     assert sorted(request.partition_key for request in requests) == [str(day) for day in DAYS]
     for request in requests:
         day = date.fromisoformat(request.partition_key)
-        assert materialize(["api_meter_sent"], day, day, tags=request.tags).success
+        assert materialize(defs(), ["api_meter_sent"], day, day, tags=request.tags).success
 
     assert_failed_and_slot_free(killed.run_id)
     assert_recovered_to_the_truth(meter, workspace)
