@@ -109,8 +109,8 @@ class MeterResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_log_level(self.log_level)
-        if context.dagster_run is not None and context.instance is not None:
-            check_launched_with_same_settings(context.instance, context.dagster_run, self.definitions_built_with)
+        if context.run is not None and context.instance is not None:
+            check_launched_with_same_settings(context.instance, context.run, self.definitions_built_with)
 
     @property
     def zone(self) -> ZoneInfo:
