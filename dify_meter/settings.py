@@ -76,18 +76,22 @@ class Settings(BaseSettings):
     schedule_enabled: bool = False
     schedule_cron: str = "0 1 * * *"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
+    dify_source: Literal["console", "database"] = "console"
+    dify_database_url: SecretStr | None = None  # postgresql://user:password@host:port/db (read-only role)
+    dify_database_statement_timeout_seconds: float = Field(default=300, gt=0, le=86400)
+    dify_database_lock_timeout_seconds: float = Field(default=5, gt=0, le=3600)
 
     @field_validator(
         "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
         "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", "dify_api_key",
-        "dify_password", "api_meter_token", mode="before",
+        "dify_password", "api_meter_token", "dify_database_url", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("dify_output_mode", "dify_aggregation_period", "dify_detail_reads", "log_level",
-                     mode="before")
+                     "dify_source", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -110,6 +114,14 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http(s) URL such as https://host.example.com, got {value!r}")
         return value.strip().rstrip("/")
+
+    @field_validator("dify_database_url")
+    @classmethod
+    def _valid_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # the message names the scheme only: the URL holds the password
+        if value is not None and urlsplit(value.get_secret_value().strip()).scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return value
 
     @field_validator("api_meter_url")
     @classmethod
@@ -146,6 +158,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"DIFY_START_DATE ({self.dify_start_date}) is after DIFY_END_DATE ({self.dify_end_date})"
             )
+        if self.dify_source == "database" and (self.dify_database_url is None or not self.dify_workspace_id):
+            raise ValueError("DIFY_SOURCE=database needs DIFY_DATABASE_URL and DIFY_WORKSPACE_ID (the tenant id)")
         return self
 
     @cached_property

@@ -1,0 +1,70 @@
+"""Connections to Dify's PostgreSQL that can only read: one snapshot per day, shared by every connection.
+
+Each connection runs `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY` with local statement and lock timeouts
+and UTC; the first exports its snapshot (`pg_export_snapshot()`), the others adopt it, so all queries of a day
+see one consistent database. The transaction ends with the day: a snapshot held longer holds back vacuum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from dify_meter.sources.database.errors import DatabaseSourceError, describe_target, password_of, redact
+
+APPLICATION_NAME = "dify_meter"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    url: str  # postgresql://user:password@host:port/db; secret
+    statement_timeout_seconds: float = 300
+    lock_timeout_seconds: float = 5
+    connect_timeout_seconds: float = 10
+
+    def __repr__(self) -> str:  # dataclass repr would print the URL and its password
+        return f"DatabaseTarget({describe_target(self.url)})"
+
+    def error(self, what: str, exc: BaseException) -> DatabaseSourceError:
+        """`what` failed, with PostgreSQL's reason and no password in it."""
+        reason = redact(str(exc).strip(), password_of(self.url)) or type(exc).__name__
+        return DatabaseSourceError(f"Dify database {describe_target(self.url)}: {what}: {reason}")
+
+
+def connect(target: DatabaseTarget) -> psycopg.Connection:
+    try:
+        return psycopg.connect(target.url, autocommit=True, application_name=APPLICATION_NAME,
+                               connect_timeout=max(1, round(target.connect_timeout_seconds)))
+    except psycopg.Error as exc:
+        raise target.error("cannot connect", exc) from None
+
+
+def begin_read_only(connection: psycopg.Connection, target: DatabaseTarget, snapshot: str | None = None) -> None:
+    connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    if snapshot is not None:
+        connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+    for name, seconds in (("statement_timeout", target.statement_timeout_seconds),
+                          ("lock_timeout", target.lock_timeout_seconds)):
+        connection.execute(sql.SQL("SET LOCAL {} = {}").format(
+            sql.Identifier(name), sql.Literal(f"{round(seconds * 1000)}ms")))
+    connection.execute("SET LOCAL TIME ZONE 'UTC'")
+
+
+@contextmanager
+def day_snapshot(target: DatabaseTarget, connections: int = 2) -> Iterator[list[psycopg.Connection]]:
+    """`connections` connections in one READ ONLY REPEATABLE READ snapshot, closed at exit."""
+    with ExitStack() as stack:
+        opened = [stack.enter_context(connect(target)) for _ in range(connections)]
+        try:
+            begin_read_only(opened[0], target)
+            row = opened[0].execute("SELECT pg_export_snapshot()").fetchone()
+            assert row is not None
+            for connection in opened[1:]:
+                begin_read_only(connection, target, snapshot=row[0])
+        except psycopg.Error as exc:
+            raise target.error("cannot open a read-only snapshot", exc) from None
+        yield opened  # closing a connection aborts its transaction: nothing is ever committed
