@@ -21,7 +21,7 @@ from dify_meter.core.logs import apply_log_level
 from dify_meter.core.source import UsageSource
 from dify_meter.core.store import DuckDBStore
 from dify_meter.defs.run_settings import check_launched_with_same_settings
-from dify_meter.settings import Settings, require_api_meter, require_dify
+from dify_meter.settings import Settings, SettingsError, require_api_meter, require_dify
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter.sources.console.source import ConsoleSource
@@ -64,6 +64,9 @@ class DifyResource(dg.ConfigurableResource):
 
     def usage_source(self, store: DuckDBStore, *, retry: RetryPolicy | None = None) -> UsageSource:
         """The source DIFY_SOURCE names; `store` keeps what it caches between reads."""
+        if self.source not in SOURCES:
+            raise SettingsError(f"DIFY_SOURCE={self.source} cannot feed the pipeline yet: it does not implement "
+                                f"core.source.UsageSource. Use {' or '.join(SOURCES)}.")
         return SOURCES[self.source](self, store, retry)
 
 
@@ -72,7 +75,7 @@ def console_source(dify: DifyResource, store: DuckDBStore, retry: RetryPolicy | 
                          detail_reads=dify.detail_reads, max_run_seconds=dify.max_run_seconds)
 
 
-# DIFY_SOURCE -> how its source is built. A new source is one entry here (and its value in `source`).
+# DIFY_SOURCE -> how its source is built: a new source is one entry here.
 SOURCES: dict[str, Callable[[DifyResource, DuckDBStore, RetryPolicy | None], UsageSource]] = {
     "console": console_source,
 }
@@ -166,7 +169,8 @@ def build_resources(settings: Settings, *, secrets_from_env: bool = True) -> Met
     return MeterResources(
         duckdb_store=DuckDBStoreResource(path=settings.dify_meter_duckdb),
         dify=DifyResource(
-            api_url=settings.dify_api_url, workspace_id=settings.dify_workspace_id, api_key=secret("DIFY_API_KEY"),
+            source=settings.dify_source, api_url=settings.dify_api_url, workspace_id=settings.dify_workspace_id,
+            api_key=secret("DIFY_API_KEY"),
             email=settings.dify_email, password=secret("DIFY_PASSWORD"), timezone=settings.dify_timezone,
             detail_reads=settings.dify_detail_reads, max_concurrency=settings.dify_max_concurrency,
             max_run_seconds=settings.dify_max_run_seconds,
