@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dify_meter.sandbox.dify.exchange import Reply, Request
+from dify_meter.sandbox.dify.exchange import Reply
 from dify_meter.sandbox.dify.faults import FaultSpec
 from dify_meter.sandbox.dify.generate import Workspace, generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sandbox.loopback import Request
 
 SEEDS = (7, 8)
 READY_PREFIX = "DIFY-READY "

@@ -2,6 +2,7 @@
 through `refresh_raw_usage`, at concurrency 1 and 8, against a remote Dify and a busy one.
 
     python bench/fetch.py [--scale 4] [--repeat 3] [--no-dagster]
+    python bench/fetch.py --versions [--scale 4]   # requests per LLM call in each simulated Dify version
 
 `--scale 26` is the issue's size (>= 20 apps, >= 2,000 workflow runs and >= 5,000 messages on the day;
 ~14 min); the default, 4, keeps `make bench` short (~2.7 min) with the same apps and mix.
@@ -71,6 +72,7 @@ from _fetch_timeline import (  # noqa: E402
     seconds_by_in_flight,
     timeline,
 )
+from _fetch_versions import print_requests_per_llm_call  # noqa: E402
 from _timed_store import TimedStore  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
@@ -402,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the remote profile at concurrency 8, the median is judged (default %(default)s)")
     parser.add_argument("--no-dagster", action="store_true", help="skip the run through dagster asset materialize")
+    parser.add_argument("--versions", action="store_true",
+                        help="only count requests per LLM call of the day in each simulated Dify version (~1 min)")
     parser.add_argument("--child", choices=("dify", "fetch"), help=argparse.SUPPRESS)
     parser.add_argument("--start-date", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--days", type=int, help=argparse.SUPPRESS)
@@ -429,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()[0]
     spec = WorkspaceSpec(args.scale, START_DATE, GENERATED_DAYS, TIMEZONE)
+    if args.versions:
+        print_requests_per_llm_call(spec, window(DAY), TIMEZONE)
+        return 0
     print("Generating the workspace and its ground truth ...", file=sys.stderr, flush=True)
     day = describe_day(spec)
     with tempfile.TemporaryDirectory(prefix="bench_fetch_") as tmp:

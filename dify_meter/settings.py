@@ -8,7 +8,6 @@ location still loads (and shows what is missing) on a machine that is not config
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from datetime import date, timedelta
 from functools import cached_property
@@ -21,22 +20,11 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOOPBACK_NAMES = {"localhost"}
+from dify_meter.core.hosts import is_loopback_host
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable and the expected form."""
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _first_and_last_of_previous_month(today: date) -> tuple[date, date]:

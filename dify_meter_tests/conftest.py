@@ -1,4 +1,4 @@
-"""Fixtures used by several test folders (api_meter/ and e2e/): a reference API_Meter and a store aimed at it."""
+"""Fixtures used by several test folders (api_meter/ and cli/): a reference API_Meter and a store aimed at it."""
 
 from __future__ import annotations
 

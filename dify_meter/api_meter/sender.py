@@ -24,8 +24,8 @@ from dify_meter.api_meter.records import build_request, record_key
 from dify_meter.api_meter.rejections import explain_rejection
 from dify_meter.api_meter.report import RESPONSE_TEXT_LIMIT, BatchResult, SendReport
 from dify_meter.core.api_meter_contract import USAGE_PATH
+from dify_meter.core.hosts import is_loopback_host
 from dify_meter.core.retry_after import retry_after_seconds
-from dify_meter.settings import is_loopback_host
 
 logger = logging.getLogger(__name__)
 

@@ -106,8 +106,9 @@ def _is_uuid(text: str) -> bool:
 
 def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
-    from dify_meter.core.app_modes import USAGE_MODES
+    from dify_meter.core.app_modes import KNOWN_MODES, NO_LLM_MODES, USAGE_MODES
     from dify_meter.defs.resources import build_resources
+    from dify_meter.sources.console.dify_versions import NEWEST_RECORDED, version_report
     from dify_meter.sources.console.errors import (
         DifyAuthError,
         DifyConnectionError,
@@ -115,6 +116,7 @@ def check_dify(settings: Settings) -> CheckReport:
         DifyHTTPError,
         DifyResponseError,
     )
+    from dify_meter.sources.console.listing import apps as list_apps
     from dify_meter.sources.console.retry import RetryPolicy
 
     report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
@@ -127,7 +129,7 @@ def check_dify(settings: Settings) -> CheckReport:
         try:
             profile = client.account_profile()
             workspace = client.current_workspace()
-            apps = list(client.iter_apps())
+            apps = list_apps(client)
         except DifyAuthError as exc:
             report.problem = _refused(settings, exc)
             return report
@@ -151,15 +153,27 @@ def check_dify(settings: Settings) -> CheckReport:
         version = client.dify_version
     report.facts.append(("Dify version", f"{version} (X-Version)" if version else
                          "unknown: no X-Version header in Dify's answers"))
+    behaviour = version_report(version)
+    report.facts.append(("model from", behaviour.model_source))
+    report.facts.append(("detail reads", behaviour.detail_reads))
+    report.facts.append(("modes read", ", ".join(sorted(USAGE_MODES))))
+    if behaviour.newer_than_recorded:
+        report.notes.append(f"Dify {version} is newer than the newest recorded version ({NEWEST_RECORDED}): "
+                            "check the apps_not_read and dify_numbers checks of the first export")
     report.facts.append(("acting as", f"{profile.name} <{profile.email}>"))
     report.facts.append(("workspace", f"{workspace.name} ({workspace.id})"))
     modes = Counter(app.mode for app in apps)
     report.facts.append(("apps", f"{len(apps)}" + (f" ({', '.join(f'{m} {n}' for m, n in sorted(modes.items()))})"
                                                    if apps else "")))
-    unread = sum(n for mode, n in modes.items() if mode not in USAGE_MODES)
-    if unread:
-        report.notes.append(f"{unread} app(s) of modes that make no LLM usage Dify reports (e.g. channel, "
-                            "rag-pipeline) are skipped by the export")
+    report.facts.append(("agent apps", str(modes.get("agent", 0))))
+    quiet = sum(n for mode, n in modes.items() if mode in NO_LLM_MODES)
+    if quiet:
+        report.notes.append(f"{quiet} app(s) of modes that make no LLM usage Dify reports "
+                            f"({', '.join(sorted(NO_LLM_MODES))}) are skipped by the export")
+    not_read = sorted(f"{app.name} ({app.mode})" for app in apps if app.mode not in KNOWN_MODES)
+    if not_read:
+        report.notes.append(f"{len(not_read)} app(s) of modes this exporter does not read: {', '.join(not_read)}; "
+                            "the export names them in the apps_not_read check with Dify's own figures")
     report.facts.append(("timezone", _timezone_meaning(profile.timezone, settings)))
     if settings.dify_api_key is not None and workspace.id != settings.dify_workspace_id:
         report.notes.append(f"Dify acts in workspace {workspace.id}, not in DIFY_WORKSPACE_ID "

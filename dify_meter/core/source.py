@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from dify_meter.core.event import UsageEvent
+from dify_meter.core.skipped_app import SkippedApp
 
 
 class EventSink(Protocol):
@@ -38,11 +39,15 @@ class SourceReport:
     event_count: int
     apps_read: int
     dify_totals: list[DifyAppTotals]
-    skipped_app_ids: frozenset[str] = frozenset()
+    skipped_apps: list[SkippedApp] = field(default_factory=list)  # each with why: the checks name them
     warnings: list[str] = field(default_factory=list)
     dify_version: str | None = None
     # The source's own counters (requests, detail reads, cache hits...), named as shown in run metadata.
     counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped_app_ids(self) -> frozenset[str]:
+        return frozenset(app.app_id for app in self.skipped_apps)
 
 
 class UsageSource(Protocol):

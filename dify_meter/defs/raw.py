@@ -5,7 +5,7 @@ import dagster as dg
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.resources import DifyResource, DuckDBStoreResource, MeterResource
-from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
+from dify_meter.usage.checks import check_approximate_usage, check_apps_not_read, check_dify_numbers
 from dify_meter.usage.refresh import refresh_raw_usage
 
 
@@ -22,6 +22,8 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
                               description="Per app, tokens and cost against Dify's own statistics/token-costs."),
             dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
                               description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never)."),
+            dg.AssetCheckSpec("apps_not_read", asset="raw_usage_events",
+                              description="Apps of a mode this exporter does not know: named, with Dify's figures."),
         ],
         description=(
             "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
@@ -44,6 +46,7 @@ def raw_usage_events(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
             check_result("approximate_usage", check_approximate_usage(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
+            check_result("apps_not_read", check_apps_not_read(refresh.read.skipped_apps, refresh.dify_totals)),
         ]
     summary, read = refresh.summary, refresh.read
     for warning in read.warnings:
@@ -65,6 +68,8 @@ def raw_usage_events(
         "apps_with_usage": summary.apps,
         **read.counts,
         "dify_version": read.dify_version or "unknown",
+        "apps_not_read": ", ".join(f"{app.app_name} ({app.mode})" for app in read.skipped_apps if app.unread_usage)
+        or "none",
         "per_app": table(["app", "mode", "events", "tokens"], summary.per_app),
     }
     for currency, cost in summary.cost_by_currency.items():

@@ -17,6 +17,7 @@ import duckdb
 
 from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
+from dify_meter.core.skipped_app import SkippedApp
 from dify_meter.core.source import DifyAppTotals
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS
 from dify_meter.usage.aggregates import AggregateMode, prepare_window_events
@@ -197,7 +198,8 @@ def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: dat
 
 def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool) -> str:
     if skipped:
-        return "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
+        return ("skipped: completion apps are not read with DIFY_DETAIL_READS=never" if mode == "completion" else
+                "not read: a mode this exporter does not know (check apps_not_read)")
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return "match"
     if ours_tokens > dify.tokens and mode in MESSAGE_MODES:
@@ -260,3 +262,23 @@ def check_approximate_usage(conn: duckdb.DuckDBPyConnection, first_day: date, la
         return CheckOutcome(False, "WARN", "some usage is approximate (model = the app's current one) or skipped "
                             "because DIFY_DETAIL_READS=never", facts, tables)
     return CheckOutcome(True, "WARN", "no approximate or skipped usage", facts, tables)
+
+
+def check_apps_not_read(skipped_apps: Sequence[SkippedApp], totals: Sequence[DifyAppTotals]) -> CheckOutcome:
+    """Apps whose usage was not read because this exporter does not know their mode, with Dify's own figures."""
+    by_app = {t.app_id: t for t in totals}
+    unread = [app for app in skipped_apps if app.unread_usage]
+    rows = [(app.app_name, app.app_id, app.mode,
+             by_app[app.app_id].tokens if app.app_id in by_app else "no statistics",
+             by_app[app.app_id].price if app.app_id in by_app else "no statistics") for app in unread]
+    facts: dict[str, int | str] = {
+        "apps_not_read": len(unread),
+        "tokens_not_read_per_dify": sum(by_app[app.app_id].tokens for app in unread if app.app_id in by_app),
+    }
+    if unread:
+        names = ", ".join(f"{app.app_name} ({app.mode})" for app in unread)
+        return CheckOutcome(False, "WARN", f"{len(unread)} apps of modes this exporter does not know were not read: "
+                            f"{names}; the rest of the window is delivered", facts,
+                            {"not_read": markdown_table(("app", "id", "mode", "tokens per Dify", "cost per Dify"),
+                                                        rows)})
+    return CheckOutcome(True, "WARN", "every app of a mode with LLM usage was read", facts)

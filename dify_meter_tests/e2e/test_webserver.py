@@ -82,7 +82,7 @@ def test_webserver_serves_the_code_location(tmp_path):
     per_model_checks = {c["name"]: c["blocking"] for c in assets["usage_per_model"]["assetChecksOrError"]["checks"]}
     assert per_model_checks["normalization"] is True and per_model_checks["currency"] is False
     raw_checks = {c["name"] for c in assets["raw_usage_events"]["assetChecksOrError"]["checks"]}
-    assert raw_checks == {"dify_numbers", "approximate_usage"}
+    assert raw_checks == {"dify_numbers", "approximate_usage", "apps_not_read"}
     assert {"daily_usage_job", "api_meter_replay_job"} <= {job["name"] for job in repository["jobs"]}
     assert [s["name"] for s in repository["schedules"]] == ["daily_usage_schedule"]
     assert [s["name"] for s in repository["sensors"]] == ["spool_replay_sensor"]

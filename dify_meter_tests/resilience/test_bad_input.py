@@ -20,9 +20,10 @@ from dify_meter.defs import resources
 from dify_meter.defs.resources import console_source
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
 from dify_meter.sandbox.dify.changes import add_workflow_runs
-from dify_meter.sandbox.dify.exchange import Reply, Request
+from dify_meter.sandbox.dify.exchange import Reply
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sandbox.loopback import Request
 from dify_meter.usage.aggregates import AGGREGATE_TABLES
 from dify_meter_tests.support.aggregates import actual
 from dify_meter_tests.support.console import NO_WAIT

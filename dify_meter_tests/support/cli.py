@@ -52,3 +52,9 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def run_check(capsys) -> tuple[int, str]:
+    code = exit_code(["check"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err

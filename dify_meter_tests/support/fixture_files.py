@@ -1,4 +1,4 @@
-"""Where the recorded Dify 1.12.1 exchanges are: the vendored copy in dify_meter_tests/fixtures."""
+"""Where the recorded Dify exchanges are: vendored in dify_meter_tests/fixtures, one folder per version."""
 
 from __future__ import annotations
 
@@ -6,13 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "dify-1.12.1"
-SEED_FILE = FIXTURES_DIR / "fixture-seed.sql"
+VENDORED = Path(__file__).resolve().parents[1] / "fixtures"
+BASELINE = "1.12.1"
+FIXTURES_DIR = VENDORED / f"dify-{BASELINE}"
+# The recorded workspace as rows. 1.16.1's seed is the older ones' with the one end-user type Dify never
+# writes ('web-app') made 'browser' (E4 of its INDEX.md), so every simulated version accepts it.
+SEED_FILE = VENDORED / "dify-1.16.1" / "fixture-seed.sql"
 
 
-def fixture_files() -> list[Path]:
-    return sorted(FIXTURES_DIR.glob("*.json"))
+def fixtures_dir(version: str = BASELINE) -> Path:
+    return VENDORED / f"dify-{version}"
 
 
-def load_fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES_DIR / name).read_text(encoding="utf-8"))
+def fixture_files(version: str = BASELINE) -> list[Path]:
+    folder = fixtures_dir(version)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"recorded Dify {version} fixtures not found at {folder}")
+    return sorted(folder.glob("*.json"))
+
+
+def load_fixture(name: str, version: str = BASELINE) -> dict[str, Any]:
+    return json.loads((fixtures_dir(version) / name).read_text(encoding="utf-8"))

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from dify_meter.sandbox.loopback import LoopbackServer
+from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
 
 FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "dify-1.12.1"
 API_KEY = "test-admin-key-never-shown"
@@ -67,33 +65,18 @@ class ReplayServer(LoopbackServer):
             self.replies[key] = Reply(response["status"], json.dumps(response["body"]).encode())
         self.extra = extra or {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        super().__init__(self._handler())
+        super().__init__(self._answer)
 
-    def reply_to(self, method: str, target: str, headers: dict[str, str]) -> Reply:
-        parts = urlsplit(target)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        self.requests.append((method, parts.path, query))
+    def reply_to(self, request: Request) -> Reply:
+        method, path, query, headers = request.method, request.path, dict(request.query), request.headers
+        self.requests.append((method, path, query))
         if headers.get("authorization") != f"Bearer {API_KEY}" or headers.get("x-workspace-id") != WORKSPACE_ID:
             return Reply(401, json.dumps(body("08-admin-key-without-workspace-401.json")).encode())
-        if (method, parts.path) in self.extra:
-            return self.extra[(method, parts.path)]
-        reply = self.replies.get(_key(method, parts.path, query, self.ignore))
-        return reply or Reply(599, f"no recording for {method} {target}".encode(), "text/plain")
+        if (method, path) in self.extra:
+            return self.extra[(method, path)]
+        reply = self.replies.get(_key(method, path, query, self.ignore))
+        return reply or Reply(599, f"no recording for {method} {path} {query}".encode(), "text/plain")
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                reply = replay.reply_to("GET", self.path, headers)
-                head = (f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
-                        f"Content-Length: {len(reply.body)}\r\nX-Version: 1.12.1\r\n\r\n")
-                self.wfile.write(head.encode() + reply.body)  # one write: no Nagle/delayed-ACK stall
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
+    def _answer(self, request: Request) -> Response:
+        reply = self.reply_to(request)
+        return Response(reply.status, reply.body, [("Content-Type", reply.content_type), ("X-Version", "1.12.1")])

@@ -27,9 +27,9 @@ from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.core.event import UsageEvent
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
-from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
+from dify_meter.sandbox.loopback import Request
 from dify_meter.usage.aggregates import AGGREGATE_TABLES
 from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected, resolved_currencies
 from dify_meter_tests.support.console import assert_same_events

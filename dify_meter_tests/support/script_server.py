@@ -12,15 +12,12 @@ answering at once; an answer function may hold its request with `server.wait_unt
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from dify_meter.sandbox.loopback import LoopbackServer
+from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class ScriptServer(LoopbackServer):
         self.peak_in_flight = 0
         self.answered = 0
         self._lock = threading.Condition()
-        super().__init__(self._handler(), poll_interval=0.01)
+        super().__init__(self._answer)
 
     def wait_until(self, condition: Callable[[ScriptServer], bool]) -> None:
         """Block the calling request until `condition(server)` holds (checked whenever a request starts or ends)."""
@@ -72,12 +69,8 @@ class ScriptServer(LoopbackServer):
         with self._lock:
             return [(seen.method, seen.path) for seen in self.seen]
 
-    def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        target = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        seen = Seen(method, target.path, dict(parse_qsl(target.query, keep_blank_values=True)),
-                    {name.lower(): value for name, value in handler.headers.items()},
-                    handler.rfile.read(length) if length else b"")
+    def _answer(self, request: Request) -> Response:
+        seen = Seen(request.method, request.path, dict(request.query), dict(request.headers), request.body)
         with self._lock:
             self.seen.append(seen)
             self.in_flight += 1
@@ -91,38 +84,8 @@ class ScriptServer(LoopbackServer):
                 self.answered += 1
                 self._lock.notify_all()
         if answer.drop:
-            handler.close_connection = True
-            handler.connection.shutdown(socket.SHUT_RDWR)
-            return
-        body = answer.payload()
+            return Response(None)
         headers = [("Content-Type", "application/json"), *answer.headers]
         if self.version:
             headers.append(("X-Version", self.version))
-        head = f"HTTP/1.1 {answer.status} X\r\nContent-Length: {len(body)}\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
-        sent = body if answer.truncate_to is None else body[:answer.truncate_to]
-        handler.wfile.write(head.encode("latin-1") + sent)  # one write: no Nagle/delayed-ACK stall
-        if answer.truncate_to is not None:
-            handler.wfile.flush()
-            handler.close_connection = True
-            handler.connection.shutdown(socket.SHUT_RDWR)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        script = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                script._serve(self, "GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                script._serve(self, "POST")
-
-            def do_DELETE(self) -> None:  # noqa: N802
-                script._serve(self, "DELETE")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
+        return Response(answer.status, answer.payload(), headers, truncate_to=answer.truncate_to)

@@ -2,37 +2,33 @@
 
 Only `POST /v1/usage` exists (other paths 404, other methods 405). A request is checked in the
 order a real deployment would: body size (413), injected faults, token (401), tenant (403), field
-rules (400), then applied all-or-nothing and answered 200. Each response goes out in one write:
-separate header and body writes cost ~40 ms per request (Nagle + delayed ACK).
+rules (400), then applied all-or-nothing and answered 200. It serves on `dify_meter.sandbox.loopback`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
-import socket
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.utils import format_datetime, formatdate
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from dify_meter.core.api_meter_contract import USAGE_PATH
+from dify_meter.core.hosts import is_loopback_host
 from dify_meter.sandbox.api_meter.store import ApiMeterStore, StoredKey, StoredRecord, Totals
 from dify_meter.sandbox.api_meter.validation import InvalidRequest, is_uuid, validate_usage_request
-from dify_meter.settings import is_loopback_host
+from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "sandbox-api-meter-token"
 DEFAULT_TENANT_ID = "12345678-1234-1234-1234-123456789abc"
+IDLE_TIMEOUT_SECONDS = 60  # an idle keep-alive connection is closed after a minute, as real servers do
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,74 +81,14 @@ class _Reply:
     records: int = 0
     fault: str | None = None
 
+    def response(self) -> Response:
+        body = json.dumps(self.payload).encode("utf-8") if self.payload is not None else b""
+        headers = [("Content-Type", "application/json"), *self.headers.items()]
+        return Response(self.status, body, headers, close=self.close)
+
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    timeout = 60  # an idle keep-alive connection is closed after a minute
-    server: _HttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.meter._track(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.meter._untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        logger.debug("%s " + format, self.address_string(), *args)
-
-    def do_POST(self) -> None:
-        self.server.meter._handle(self)
-
-    def do_GET(self) -> None:
-        self.server.meter._handle(self)
-
-    def do_HEAD(self) -> None:
-        self.server.meter._handle(self)
-
-    def do_PUT(self) -> None:
-        self.server.meter._handle(self)
-
-    def do_PATCH(self) -> None:
-        self.server.meter._handle(self)
-
-    def do_DELETE(self) -> None:
-        self.server.meter._handle(self)
-
-    def do_OPTIONS(self) -> None:
-        self.server.meter._handle(self)
-
-    def respond(self, status: int, payload: dict[str, Any] | None, headers: dict[str, str]) -> None:
-        body = json.dumps(payload).encode("utf-8") if payload is not None and self.command != "HEAD" else b""
-        lines = [
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-            f"Date: {formatdate(usegmt=True)}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-        ]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        if self.close_connection:
-            lines.append("Connection: close")
-        try:
-            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        except OSError:
-            self.close_connection = True  # the client has gone (e.g. after its timeout)
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    meter: ApiMeterServer
-
-
-class _HttpServer6(_HttpServer):
-    address_family = socket.AF_INET6
 
 
 class ApiMeterServer:
@@ -183,11 +119,8 @@ class ApiMeterServer:
         self._faults = _Faults()
         self._log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     def __repr__(self) -> str:
         return f"ApiMeterServer(host={self.host!r}, port={self.port}, tenant_id={self.tenant_id!r})"
@@ -196,56 +129,32 @@ class ApiMeterServer:
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
+        if self._server is None:
             raise RuntimeError("the sandbox API_Meter is not started")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._server.base_url
 
     def start(self) -> ApiMeterServer:
-        if self._httpd is not None:
+        if self._server is not None:
             return self
         self._stopping.clear()
-        server_class = _HttpServer6 if ":" in self.host else _HttpServer
-        self._httpd = server_class((self.host.strip("[]"), self.port), _Handler)
-        self._httpd.meter = self
-        self.port = self._httpd.server_address[1]
-        # A short poll interval makes stop() quick; the default 0.5 s would dominate the tests.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name=f"api-meter-{self.port}", daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(self._handle, host=self.host, port=self.port,
+                                      idle_timeout=IDLE_TIMEOUT_SECONDS, name="api-meter").start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving and close every open connection (so clients reconnect to a restarted server)."""
-        if self._httpd is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._stopping.set()
-        self._httpd.shutdown()
-        with self._connections_lock:
-            open_connections = list(self._connections)
-        for connection in open_connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd = None
-        self._thread = None
+        self._stopping.set()  # a request held by a "slow" fault gives up now
+        server.stop()
 
     def __enter__(self) -> ApiMeterServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def _track(self, connection: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.add(connection)
-
-    def _untrack(self, connection: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(connection)
 
     # read accessors for tests
 
@@ -287,43 +196,35 @@ class ApiMeterServer:
 
     # request handling
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, request: Request) -> Response:
         """Decide the answer, log it, then send it: a client that has its answer sees it in the log."""
-        body = b""
         try:
-            body, reply = self._read_body(handler)
-            if reply is None:
-                reply = self._answer(handler, body)
+            reply = self._framing_error(request) or self._answer(request)
         except Exception:
-            logger.exception("sandbox API_Meter failed on %s %s", handler.command, handler.path)
+            logger.exception("sandbox API_Meter failed on %s %s", request.method, request.path)
             reply = _Reply(500, {"error": "internal error of the sandbox API_Meter"}, close=True, fault="internal")
         entry = LoggedRequest(
-            datetime.now(UTC), handler.command, handler.path, len(body), reply.status, reply.records, reply.fault
+            datetime.now(UTC), request.method, request.path, len(request.body), reply.status, reply.records, reply.fault
         )
         with self._log_lock:
             self._log.append(entry)
-        if reply.close:
-            handler.close_connection = True
-        if reply.status is not None:
-            handler.respond(reply.status, reply.payload, reply.headers)
+        return reply.response()
 
     @staticmethod
-    def _read_body(handler: _Handler) -> tuple[bytes, _Reply | None]:
-        length = handler.headers.get("Content-Length")
-        if handler.headers.get("Transfer-Encoding") or (length is None and handler.command in ("POST", "PUT", "PATCH")):
-            return b"", _Reply(411, {"error": "a Content-Length header is required"}, close=True)
-        if length is None:
-            return b"", None
-        if not length.isdigit():
-            return b"", _Reply(400, {"error": f"malformed Content-Length {length!r}"}, close=True)
-        return handler.rfile.read(int(length)), None
+    def _framing_error(request: Request) -> _Reply | None:
+        length = request.headers.get("content-length")
+        if "transfer-encoding" in request.headers or (length is None and request.method in ("POST", "PUT", "PATCH")):
+            return _Reply(411, {"error": "a Content-Length header is required"}, close=True)
+        if length is not None and not length.isdigit():
+            return _Reply(400, {"error": f"malformed Content-Length {length!r}"}, close=True)
+        return None
 
-    def _answer(self, handler: _Handler, body: bytes) -> _Reply:
-        path = urlsplit(handler.path).path
-        if path != USAGE_PATH:
-            return _Reply(404, {"error": f"no such endpoint: {path}"})
-        if handler.command != "POST":
-            return _Reply(405, {"error": f"{handler.command} is not allowed here; use POST"}, {"Allow": "POST"})
+    def _answer(self, request: Request) -> _Reply:
+        if request.path != USAGE_PATH:
+            return _Reply(404, {"error": f"no such endpoint: {request.path}"})
+        if request.method != "POST":
+            return _Reply(405, {"error": f"{request.method} is not allowed here; use POST"}, {"Allow": "POST"})
+        body = request.body
         if self.max_body_bytes is not None and len(body) > self.max_body_bytes:
             return _Reply(413, {"error": f"body of {len(body)} bytes exceeds the limit of {self.max_body_bytes}"})
         slow = self._faults.take("slow")
@@ -333,11 +234,10 @@ class ApiMeterServer:
         if injected is not None:
             headers = {"Retry-After": injected.retry_after} if injected.retry_after else {}
             return _Reply(injected.status, {"error": f"injected fault: {injected.kind}"}, headers, fault=injected.kind)
-        reply = self._apply(handler, body)
+        reply = self._apply(request.headers.get("authorization", ""), body)
         return replace(reply, fault=reply.fault or ("slow" if slow else None))
 
-    def _apply(self, handler: _Handler, body: bytes) -> _Reply:
-        authorization = handler.headers.get("Authorization", "")
+    def _apply(self, authorization: str, body: bytes) -> _Reply:
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token.encode()):
             return _Reply(401, {"error": "missing or invalid bearer token"})

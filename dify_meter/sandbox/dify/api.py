@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from dify_meter.core.app_modes import APP_MODES
 from dify_meter.sandbox.dify import render
+from dify_meter.sandbox.dify.agent_api import get_agent_log_messages, get_agent_version, get_agent_versions
 from dify_meter.sandbox.dify.auth_api import get_setup, post_login, post_refresh_token, post_setup
 from dify_meter.sandbox.dify.exchange import Call
 from dify_meter.sandbox.dify.queries import (
@@ -39,7 +40,10 @@ Json = dict[str, Any]
 T = TypeVar("T")
 APPS = "/console/api/apps/<uuid:app_id>"
 ANY_MODE: tuple[str, ...] = ()
-CHAT = tuple(row.mode for row in APP_MODES if row.conversations)  # in the order Dify lists them
+# In the order Dify lists them; 1.16+ adds agent apps' conversations and (console-started) messages.
+AGENT_ERA_CHAT = tuple(row.mode for row in APP_MODES if row.conversations)
+CHAT = tuple(mode for mode in AGENT_ERA_CHAT if mode != "agent")
+AGENT = "/console/api/agent/<uuid:agent_id>"
 
 
 Handler = Callable[[Call], tuple[int, Json]]
@@ -99,10 +103,11 @@ def _conversation(call: Call, app: App) -> Conversation:
 
 
 def _read_detail(call: Call, conversation: Conversation) -> None:
-    """Dify's side effect: the first detail read marks the conversation read and bumps updated_at."""
+    """Dify's side effect: the first detail read marks the conversation read and (before 1.14) bumps updated_at."""
     if conversation.read_at is None:
         conversation.read_at = call.now
-        conversation.updated_at = call.now
+        if call.version.detail_read_moves_updated_at:
+            conversation.updated_at = call.now
     call.ws.detail_reads[conversation.id] += 1
 
 
@@ -122,34 +127,40 @@ def get_all_workspaces(call: Call) -> tuple[int, Json]:
 
 
 def post_current_workspace(call: Call) -> tuple[int, Json]:
-    return 200, render.current_workspace(call.ws)
+    return 200, render.current_workspace(call.ws, call.version)
 
 
 def get_members(call: Call) -> tuple[int, Json]:
     accounts = sorted(call.ws.accounts.values(), key=lambda a: a.created_at)
-    return 200, {"accounts": [render.member(a) for a in accounts]}
+    return 200, {"accounts": [render.member(a, call.version) for a in accounts]}
 
 
 # --- apps ----------------------------------------------------------------------------------------
 
 def get_apps(call: Call) -> tuple[int, Json]:
     query = validate(AppListQuery, call.args)
-    apps = [a for a in call.ws.apps.values() if query.mode in ("all", a.mode)]
+    if query.mode == "agent" and not call.version.agent_apps:
+        raise ApiError(400, "invalid_param", "mode: Input should be 'completion', 'chat', 'advanced-chat', "
+                                             "'workflow', 'agent-chat', 'channel' or 'all'")
+    # 1.16 leaves agent apps out of `all`, and lists only those with an active Agent under `agent`
+    apps = [a for a in call.ws.apps.values()
+            if (query.mode == a.mode and (a.mode != "agent" or a.bound_agent_id))
+            or (query.mode == "all" and a.mode != "agent")]
     if query.name:
         apps = [a for a in apps if query.name.lower() in a.name.lower()]
     items, paging = _page(_newest_first(apps, lambda a: a.created_at), query.page, query.limit)
-    return 200, {**paging, "data": [render.app_list_item(call.ws, a) for a in items]}
+    return 200, {**paging, "data": [render.app_list_item(call.ws, a, call.version) for a in items]}
 
 
 def get_app(call: Call) -> tuple[int, Json]:
     app = _app(call, ANY_MODE)
-    return 200, render.app_detail(call.ws, app, f"{call.base_url}/v1")
+    return 200, render.app_detail(call.ws, app, f"{call.base_url}/v1", call.version)
 
 
 # --- conversations and messages ----------------------------------------------------------------
 
 def get_chat_conversations(call: Call) -> tuple[int, Json]:
-    app = _app(call, CHAT)
+    app = _app(call, AGENT_ERA_CHAT if call.version.agent_apps else CHAT)
     query = validate(ChatConversationQuery, call.args)
     start = _utc(call, _minute(query.start, "start"))
     end = _utc(call, _minute(query.end, "end"))
@@ -171,7 +182,7 @@ def get_chat_conversations(call: Call) -> tuple[int, Json]:
     ordered = (_newest_first(conversations, moment) if query.sort_by.startswith("-")
                else sorted(conversations, key=moment))
     items, paging = _page(ordered, query.page, query.limit)
-    return 200, {**paging, "data": [render.chat_conversation_item(call.ws, c) for c in items]}
+    return 200, {**paging, "data": [render.chat_conversation_item(call.ws, c, call.version) for c in items]}
 
 
 def get_completion_conversations(call: Call) -> tuple[int, Json]:
@@ -186,7 +197,7 @@ def get_completion_conversations(call: Call) -> tuple[int, Json]:
         before = end + timedelta(seconds=59)  # Dify sets second 59 but compares with "<"
         conversations = [c for c in conversations if c.created_at < before]
     items, paging = _page(_newest_first(conversations, lambda c: c.created_at), query.page, query.limit)
-    return 200, {**paging, "data": [render.completion_conversation_item(call.ws, c) for c in items]}
+    return 200, {**paging, "data": [render.completion_conversation_item(call.ws, c, call.version) for c in items]}
 
 
 def get_chat_conversation(call: Call) -> tuple[int, Json]:
@@ -198,14 +209,17 @@ def get_chat_conversation(call: Call) -> tuple[int, Json]:
 def get_completion_conversation(call: Call) -> tuple[int, Json]:
     conversation = _conversation(call, _app(call, ("completion",)))
     _read_detail(call, conversation)
-    return 200, render.completion_conversation_detail(call.ws, conversation)
+    return 200, render.completion_conversation_detail(call.ws, conversation, call.version)
 
 
 def get_chat_messages(call: Call) -> tuple[int, Json]:
-    app = _app(call, CHAT)
+    app = _app(call, AGENT_ERA_CHAT if call.version.agent_apps else CHAT)
     query = validate(ChatMessagesQuery, call.args)
     conversation = call.ws.conversations.get(query.conversation_id)
-    if conversation is None or conversation.app_id != app.id:
+    # agent apps: only conversations the caller started in the console (10-agent-chat-messages-*-404)
+    foreign = app.mode == "agent" and (conversation is None or conversation.from_source != "console"
+                                       or conversation.from_account_id != call.account.id)
+    if conversation is None or conversation.app_id != app.id or foreign:
         raise not_found("not_found", "Conversation Not Exists.", call.path, call.hint_rules)
     messages = call.ws.messages_of(conversation.id)
     candidates = messages
@@ -219,7 +233,7 @@ def get_chat_messages(call: Call) -> tuple[int, Json]:
     has_more = len(page) == query.limit and any(
         m.created_at < page[-1].created_at and m.id != page[-1].id for m in messages
     )
-    data = [render.message(call.ws, m) for m in reversed(page)]
+    data = [render.message(call.ws, m, call.version, call.version.message_extra_contents) for m in reversed(page)]
     return 200, {"limit": query.limit, "has_more": has_more, "data": data}
 
 
@@ -326,7 +340,7 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 def _route(method: str, rule: str, handler: Handler, *similar: str) -> Route:
     pattern = re.escape(rule)
-    for name in ("app_id", "conversation_id", "run_id"):
+    for name in ("app_id", "conversation_id", "run_id", "agent_id", "version_id"):
         pattern = pattern.replace(re.escape(f"<uuid:{name}>"), f"(?P<{name}>{_UUID})")
     return Route(method, re.compile(pattern + "$"), handler, (rule, *similar))
 
@@ -357,6 +371,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{APPS}/statistics/token-costs", get_token_costs, f"{APPS}/workflow/statistics/token-costs"),
     _route("GET", f"{APPS}/workflow/statistics/token-costs", get_workflow_token_costs,
            f"{APPS}/statistics/token-costs"),
+    _route("GET", f"{AGENT}/logs/<uuid:conversation_id>/messages", get_agent_log_messages, f"{AGENT}/logs"),
+    _route("GET", f"{AGENT}/versions", get_agent_versions, f"{AGENT}/versions/<uuid:version_id>"),
+    _route("GET", f"{AGENT}/versions/<uuid:version_id>", get_agent_version, f"{AGENT}/versions"),
 )
 UNAUTHENTICATED = frozenset({get_setup, post_setup, post_login, post_refresh_token})
 BEFORE_SETUP = frozenset({get_setup, post_setup, post_refresh_token})  # the rest answers 401 not_setup until then

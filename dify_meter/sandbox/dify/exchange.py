@@ -1,5 +1,5 @@
-"""What passes between the simulator's HTTP layer, its endpoints and its tests: a request, the reply to it,
-the `Call` an endpoint handles, and the `RequestRecord` kept of every request."""
+"""What passes between the simulator's endpoints and its tests: the reply to a request (the request is a
+`dify_meter.sandbox.loopback.Request`), the `Call` an endpoint handles, and the `RequestRecord` of every request."""
 
 from __future__ import annotations
 
@@ -11,16 +11,9 @@ from typing import Any
 
 from dify_meter.sandbox.dify.accounts import AccountService, AuthVia
 from dify_meter.sandbox.dify.tables import Account
+from dify_meter.sandbox.dify.versions import VersionBehaviour
 from dify_meter.sandbox.dify.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]  # first value of each name, like Flask's request.args.to_dict()
-    headers: Mapping[str, str]  # names lower-cased
-    body: bytes = b""
+from dify_meter.sandbox.loopback import Response
 
 
 @dataclass(frozen=True)
@@ -39,6 +32,15 @@ class Reply:
 
     def payload(self) -> bytes:
         return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode("utf-8")
+
+    def response(self, dify_version: str) -> Response:
+        """This reply on the wire, as Dify sends it: every answer names the version."""
+        if self.status is None:
+            return Response(None)
+        body = self.payload()
+        headers = (("Server", "dify-simulator"), ("Content-Type", self.content_type), ("X-Version", dify_version),
+                   *self.headers)
+        return Response(self.status, body, headers, truncate_to=len(body) // 2 if self.truncated else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,4 +82,5 @@ class Call:
     headers: Mapping[str, str]
     body: bytes
     accounts: AccountService
+    version: VersionBehaviour
     set_cookies: list[str] = field(default_factory=list)  # Set-Cookie values of the answer

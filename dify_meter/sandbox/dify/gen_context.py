@@ -55,7 +55,7 @@ class GenContext:
             if session_id == TRIGGER_SESSION:
                 kind = "trigger"
             elif session_id.startswith("web-"):
-                kind = "web-app"
+                kind = "browser"  # what Dify writes for a web-app user (1.16 rejects other values)
             else:
                 kind = "service-api"
             row = EndUser(self.uuid(), app_id, kind, session_id, session_id, is_anonymous=kind != "service-api")

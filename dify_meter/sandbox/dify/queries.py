@@ -46,7 +46,7 @@ def bad_request(message: str) -> ApiError:
 class AppListQuery(BaseModel):
     page: int = Page
     limit: int = Limit
-    mode: Literal["completion", "chat", "advanced-chat", "workflow", "agent-chat", "channel", "all"] = "all"
+    mode: Literal["completion", "chat", "advanced-chat", "workflow", "agent-chat", "channel", "agent", "all"] = "all"
     name: str | None = None
 
 

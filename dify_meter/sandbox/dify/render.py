@@ -1,7 +1,8 @@
-"""Rows of the simulator's tables rendered exactly as Dify 1.12.1's console API marshals them.
+"""Rows of the simulator's tables rendered exactly as Dify's console API marshals them.
 
 Key order and every quirk follow the recordings in dify_meter_tests/fixtures/dify-1.12.1 (for example
-`model_config.model` is null in conversation list items, `is_anonymous` is always false).
+`model_config.model` is null in conversation list items, `is_anonymous` is always false); the later
+versions' differences (`VersionBehaviour`) follow their own recordings.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dify_meter.sandbox.dify.tables import (
+    DEBUGGER,
     Account,
     App,
     AppModelConfig,
@@ -21,11 +23,15 @@ from dify_meter.sandbox.dify.tables import (
 from dify_meter.sandbox.dify.time import unix
 
 if TYPE_CHECKING:
+    from dify_meter.sandbox.dify.versions import VersionBehaviour
     from dify_meter.sandbox.dify.workspace import Workspace
 
 Json = dict[str, Any]
 DISABLED_AGENT_MODE: Json = {"enabled": False, "strategy": None, "tools": [], "prompt": None}
 NO_FEEDBACK: Json = {"like": 0, "dislike": 0}
+OWNER_PERMISSION_KEYS = tuple(f"app.acl.{key}" for key in (
+    "preview", "view_layout", "test_and_run", "edit", "import_export_dsl", "delete", "release_and_version", "monitor",
+    "access_config", "tracing_config", "log_and_annotation"))
 
 
 def account_profile(account: Account) -> Json:
@@ -45,7 +51,7 @@ def account_profile(account: Account) -> Json:
     }
 
 
-def member(account: Account) -> Json:
+def member(account: Account, version: VersionBehaviour) -> Json:
     return {
         "avatar": None,
         "id": account.id,
@@ -55,17 +61,18 @@ def member(account: Account) -> Json:
         "last_active_at": unix(account.last_active_at),
         "created_at": unix(account.created_at),
         "role": account.role,
+        **({"roles": [{"id": account.role, "name": account.role}]} if version.agent_apps else {}),  # E6
         "status": account.status,
         "avatar_url": None,
     }
 
 
-def current_workspace(ws: Workspace) -> Json:
+def current_workspace(ws: Workspace, version: VersionBehaviour) -> Json:
     tenant = ws.tenant
     return {
         "id": tenant.id,
         "name": tenant.name,
-        "plan": tenant.plan,
+        "plan": None if version.agent_apps else tenant.plan,  # E5
         "status": tenant.status,
         "created_at": unix(tenant.created_at),
         "role": "owner",
@@ -74,6 +81,7 @@ def current_workspace(ws: Workspace) -> Json:
         "custom_config": None,
         "trial_credits": None,
         "trial_credits_used": None,
+        **({"trial_credits_exhausted_at": None} if version.agent_apps else {}),  # E5
         "next_credit_reset_date": None,
     }
 
@@ -98,7 +106,7 @@ def _creator(ws: Workspace, role: str, created_by: str) -> tuple[Json | None, Js
     return None, _end_user(ws, created_by)
 
 
-def app_list_item(ws: Workspace, app: App) -> Json:
+def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
     config = ws.app_model_configs.get(app.app_model_config_id or "")
     workflow = ws.workflows.get(app.workflow_id or "")
     author = ws.accounts.get(app.created_by)
@@ -137,11 +145,22 @@ def app_list_item(ws: Workspace, app: App) -> Json:
         "create_user_name": None,
         "author_name": author.name if author else None,
         "has_draft_trigger": False,
+        **(_agent_era_fields(app) if version.agent_apps else {}),
         "icon_url": None,
     }
 
 
-def app_detail(ws: Workspace, app: App, api_base_url: str) -> Json:
+def _agent_era_fields(app: App) -> Json:
+    """E1 of the 1.16.1 recording: the owner's permissions, the bound Agent, starring and maintainer."""
+    return {"permission_keys": list(OWNER_PERMISSION_KEYS), "bound_agent_id": app.bound_agent_id, "app_id": None,
+            "is_starred": False, "maintainer": _maintainer(app)}
+
+
+def _maintainer(app: App) -> str | None:
+    return app.created_by if app.mode == "agent" else None  # only agent apps had one in the recording
+
+
+def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehaviour) -> Json:
     config = ws.app_model_configs.get(app.app_model_config_id or "")
     workflow = ws.workflows.get(app.workflow_id or "")
     return {
@@ -153,7 +172,7 @@ def app_detail(ws: Workspace, app: App, api_base_url: str) -> Json:
         "icon_background": app.icon_background,
         "enable_site": app.enable_site,
         "enable_api": app.enable_api,
-        "model_config": None if config is None else _full_model_config(config),
+        "model_config": None if config is None else _full_model_config(config, version),
         "workflow": None if workflow is None else {
             "id": workflow.id,
             "created_by": workflow.created_by,
@@ -174,11 +193,13 @@ def app_detail(ws: Workspace, app: App, api_base_url: str) -> Json:
         "max_active_requests": None,
         "deleted_tools": [],
         "site": None,
+        **({"permission_keys": list(OWNER_PERMISSION_KEYS), "maintainer": _maintainer(app),
+            "bound_agent_id": app.bound_agent_id, "app_id": None} if version.agent_apps else {}),  # E1
         "icon_url": None,
     }
 
 
-def _full_model_config(config: AppModelConfig) -> Json:
+def _full_model_config(config: AppModelConfig, version: VersionBehaviour) -> Json:
     return {
         "opening_statement": None,
         "suggested_questions": [],
@@ -188,7 +209,8 @@ def _full_model_config(config: AppModelConfig) -> Json:
         "retriever_resource": {"enabled": True},
         "annotation_reply": {"enabled": False},
         "more_like_this": {"enabled": False},
-        "sensitive_word_avoidance": {"enabled": False, "type": "", "configs": []},
+        "sensitive_word_avoidance": {"enabled": False, "type": "", "config": {}} if version.sensitive_word_config_object
+        else {"enabled": False, "type": "", "configs": []},
         "external_data_tools": [],
         "model": config.model,
         "user_input_form": [],
@@ -229,10 +251,13 @@ def _conversation_model_config(ws: Workspace, conversation: Conversation) -> Jso
     }
 
 
-def _list_model_config(ws: Workspace, conversation: Conversation) -> Json:
+def _list_model_config(ws: Workspace, conversation: Conversation, version: VersionBehaviour) -> Json:
     config = ws.app_model_configs.get(conversation.app_model_config_id or "")
-    # 1.12.1 marshals `model` from an attribute list items do not have: always null.
-    return {"model": None, "pre_prompt": config.pre_prompt if config else None}
+    # 1.12.1 marshals `model` from an attribute list items do not have: always null; 1.14 fills it (D1).
+    model = config.model if config and version.list_items_carry_model else None
+    if conversation.mode == "agent":  # 1.16.1: no model exposed (10-agent-chat-conversations)
+        model = None if conversation.invoke_from == DEBUGGER else {}
+    return {"model": model, "pre_prompt": config.pre_prompt if config else None}
 
 
 def _summary(ws: Workspace, conversation: Conversation) -> str:
@@ -243,16 +268,18 @@ def _summary(ws: Workspace, conversation: Conversation) -> str:
     return first.query if first else ""
 
 
-def _status_count(ws: Workspace, conversation: Conversation) -> Json:
+def _status_count(ws: Workspace, conversation: Conversation, version: VersionBehaviour) -> Json | None:
     runs = [ws.workflow_runs.get(m.workflow_run_id) for m in ws.messages_of(conversation.id) if m.workflow_run_id]
     statuses = [run.status for run in runs if run]
     if not statuses:
-        return {"success": None, "failed": None, "partial_success": None}
-    return {
+        return None if version.null_status_count_without_runs else {"success": None, "failed": None,
+                                                                     "partial_success": None}
+    counts = {
         "success": statuses.count("succeeded"),
         "failed": statuses.count("failed"),
         "partial_success": statuses.count("partial-succeeded"),
     }
+    return {**counts, "paused": statuses.count("paused")} if version.null_status_count_without_runs else counts
 
 
 def _from_account_name(ws: Workspace, conversation: Conversation) -> str | None:
@@ -265,7 +292,7 @@ def _session_id(ws: Workspace, end_user_id: str | None) -> str | None:
     return end_user.session_id if end_user else None
 
 
-def chat_conversation_item(ws: Workspace, conversation: Conversation) -> Json:
+def chat_conversation_item(ws: Workspace, conversation: Conversation, version: VersionBehaviour) -> Json:
     return {
         "id": conversation.id,
         "status": conversation.status,
@@ -280,15 +307,15 @@ def chat_conversation_item(ws: Workspace, conversation: Conversation) -> Json:
         "created_at": unix(conversation.created_at),
         "updated_at": unix(conversation.updated_at),
         "annotated": False,
-        "model_config": _list_model_config(ws, conversation),
+        "model_config": _list_model_config(ws, conversation, version),
         "message_count": len(ws.messages_of(conversation.id)),
         "user_feedback_stats": NO_FEEDBACK,
         "admin_feedback_stats": NO_FEEDBACK,
-        "status_count": _status_count(ws, conversation),
+        "status_count": _status_count(ws, conversation, version),
     }
 
 
-def completion_conversation_item(ws: Workspace, conversation: Conversation) -> Json:
+def completion_conversation_item(ws: Workspace, conversation: Conversation, version: VersionBehaviour) -> Json:
     messages = ws.messages_of(conversation.id)
     first = messages[0] if messages else None
     return {
@@ -303,7 +330,7 @@ def completion_conversation_item(ws: Workspace, conversation: Conversation) -> J
         "created_at": unix(conversation.created_at),
         "updated_at": unix(conversation.updated_at),
         "annotation": None,
-        "model_config": _list_model_config(ws, conversation),
+        "model_config": _list_model_config(ws, conversation, version),
         "user_feedback_stats": NO_FEEDBACK,
         "admin_feedback_stats": NO_FEEDBACK,
         "message": None if first is None else {
@@ -333,7 +360,7 @@ def chat_conversation_detail(ws: Workspace, conversation: Conversation) -> Json:
     }
 
 
-def completion_conversation_detail(ws: Workspace, conversation: Conversation) -> Json:
+def completion_conversation_detail(ws: Workspace, conversation: Conversation, version: VersionBehaviour) -> Json:
     messages = ws.messages_of(conversation.id)
     return {
         "id": conversation.id,
@@ -343,11 +370,12 @@ def completion_conversation_detail(ws: Workspace, conversation: Conversation) ->
         "from_account_id": conversation.from_account_id,
         "created_at": unix(conversation.created_at),
         "model_config": _conversation_model_config(ws, conversation),
-        "message": message(ws, messages[0]) if messages else None,
+        "message": message(ws, messages[0], version, False) if messages else None,
     }
 
 
-def message(ws: Workspace, row: Message) -> Json:
+def message(ws: Workspace, row: Message, version: VersionBehaviour, extra_contents: bool) -> Json:
+    """A message; `extra_contents`: 1.14+ in `chat-messages` (D4), never in the completion detail."""
     return {
         "id": row.id,
         "conversation_id": row.conversation_id,
@@ -373,6 +401,7 @@ def message(ws: Workspace, row: Message) -> Json:
                 "message_id": thought.message_id,
                 "position": thought.position,
                 "thought": thought.thought,
+                **({"answer": None} if version.agent_apps else {}),  # E3
                 "tool": thought.tool,
                 "tool_labels": {},
                 "tool_input": thought.tool_input,
@@ -383,6 +412,7 @@ def message(ws: Workspace, row: Message) -> Json:
             for thought in sorted(ws.thoughts_of(row.id), key=lambda t: t.position)
         ],
         "message_files": [],
+        **({"extra_contents": []} if extra_contents else {}),
         "metadata": row.metadata or {},
         "status": row.status,
         "error": row.error,

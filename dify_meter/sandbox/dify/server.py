@@ -31,21 +31,21 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from dify_meter.core.hosts import is_loopback_host
 from dify_meter.sandbox.dify.accounts import NOT_SET_UP, AccountService, AuthVia, LoginBehaviour
 from dify_meter.sandbox.dify.api import BEFORE_SETUP, UNAUTHENTICATED, match
-from dify_meter.sandbox.dify.exchange import Call, Reply, Request, RequestRecord
+from dify_meter.sandbox.dify.exchange import Call, Reply, RequestRecord
 from dify_meter.sandbox.dify.faults import Faults, FaultSpec, fault_reply
-from dify_meter.sandbox.dify.http import DifyHttpServer
 from dify_meter.sandbox.dify.queries import ApiError
 from dify_meter.sandbox.dify.tokens import SessionTokens
+from dify_meter.sandbox.dify.versions import VersionBehaviour
 from dify_meter.sandbox.dify.workspace import Workspace
-from dify_meter.settings import is_loopback_host
+from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
 
 DEFAULT_DIFY_VERSION = "1.12.1"
 DEFAULT_API_KEY = "sandbox-admin-key"
 ACCESS_TOKEN_TTL = 3600.0  # Dify's ACCESS_TOKEN_EXPIRE_MINUTES = 60
 REFRESH_TOKEN_TTL = 30 * 24 * 3600.0  # Dify's REFRESH_TOKEN_EXPIRE_DAYS = 30
-SHUTDOWN_POLL_SECONDS = 0.02  # how long stop() may wait for the serving loop to notice
 INTERNAL_ERROR = {"code": "internal_server_error", "message": "Internal Server Error", "status": 500}
 
 # The body of the request being answered, for endpoints that read one (like Flask's request context):
@@ -117,6 +117,7 @@ class DifySimulator:
         self.workspace_id = workspace.tenant.id
         self.host, self.port = host, port
         self.dify_version = dify_version
+        self.version = VersionBehaviour.of(dify_version)
         self.latency_ms = latency_ms
         self._pinned_now: datetime | None = None
         self._wall_start, self._monotonic_start = datetime.now(UTC), time.monotonic()
@@ -133,31 +134,21 @@ class DifySimulator:
         self._hooks_lock = threading.Lock()
         self._after_hooks: list[tuple[RecordPredicate, RecordAction]] = []
         self._intercepts: list[Intercept] = []
-        self._server: DifyHttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> DifySimulator:
         if self._server is not None:
             raise RuntimeError("the Dify simulator is already running")
-        self._server = DifyHttpServer((self.host, self.port), self.handle, self.dify_version)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), name="dify-simulator", daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(self._answer, host=self.host, port=self.port, name="dify-simulator").start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread:
-            self._thread.join()
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> DifySimulator:
         return self.start()
@@ -254,6 +245,9 @@ class DifySimulator:
 
     # --- serving ---------------------------------------------------------------------------------
 
+    def _answer(self, request: Request) -> Response:
+        return self.handle(request).response(self.dify_version)
+
     def handle(self, request: Request) -> Reply:
         """Answer one request from the wire (see the module docstring for the steps)."""
         with self._gate.entered():
@@ -312,11 +306,11 @@ class DifySimulator:
                 account, auth = self.accounts.authenticate(headers)
             with self.workspace.lock:
                 call = Call(self.workspace, account, path, args, params, self.now(), self.base_url, route.hint_rules,
-                            headers, _REQUEST_BODY.get(), self.accounts)
+                            headers, _REQUEST_BODY.get(), self.accounts, self.version)
                 status, payload = route.handler(call)
             return Reply(status, payload, headers=tuple(("Set-Cookie", c) for c in call.set_cookies), auth=auth)
         except ApiError as error:
-            return Reply(error.status, error.body(), auth=auth)
+            return Reply(error.status, self.version.error_body(error.body()), auth=auth)
         except Exception as error:  # a simulator bug: answer like Flask, and keep it for the test to see
             return self._internal_error(error, auth)
 

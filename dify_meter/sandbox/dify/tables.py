@@ -95,6 +95,7 @@ class App:
     icon_background: str = "#FFEAD5"
     enable_site: bool = True
     enable_api: bool = True
+    bound_agent_id: str | None = None  # mode `agent` (1.16+): its active roster Agent (Dify's `agents` row)
 
 
 @dataclass
@@ -221,7 +222,20 @@ class WorkflowAppLog:
     created_at: datetime  # about the run's end
 
 
+@dataclass
+class AgentConfigSnapshot:
+    """Dify 1.16's `agent_config_snapshots`: a published config of an Agent, its model in `config_snapshot`."""
+
+    id: str
+    agent_id: str
+    version: int
+    model_provider: str | None
+    model: str | None
+    created_by: str
+    created_at: datetime
+
+
 Row = (
     Tenant | Account | AppModelConfig | Workflow | App | EndUser | Conversation | Message | AgentThought
-    | WorkflowRun | NodeExecution | WorkflowAppLog
+    | WorkflowRun | NodeExecution | WorkflowAppLog | AgentConfigSnapshot
 )

@@ -8,6 +8,7 @@ changes made of several rows at once.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import Counter, defaultdict
 from datetime import date, datetime
@@ -22,6 +23,7 @@ from dify_meter.sandbox.dify.statistics import (
 )
 from dify_meter.sandbox.dify.tables import (
     Account,
+    AgentConfigSnapshot,
     AgentThought,
     App,
     AppModelConfig,
@@ -52,6 +54,7 @@ class Workspace:
         self.workflow_runs: dict[str, WorkflowRun] = {}
         self.node_executions: dict[str, NodeExecution] = {}
         self.workflow_app_logs: dict[str, WorkflowAppLog] = {}
+        self.agent_snapshots: dict[str, AgentConfigSnapshot] = {}
         self._conversations_by_app: defaultdict[str, list[Conversation]] = defaultdict(list)
         self._messages_by_conversation: defaultdict[str, list[Message]] = defaultdict(list)
         self._thoughts_by_message: defaultdict[str, list[AgentThought]] = defaultdict(list)
@@ -93,6 +96,8 @@ class Workspace:
                 case NodeExecution():
                     self.node_executions[row.id] = row
                     self._nodes_by_run[row.workflow_run_id].append(row)
+                case AgentConfigSnapshot():
+                    self.agent_snapshots[row.id] = row
                 case WorkflowAppLog():
                     self.workflow_app_logs[row.id] = row
                     self._logs_by_app[row.app_id].append(row)
@@ -136,6 +141,16 @@ class Workspace:
         if account_id:
             return "account", account_id
         raise ValueError(f"no end user {end_user_id!r} and no account: a row without a creator")
+
+    def digest(self) -> str:
+        """A hash of every table's rows: a read that writes in Dify (the simulator performs each known one: detail
+        reads set `read_at`, before 1.14 `updated_at`) changes it, a read-only export does not."""
+        tables = (self.tenant, self.accounts, self.apps, self.app_model_configs, self.workflows, self.end_users,
+                  self.conversations, self.messages, self.agent_thoughts, self.workflow_runs, self.node_executions,
+                  self.workflow_app_logs, self.agent_snapshots)
+        with self.lock:
+            text = repr([sorted(map(repr, t.values())) if isinstance(t, dict) else repr(t) for t in tables])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def ground_truth(
         self, window_start: datetime, window_end: datetime, timezone: str, detail_reads: str = "auto"

@@ -36,6 +36,11 @@ ALLOWED_REQUESTS: tuple[tuple[str, str], ...] = (
     ("GET", "/apps/{id}/workflow-runs/{run_id}/node-executions"),
     ("GET", "/apps/{id}/statistics/token-costs"),
     ("GET", "/apps/{id}/workflow/statistics/token-costs"),
+    # Dify 1.16 agent apps (docs/agent-apps.md): reads in every state (`with_session(write=False)`); the agent
+    # endpoints that create a debug conversation or a draft when read are not here
+    ("GET", "/agent/{id}/logs/{conversation_id}/messages"),
+    ("GET", "/agent/{id}/versions"),
+    ("GET", "/agent/{id}/versions/{version_id}"),
 )
 
 _ID_SEGMENT = "[A-Za-z0-9_-]+"  # Dify ids are UUIDs: no dots, slashes or escapes that could change the path

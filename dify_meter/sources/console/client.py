@@ -18,6 +18,10 @@ from dify_meter.sources.console.concurrency import AdaptiveConcurrency
 from dify_meter.sources.console.errors import AppLabel, DifyResponseError, describe_request
 from dify_meter.sources.console.models import (
     AccountProfile,
+    AgentLogMessagesPage,
+    AgentVersion,
+    AgentVersionDetail,
+    AgentVersions,
     App,
     AppsPage,
     Body,
@@ -162,8 +166,9 @@ class DifyClient:
         data = self._transport.call("POST", "/workspaces/current", authenticated=True)[1]
         return parse_body(Workspace, data, request="POST /workspaces/current")
 
-    def iter_app_pages(self, *, limit: int | None = None) -> Iterator[AppsPage]:
-        yield from self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": "all"}, limit=limit)
+    def iter_app_pages(self, *, mode: str = "all", limit: int | None = None) -> Iterator[AppsPage]:
+        """`mode=all` is every app but, from 1.16, the agent apps: those are listed with `mode=agent`."""
+        yield from self._pages(AppsPage, "/apps", "/apps", app=None, params={"mode": mode}, limit=limit)
 
     def iter_apps(self, *, limit: int | None = None) -> Iterator[App]:
         for page in self.iter_app_pages(limit=limit):
@@ -233,6 +238,24 @@ class DifyClient:
     def node_executions(self, app: App, workflow_run_id: str) -> list[NodeExecution]:
         return self._get(NodeExecutions, "/apps/{id}/workflow-runs/{run_id}/node-executions",
                          f"/apps/{app.id}/workflow-runs/{workflow_run_id}/node-executions", app=app.label).data
+
+    def iter_agent_log_message_pages(self, app: App, agent_id: str, conversation_id: str, *,
+                                     limit: int | None = None) -> Iterator[AgentLogMessagesPage]:
+        """Every message of an agent app's conversation, oldest first. Without a source Dify leaves debugger
+        messages out; the sources given are OR-ed and de-duplicated (1.16.1 `list_log_messages`), so these two
+        give every message of the conversation."""
+        params: dict[str, str | int] = {"sources[0]": "webapp", "sources[1]": "debugger", "sort_by": "created_at",
+                                        "sort_order": "asc"}
+        yield from self._pages(AgentLogMessagesPage, "/agent/{id}/logs/{conversation_id}/messages",
+                               f"/agent/{agent_id}/logs/{conversation_id}/messages", app=app.label, params=params,
+                               limit=limit)
+
+    def agent_versions(self, app: App, agent_id: str) -> list[AgentVersion]:
+        return self._get(AgentVersions, "/agent/{id}/versions", f"/agent/{agent_id}/versions", app=app.label).data
+
+    def agent_version_detail(self, app: App, agent_id: str, version_id: str) -> AgentVersionDetail:
+        return self._get(AgentVersionDetail, "/agent/{id}/versions/{version_id}",
+                         f"/agent/{agent_id}/versions/{version_id}", app=app.label)
 
     def token_costs(self, app: App, *, start: str, end: str) -> TokenCosts:
         """Dify's own daily totals of a messages-based app (excludes debugger conversations)."""

@@ -5,9 +5,12 @@ One call reads Dify once for the whole window, however many days it spans, in fo
 2. take the messages of the chat conversations, a chunk at a time: from the fetch cache when the list
    shows a conversation unchanged, else from Dify; the node executions of the advanced-chat runs of
    each chunk follow it;
+   agent apps (1.16+) take every message from their Agent's logs instead (`agent_apps`; not cached);
 3. take the node executions of the workflow runs of the app logs, from the cache for ended runs;
 4. read the conversation details still unknown to the detail cache, only now: a detail read moves
-   the conversation's `updated_at` and would reorder the conversation lists while they are read.
+   the conversation's `updated_at` (before 1.14) and would reorder the conversation lists while they are
+   read. A chat or agent-chat conversation whose list item carries its own model (1.14+, decided per
+   item, not per version) needs no detail at all.
 Events go to the sink in batches as soon as they can be built (chat messages once their model is
 known), so memory holds list items and chunks, never the whole window's events or responses.
 `dify_meter.sources.console.caches` says what is reused and why it cannot differ from a fresh read.
@@ -24,14 +27,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dify_meter.core.app_modes import (
     ADVANCED_CHAT,
+    AGENT,
     COMPLETION,
     CONVERSATION_MODES,
     MESSAGE_MODES,
+    NO_LLM_MODES,
     USAGE_MODES,
     WORKFLOW,
 )
 from dify_meter.core.event import UsageEvent
+from dify_meter.core.skipped_app import SkippedApp
 from dify_meter.core.source import EventSink
+from dify_meter.sources.console.agent_apps import AgentModels, agent_conversation_messages, agent_models
 from dify_meter.sources.console.builders import (
     UNKNOWN,
     RunContext,
@@ -73,7 +80,8 @@ from dify_meter.sources.console.windows import Window
 
 DetailReads = Literal["auto", "never"]
 
-CHAT_MODES = CONVERSATION_MODES & MESSAGE_MODES  # model from the conversation detail
+# Chat-like apps whose model is on the list item or the conversation detail; agent messages come from the Agent's logs.
+CHAT_MODES = (CONVERSATION_MODES & MESSAGE_MODES) - {AGENT}
 
 DETAIL_BATCH_SIZE = 20  # details handed to the detail cache together (a failure loses none already read)
 EVENT_BATCH_SIZE = 5000  # events per sink write
@@ -89,14 +97,6 @@ def utc_now() -> datetime:
 def chunks(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedApp:
-    app_id: str
-    app_name: str
-    mode: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -147,6 +147,7 @@ class _Listing:
     completions: list[CompletionConversation] = field(default_factory=list)
     logs: list[WorkflowAppLog] = field(default_factory=list)
     current_model: ModelRef | None = None  # DIFY_DETAIL_READS=never: the approximate chat model
+    agent_models: AgentModels | None = None  # mode agent: the Agent's models over time
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +236,12 @@ class _Extraction:
                     if listing is not None]
         self.current_models = {listing.app.id: listing.current_model for listing in listings}
 
-        for conversations in chunks([(listing.app, chat) for listing in listings for chat in listing.chats],
-                                    CHUNK_SIZE):
+        for conversations in chunks([(listing.app, chat) for listing in listings for chat in listing.chats
+                                     if listing.app.mode != AGENT], CHUNK_SIZE):
             self._conversations(conversations)
+        for listing in listings:
+            if listing.agent_models is not None:
+                self._agent_conversations(listing.app, listing.chats, listing.agent_models)
         for logs in chunks([(listing.app, log) for listing in listings for log in listing.logs], CHUNK_SIZE):
             self._workflow_runs(logs)
         if self.detail_reads == "auto":
@@ -264,9 +268,14 @@ class _Extraction:
         return result
 
     def _is_readable(self, app: App) -> bool:
-        if app.mode not in USAGE_MODES:
+        if app.mode in NO_LLM_MODES:
             self.skipped.append(SkippedApp(app.id, app.name, app.mode,
                                            f"mode {app.mode!r} makes no LLM calls that Dify reports as usage"))
+            return False
+        if app.mode not in USAGE_MODES:  # never silently: its usage may be real, and is missing
+            reason = f"mode {app.mode!r} is not known to this exporter: its usage is not read"
+            self.skipped.append(SkippedApp(app.id, app.name, app.mode, reason, unread_usage=True))
+            self._warn(f"{app.label}: {reason}")
             return False
         if app.mode == COMPLETION and self.detail_reads == "never":
             self.skipped.append(SkippedApp(
@@ -287,6 +296,8 @@ class _Extraction:
                 listing.logs = workflow_logs(self.client, app, self.window, self.max_run_seconds)
             else:
                 listing.chats = chat_conversations(self.client, app, self.window, self.account_tz)
+                if app.mode == AGENT:
+                    listing.agent_models = agent_models(self.client, app)
                 if app.mode in CHAT_MODES and self.detail_reads == "never":
                     listing.current_model = app.current_model or self.client.app_detail(app).current_model
         except DifyNotFoundError as error:
@@ -313,6 +324,9 @@ class _Extraction:
                 runs += item_runs
                 if advanced_chat_runs_ended(item.conversation, item.messages):
                     ended.update((run.workflow_run_id, ADVANCED_CHAT_ENDED) for run in item_runs)
+            elif (listed := item.conversation.listed_model) is not None:
+                self._emit(self._events_of(item.app, item.conversation, in_window, listed.provider, listed.name,
+                                           approximate=False))
             elif self.detail_reads == "never" or item.conversation.id in details:
                 detail = details.get(item.conversation.id)
                 self._emit(self._chat_events(item.app, item.conversation, in_window, detail))
@@ -361,6 +375,39 @@ class _Extraction:
                        f"{len(read.messages)} could be read (first_id paging lost same-second messages)")
         return _Messages(app, conversation, tuple(MessageUsage.of(message) for message in read.messages),
                          complete=not read.shortfall)
+
+    # --- phase 2b: agent apps (1.16+) ---------------------------------------------------------------------
+
+    def _agent_conversations(self, app: App, conversations: list[ChatConversation], models: AgentModels) -> None:
+        def read(conversation: ChatConversation) -> tuple[ChatConversation, list[MessageUsage]] | None:
+            if self._is_gone(app):
+                return None
+            try:
+                return conversation, agent_conversation_messages(self.client, app, conversation)
+            except DifyNotFoundError as error:
+                self._not_found(app, error, f"conversation {conversation.id}")
+                return None
+
+        unknown = 0
+        for item in parallel_map(read, conversations, max_workers=self._max_workers()):
+            if item is None:
+                continue
+            conversation, messages = item
+            self.result.conversations_read += 1
+            user = conversation_user(conversation)
+            events = []
+            for message in messages:
+                if not self.window.contains(message.created_at):
+                    continue
+                model = models.at(message.created_at)
+                unknown += model is None
+                events.append(message_event(app, message, user=user, provider=model.provider if model else UNKNOWN,
+                                            model=model.name if model else UNKNOWN, approximate=False,
+                                            timezone=self.usage_tz))
+            self._emit(events)
+        if unknown:
+            self._warn(f"{app.label}: {unknown} messages predate every published config of its Agent; they count "
+                       "as model 'unknown'")
 
     # --- phase 3: node executions -------------------------------------------------------------------
 
@@ -480,6 +527,10 @@ class _Extraction:
                 self._warn(f"{app.label}: conversation {conversation.id} detail names no "
                            "model; its messages count as 'unknown'")
             approximate = False
+        return self._events_of(app, conversation, messages, provider, model, approximate=approximate)
+
+    def _events_of(self, app: App, conversation: ChatConversation, messages: list[MessageUsage], provider: str,
+                   model: str, *, approximate: bool) -> list[UsageEvent]:
         user = conversation_user(conversation)
         return [message_event(app, message, user=user, provider=provider, model=model,
                               approximate=approximate, timezone=self.usage_tz) for message in messages]

@@ -7,6 +7,8 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from dify_meter.sources.console.client import DifyClient
+from dify_meter.sources.console.dify_versions import lists_agent_apps_apart
+from dify_meter.sources.console.errors import DifyHTTPError
 from dify_meter.sources.console.models import App, ChatConversation, CompletionConversation, WorkflowAppLog
 from dify_meter.sources.console.moving_list import read_moving_list
 from dify_meter.sources.console.windows import Window, account_end, account_start, iso_utc_ceil, iso_utc_floor
@@ -17,8 +19,20 @@ COMPLETION_LIST_MARGIN = timedelta(minutes=1)
 
 
 def apps(client: DifyClient) -> list[App]:
-    """Every app once, even if one is created or deleted while the list is read."""
-    return read_moving_list(client.iter_app_pages, what="GET /apps", sort_key=None, reorders=False)
+    """Every app once, even if one is created or deleted while the list is read; from 1.16 the agent apps too,
+    which the default list leaves out (only those with an active Agent: Dify lists no others)."""
+    listed = read_moving_list(client.iter_app_pages, what="GET /apps", sort_key=None, reorders=False)
+    if not lists_agent_apps_apart(client.dify_version):
+        return listed
+    try:
+        agents = read_moving_list(lambda: client.iter_app_pages(mode="agent"), what="GET /apps?mode=agent",
+                                  sort_key=None, reorders=False)
+    except DifyHTTPError as error:
+        if error.status == 400:  # a Dify before 1.16 that sent no X-Version: no such mode, so no agent apps
+            return listed
+        raise
+    known = {app.id for app in listed}
+    return listed + [app for app in agents if app.id not in known]
 
 
 def chat_conversations(client: DifyClient, app: App, window: Window, account_tz: ZoneInfo) -> list[ChatConversation]:

@@ -73,6 +73,11 @@ class ModelRef(_Body):
 class ModelConfig(_Body):
     model: ModelRef | None = None
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == {} else value  # 1.16 agent conversations list `"model": {}`: no model
+
 
 class App(_Body):
     """An item of `/apps`, and the body of `/apps/{id}` (same fields we read)."""
@@ -81,6 +86,7 @@ class App(_Body):
     name: str
     mode: str
     config: ModelConfig | None = Field(default=None, alias="model_config")
+    bound_agent_id: str | None = None  # mode `agent` (1.16+): the Agent whose logs hold the app's messages
 
     @property
     def label(self) -> AppLabel:
@@ -123,6 +129,12 @@ class ChatConversation(_Body):
     updated_at: UnixTime
     message_count: int
     status_count: StatusCount | None = None  # advanced-chat only (None elsewhere and before Dify had it)
+    config: ModelConfig | None = Field(default=None, alias="model_config")
+
+    @property
+    def listed_model(self) -> ModelRef | None:
+        """The conversation's own model, where the list item carries it (Dify 1.14+: D1), else None."""
+        return self.config.model if self.config else None
 
 
 class ChatConversationsPage(ListPage):
@@ -155,6 +167,57 @@ class ChatConversationDetail(_Body):
     created_at: UnixTime
     updated_at: UnixTime
     config: ModelConfig | None = Field(default=None, alias="model_config")
+
+
+# --- agent apps (1.16+) ----------------------------------------------------------------------------
+
+class AgentLogMessage(_Body):
+    """An item of `/agent/{agent_id}/logs/{conversation_id}/messages`: one user turn, its summed usage."""
+
+    id: str
+    conversation_id: str
+    from_end_user_id: str | None = None
+    from_account_id: str | None = None
+    message_tokens: int
+    answer_tokens: int
+    total_price: Price | None = None
+    currency: str | None = None
+    created_at: UnixTime
+
+
+class AgentLogMessagesPage(ListPage):
+    page: int
+    limit: int
+    total: int
+    data: list[AgentLogMessage]
+
+
+class AgentVersion(_Body):
+    """An item of `/agent/{agent_id}/versions`: a published config snapshot of the Agent."""
+
+    id: str
+    created_at: UnixTime
+
+
+class AgentVersions(_Body):
+    data: list[AgentVersion]
+
+
+class AgentSoulModel(_Body):
+    model_provider: str
+    model: str
+
+
+class AgentSoul(_Body):
+    model: AgentSoulModel | None = None
+
+
+class AgentVersionDetail(_Body):
+    """`/agent/{agent_id}/versions/{version_id}`: the snapshot's config, whose `model` the Agent ran on."""
+
+    id: str
+    created_at: UnixTime
+    config_snapshot: AgentSoul
 
 
 # --- messages -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def _report(fetched: FetchResult, dify_totals: list[DifyAppTotals]) -> SourceRep
         event_count=fetched.event_count,
         apps_read=fetched.apps_read,
         dify_totals=dify_totals,
-        skipped_app_ids=frozenset(app.app_id for app in fetched.skipped_apps),
+        skipped_apps=list(fetched.skipped_apps),
         warnings=list(fetched.warnings),
         dify_version=fetched.dify_version,
         counts={

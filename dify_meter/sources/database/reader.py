@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from dify_meter.core.app_modes import ADVANCED_CHAT, COMPLETION, MESSAGE_MODES, NO_LLM_MODES, USAGE_MODES, WORKFLOW
+from dify_meter.core.skipped_app import SkippedApp
 from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
 from dify_meter.sources.database.facts import DatabaseEvent
 from dify_meter.sources.database.queries import query
@@ -35,11 +37,6 @@ from dify_meter.sources.database.rows import (
 )
 from dify_meter.sources.database.sessions import DatabaseTarget, day_snapshot
 
-MESSAGE_MODES = frozenset({"chat", "agent-chat", "agent"})
-COMPLETION = "completion"
-ADVANCED_CHAT = "advanced-chat"
-WORKFLOW = "workflow"
-SUPPORTED_MODES = MESSAGE_MODES | {COMPLETION, ADVANCED_CHAT, WORKFLOW}
 CURSOR_ROWS = 2000  # rows per server-side cursor fetch
 BATCH_SIZE = 5000  # events per sink write
 RECOVERY_CONFLICT_RETRIES = 3  # a replica cancels a query that conflicts with replay: read the day again
@@ -48,14 +45,6 @@ RECOVERY_CONFLICT_RETRIES = 3  # a replica cancels a query that conflicts with r
 class DatabaseEventSink(Protocol):
     def write(self, events: Sequence[DatabaseEvent]) -> None:
         """Take one batch of events (with their database facts)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedApp:
-    app_id: str
-    app_name: str
-    mode: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -151,7 +140,7 @@ class _DayReader:
         return events
 
     def messages(self, connection: psycopg.Connection) -> None:
-        ids = self.app_ids(MESSAGE_MODES)
+        ids = self.app_ids(MESSAGE_MODES - {COMPLETION})  # completion apps have a query of their own
         completion = self.app_ids({COMPLETION})
         if not ids and not completion:
             return
@@ -237,12 +226,10 @@ def _read_day(target: DatabaseTarget, tenant_id: str, lo: datetime, hi: datetime
         for app in apps:
             if app["app_id"] is None:
                 continue
-            if app["app_mode"] in SUPPORTED_MODES:
+            if app["app_mode"] in USAGE_MODES:
                 day.apps[app["app_id"]] = app
             elif result.days_read == 0:
-                result.skipped_apps.append(SkippedApp(app["app_id"], app["app_name"], app["app_mode"],
-                                                      f"mode {app['app_mode']!r} makes no LLM calls that Dify "
-                                                      "reports as usage"))
+                result.skipped_apps.append(_skipped(app))
         if result.days_read == 0:
             result.apps_read = len(day.apps)
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -271,3 +258,13 @@ def replica_lag(in_recovery: bool, replayed_until: datetime | None, hi: datetime
             f"the replica has replayed Dify's writes only up to {replayed_until} but the window ends {hi}: "
             "read this day again later (or point DIFY_DATABASE_URL at the primary)")
     return None
+
+
+def _skipped(app: dict[str, Any]) -> SkippedApp:
+    """Why an app is not read: quietly for a mode known to make no LLM calls, never for an unknown one."""
+    mode = app["app_mode"]
+    if mode in NO_LLM_MODES:
+        return SkippedApp(app["app_id"], app["app_name"], mode,
+                          f"mode {mode!r} makes no LLM calls that Dify reports as usage")
+    return SkippedApp(app["app_id"], app["app_name"], mode, f"mode {mode!r} is not known to this exporter: its usage "
+                      "is not read", unread_usage=True)

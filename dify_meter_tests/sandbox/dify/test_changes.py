@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from dify_meter.sandbox.dify.changes import add_conversation, add_messages, add_workflow_runs
-from dify_meter.sandbox.dify.exchange import Request, RequestRecord
+from dify_meter.sandbox.dify.exchange import RequestRecord
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.time import utc
+from dify_meter.sandbox.loopback import Request
 from dify_meter_tests.support.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration

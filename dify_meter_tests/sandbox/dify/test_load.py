@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from dify_meter.sandbox.dify.exchange import Request
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sandbox.loopback import Request
 from dify_meter_tests.support.fixture_files import SEED_FILE
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,14 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.seed_sql import read_inserts
-from dify_meter_tests.support.fixture_files import SEED_FILE
+from dify_meter_tests.support.fixture_files import SEED_FILE, fixtures_dir
+
+
+def test_the_test_seed_is_the_older_recordings_with_valid_end_user_types() -> None:
+    # the older recordings' seed differs in one value only: an end user type Dify never writes (E4 of 1.16.1)
+    older = (fixtures_dir("1.12.1") / "fixture-seed.sql").read_text(encoding="utf-8")
+    assert older.count("'web-app', 'web-7f3a9c'") == 1
+    assert older.replace("'web-app', 'web-7f3a9c'", "'browser', 'web-7f3a9c'") == SEED_FILE.read_text(encoding="utf-8")
 
 
 def test_values_of_every_kind() -> None:

@@ -12,6 +12,7 @@ from dify_meter.sources.console.transport import ConsoleTransport
 from dify_meter_tests.support.script_server import ScriptServer, json_answer
 
 APP = "a1000000-0000-4000-8000-000000000001"
+AGENT = "01a23c8d-f133-7bfb-a3ff-8a578dba055e"
 
 
 def test_the_allowlist_is_reads_plus_login_and_the_workspace_post() -> None:
@@ -34,6 +35,10 @@ def test_the_allowlist_is_reads_plus_login_and_the_workspace_post() -> None:
     ("GET", "/apps/a1.json"),
     ("GET", "/apps/%2e%2e"),
     ("GET", f"/apps/{APP}/workflow-runs"),  # defaults to debugging runs: never needed
+    # Dify 1.16 agent endpoints that write when read (docs/agent-apps.md): a debug conversation, a draft
+    ("GET", "/agent"),
+    ("GET", f"/agent/{AGENT}"),
+    ("GET", f"/agent/{AGENT}/composer"),
 ])
 def test_anything_else_is_refused(method: str, path: str) -> None:
     assert allowed_template(method, path) is None

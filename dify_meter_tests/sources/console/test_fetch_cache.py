@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from dify_meter.sandbox.dify.changes import add_messages
-from dify_meter.sandbox.dify.exchange import Reply, Request
+from dify_meter.sandbox.dify.exchange import Reply
 from dify_meter.sandbox.dify.generate import Workspace, generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.tables import DEBUGGER, Conversation, Message, NodeExecution, WorkflowRun
+from dify_meter.sandbox.loopback import Request
 from dify_meter.sources.console.client import DifyClient
 from dify_meter_tests.support.console import (
     NO_WAIT,

@@ -12,7 +12,8 @@ from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.database.facts import DatabaseEvent, EventFacts
 from dify_meter.sources.database.reader import DatabaseReadResult, read_usage_events
-from dify_meter_tests.sources.console.support import NO_WAIT, ScriptedSimulator, fetch_events
+from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, fetch_events
+from dify_meter_tests.support.fixture_files import SEED_FILE
 
 
 @dataclass
@@ -48,7 +49,7 @@ def read_database(url: str, workspace_id: str, window: tuple[datetime, datetime]
 
 def console_events(window: tuple[datetime, datetime], timezone: str) -> list[UsageEvent]:
     """The console source's events: the real console client against the simulator serving the recording."""
-    with ScriptedSimulator(fixture_workspace(), api_key="sandbox-key") as simulator:
+    with ScriptedSimulator(fixture_workspace(SEED_FILE), api_key="sandbox-key") as simulator:
         simulator.set_now(datetime(2026, 11, 28, 12, tzinfo=UTC))
         with DifyClient(simulator.base_url, api_key="sandbox-key", workspace_id=simulator.workspace_id, timeout=5,
                         retry=NO_WAIT) as client:

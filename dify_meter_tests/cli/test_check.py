@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.support.cli import closed_port, exit_code
+from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
+from dify_meter_tests.support.cli import closed_port, run_check
 
 pytestmark = pytest.mark.e2e
 OTHER_TENANT = "87654321-4321-4321-4321-cba987654321"
@@ -20,12 +17,6 @@ OTHER_WORKSPACE = "0f0e0d0c-0b0a-4909-8807-060504030201"
 
 
 
-
-
-def run_check(capsys) -> tuple[int, str]:
-    code = exit_code(["check"])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def test_good_settings_pass_and_nothing_is_written(configured, dify, api_meter, capsys):
@@ -142,38 +133,16 @@ def test_service_account_login_and_a_wrong_password(workspace, configured, monke
     assert "s3cret-pass" not in out and "guessed-pass" not in out
 
 
-class _BodyFirstHandler(BaseHTTPRequestHandler):
+def _body_first_answer(request: Request) -> Response:
     """An API_Meter that validates the body before it looks at the token: every empty list is a 400."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({"error": "invalid request",
-                           "details": [{"index": None, "field": "records", "message": "must not be empty"}]}).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
-@contextmanager
-def body_first_api_meter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BodyFirstHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    body = json.dumps({"error": "invalid request",
+                       "details": [{"index": None, "field": "records", "message": "must not be empty"}]}).encode()
+    return Response(400, body, [("Content-Type", "application/json")])
 
 
 def test_a_server_that_reads_the_body_first_proves_only_the_url(configured, monkeypatch, capsys):
-    with body_first_api_meter() as url:
-        monkeypatch.setenv("API_METER_URL", url)
+    with LoopbackServer(_body_first_answer) as api_meter:
+        monkeypatch.setenv("API_METER_URL", api_meter.base_url)
         code, out = run_check(capsys)
     assert code == 0
     assert "accepted: URL\n" in out
