@@ -13,14 +13,13 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
-from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dify_meter.core.hosts import is_loopback_host
+from dify_meter.core.validation import canonical_uuid, http_url
 
 
 class SettingsError(ValueError):
@@ -93,15 +92,10 @@ class Settings(BaseSettings):
             raise ValueError(f"expected an IANA timezone name such as UTC or Europe/Berlin, got {value!r}") from exc
         return value
 
-    @field_validator("dify_api_url", "api_meter_url")
+    @field_validator("dify_api_url")
     @classmethod
-    def _valid_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as https://host.example.com, got {value!r}")
-        return value.strip().rstrip("/")
+    def _valid_dify_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
     @field_validator("dify_database_url")
     @classmethod
@@ -113,23 +107,13 @@ class Settings(BaseSettings):
 
     @field_validator("api_meter_url")
     @classmethod
-    def _https_unless_loopback(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme != "https" and not is_loopback_host(parts.hostname):
-            raise ValueError(f"must use https:// (http:// is allowed only for loopback hosts), got {value!r}")
-        return value
+    def _valid_api_meter_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value, https_unless_loopback=True)
 
     @field_validator("api_meter_tenant_id")
     @classmethod
     def _valid_uuid(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(UUID(value.strip()))
-        except ValueError as exc:
-            raise ValueError(f"expected a UUID such as 12345678-1234-1234-1234-123456789abc, got {value!r}") from exc
+        return None if value is None else canonical_uuid(value)
 
     @field_validator("schedule_cron")
     @classmethod

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from dify_meter.settings import SettingsError, is_loopback_host, load_settings
+from dify_meter.settings import SettingsError, load_settings
 from dify_meter_tests.support.environment import ALL_VARIABLES
 
 
@@ -97,15 +97,6 @@ def test_require_api_meter_names_what_is_missing(monkeypatch):
     monkeypatch.setenv("API_METER_URL", "https://meter.example.com")
     with pytest.raises(SettingsError, match="API_METER_TOKEN, API_METER_TENANT_ID"):
         load_settings().require_api_meter()
-
-
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("localhost", True), ("::1", True), ("[::1]", True),
-     ("10.0.0.1", False), ("meter.example.com", False), (None, False)],
-)
-def test_loopback_hosts(host, loopback):
-    assert is_loopback_host(host) is loopback
 
 
 def test_a_blank_line_in_dot_env_counts_as_unset(tmp_path):

@@ -1,4 +1,4 @@
-"""Human explanations of API_Meter's permanent refusals: what went wrong and which setting to check."""
+"""The error for one of API_Meter's permanent refusals: the status's explanation, the records it names."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from dify_meter.api_meter.errors import PermanentDeliveryError
+from dify_meter.api_meter.explanations import explain
 from dify_meter.api_meter.records import record_key
-from dify_meter.core.api_meter_contract import USAGE_PATH
 
 KEPT = "Nothing of this batch was applied and the data is kept; it can be sent again once this is fixed."
 
@@ -45,38 +45,13 @@ def explain_rejection(
     status = response.status_code
     answer = _answer(response)
     details = _details(answer)
+    text = explain(status, endpoint=endpoint, tenant_id=tenant_id, body=response.text.strip()[:200] or "no body",
+                   record=_describe_record(batch, 0), error=str(answer.get("error", response.text[:200])))
+    message = f"{text} {KEPT}"
     if status == 400:
         lines = [
             f"  - {_describe_record(batch, item.get('index'))} {item.get('field', '?')}: {item.get('message', '?')}"
             for item in details
         ]
-        message = (
-            f"API_Meter rejected the request as invalid (HTTP 400: {answer.get('error', response.text[:200])}). "
-            f"{KEPT}\nRejected records:\n" + ("\n".join(lines) or "  (the server named none)")
-        )
-    elif status == 401:
-        message = (
-            "API_Meter refused the token (HTTP 401): the bearer token is wrong, expired or missing. "
-            f"Check API_METER_TOKEN. {KEPT}"
-        )
-    elif status == 403:
-        message = (
-            f"API_Meter says the token is not allowed for tenant {tenant_id} (HTTP 403). "
-            f"Check API_METER_TENANT_ID, and that the token was issued for that tenant. {KEPT}"
-        )
-    elif status == 404:
-        message = (
-            f"API_Meter answered 404 Not Found for POST {endpoint}: the URL is wrong. Check API_METER_URL: "
-            f"it is the base URL of API_Meter, the exporter appends {USAGE_PATH}. {KEPT}"
-        )
-    elif status == 413:
-        message = (
-            f"API_Meter refused a single record as too large (HTTP 413): "
-            f"{_describe_record(batch, 0)} cannot be split further. Ask for a larger body limit. {KEPT}"
-        )
-    else:
-        message = (
-            f"API_Meter answered an unexpected HTTP {status} for POST {endpoint} "
-            f"({response.text.strip()[:200] or 'no body'}); it is not retried. {KEPT}"
-        )
+        message += "\nRejected records:\n" + ("\n".join(lines) or "  (the server named none)")
     return PermanentDeliveryError(status, message, details)

@@ -13,23 +13,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
-from uuid import UUID
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState
 
 from dify_meter.api_meter.errors import DeliveryError, TransientDeliveryError
 from dify_meter.api_meter.records import build_request, record_key
 from dify_meter.api_meter.rejections import explain_rejection
 from dify_meter.api_meter.report import RESPONSE_TEXT_LIMIT, BatchResult, SendReport
-from dify_meter.core.api_meter_contract import USAGE_PATH
-from dify_meter.core.hosts import is_loopback_host
-from dify_meter.core.retry_after import retry_after_seconds
+from dify_meter.core.api_meter_contract import RETRYABLE_STATUSES, USAGE_PATH
+from dify_meter.core.retry import API_METER_MAX_RETRY_AFTER, api_meter_retry, retry_after_seconds
+from dify_meter.core.validation import canonical_uuid, http_url
 
 logger = logging.getLogger(__name__)
-
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 Record = Mapping[str, Any]
 
@@ -58,23 +54,17 @@ def _utc_now() -> datetime:
 
 
 def _checked_endpoint(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"API_METER_URL must be an http(s) URL such as https://meter.example.com, got {url!r}")
-    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
-        raise ValueError(
-            f"API_METER_URL must use https:// (http:// is allowed only for loopback hosts), got {url!r}"
-        )
-    return url.strip().rstrip("/") + USAGE_PATH
+    try:
+        return http_url(url, https_unless_loopback=True) + USAGE_PATH
+    except ValueError as error:
+        raise ValueError(f"API_METER_URL: {error}") from None
 
 
 def _checked_tenant(tenant_id: str) -> str:
     try:
-        return str(UUID(tenant_id))
-    except (ValueError, AttributeError, TypeError):
-        raise ValueError(
-            f"API_METER_TENANT_ID must be a UUID such as 12345678-1234-1234-1234-123456789abc, got {tenant_id!r}"
-        ) from None
+        return canonical_uuid(tenant_id)
+    except ValueError as error:
+        raise ValueError(f"API_METER_TENANT_ID: {error}") from None
 
 
 class ApiMeterSender:
@@ -90,9 +80,7 @@ class ApiMeterSender:
         max_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = _utc_now,
-        max_retry_after: float = 300.0,
-        backoff_initial: float = 1.0,
-        backoff_max: float = 60.0,
+        max_retry_after: float = API_METER_MAX_RETRY_AFTER,
     ) -> None:
         if not token:
             raise ValueError("API_METER_TOKEN is empty: set the bearer token API_Meter gave you")
@@ -108,11 +96,9 @@ class ApiMeterSender:
         self.batch_size = batch_size
         self.timeout = timeout
         self.max_retries = max_retries
-        self.max_retry_after = max_retry_after
+        self.retry = api_meter_retry(max_retries, max_retry_after=max_retry_after, sleep=sleep)
         self._token = token
-        self._sleep = sleep
         self._clock = clock
-        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max, jitter=backoff_initial)
 
     def __repr__(self) -> str:
         return f"ApiMeterSender(endpoint={self.endpoint!r}, tenant_id={self.tenant_id!r}, batch_size={self.batch_size})"
@@ -169,14 +155,7 @@ class ApiMeterSender:
         body = build_request(
             batch, tenant_id=self.tenant_id, exporter_version=self.exporter_version, export_timestamp=self._clock()
         )
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait_before_retry,
-            retry=retry_if_exception_type((_RetryableAnswer, httpx.TransportError)),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        retrying = self.retry.retrying(_worth_retrying, self._log_retry)
         attempts = 0
         attempted_at = self._clock()
         try:
@@ -253,12 +232,6 @@ class ApiMeterSender:
             return None
         return retry_after_seconds(response.headers.get("Retry-After"), now=self._clock())
 
-    def _wait_before_retry(self, state: RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome else None
-        if isinstance(failure, _RetryableAnswer) and failure.retry_after is not None:
-            return min(failure.retry_after, self.max_retry_after)
-        return self._backoff(state)
-
     def _log_retry(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
@@ -266,6 +239,10 @@ class ApiMeterSender:
             "API_Meter attempt %d failed (%s); retrying in %.1f s",
             state.attempt_number, _describe_failure(failure), wait,
         )
+
+
+def _worth_retrying(failure: BaseException) -> bool:
+    return isinstance(failure, _RetryableAnswer | httpx.TransportError)
 
 
 def _describe_failure(failure: BaseException | None) -> str:

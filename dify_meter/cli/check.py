@@ -7,11 +7,12 @@ the configuration itself is incomplete or malformed. Secrets are never printed.
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections import Counter
+from dataclasses import replace
 
 from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
+from dify_meter.core.validation import is_uuid
 from dify_meter.settings import Settings, SettingsError
 
 SENDING_MODES = ("per_model", "all")
@@ -90,23 +91,16 @@ def _refused(settings: Settings, error: Exception) -> str:
         "ADMIN_API_KEY_ENABLE=true. Check DIFY_API_KEY against ADMIN_API_KEY on the Dify server, and "
         "DIFY_WORKSPACE_ID against the workspace's id (GET /console/api/all-workspaces lists them)."
     )
-    if not _is_uuid(settings.dify_workspace_id or ""):
+    if not is_uuid(settings.dify_workspace_id):
         problem += (f" DIFY_WORKSPACE_ID {settings.dify_workspace_id!r} is not even a UUID, as every Dify "
                     "workspace id is.")
     return problem
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
     from dify_meter.core.app_modes import KNOWN_MODES, NO_LLM_MODES, USAGE_MODES
+    from dify_meter.core.retry import DIFY_CONSOLE_RETRY
     from dify_meter.defs.resources import build_resources
     from dify_meter.sources.console.dify_versions import NEWEST_RECORDED, version_report
     from dify_meter.sources.console.errors import (
@@ -117,12 +111,11 @@ def check_dify(settings: Settings) -> CheckReport:
         DifyResponseError,
     )
     from dify_meter.sources.console.listing import apps as list_apps
-    from dify_meter.sources.console.retry import RetryPolicy
 
     report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
+    retry = replace(DIFY_CONSOLE_RETRY, max_attempts=2, max_total_wait=5.0)
     try:
-        client = build_resources(settings).resolved().dify.client(
-            retry=RetryPolicy(max_attempts=2, max_total_wait=5.0), timeout=CHECK_TIMEOUT_SECONDS)
+        client = build_resources(settings).resolved().dify.client(retry=retry, timeout=CHECK_TIMEOUT_SECONDS)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     with client:

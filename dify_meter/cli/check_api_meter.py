@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from dify_meter import __version__
+from dify_meter.api_meter.explanations import explain
 from dify_meter.api_meter.records import build_request
 from dify_meter.core.api_meter_contract import USAGE_PATH
 from dify_meter.settings import Settings
@@ -91,29 +92,12 @@ def _refusal(response: httpx.Response, endpoint: str, settings: Settings) -> str
     """What a first answer other than 'empty records' means, and what to change."""
     status = response.status_code
     body = response.text.strip()[:200] or "no body"
-    if status == 401:
-        return ("API_Meter refused API_METER_TOKEN (HTTP 401): the token is wrong, expired or missing. Set "
-                f"API_METER_TOKEN to the bearer token API_Meter issued for tenant {settings.api_meter_tenant_id}.")
-    if status == 403:
-        return (f"API_Meter accepted the token but not for tenant {settings.api_meter_tenant_id} (HTTP 403). Check "
-                "API_METER_TENANT_ID, and that API_METER_TOKEN was issued for that tenant.")
-    if status == 404:
-        return (f"API_Meter answered 404 Not Found for POST {endpoint}: the URL is wrong. API_METER_URL is the base "
-                f"URL of API_Meter; the exporter appends {USAGE_PATH}.{_url_hint(settings.api_meter_url or '')}")
-    if status == 405:
-        return (f"POST is not allowed at {endpoint} (HTTP 405): API_METER_URL does not point at API_Meter. It is "
-                f"the base URL of API_Meter; the exporter appends {USAGE_PATH}.")
-    if 300 <= status < 400:
-        return (f"API_Meter redirects POST {endpoint} to {response.headers.get('Location', '?')} (HTTP {status}); "
-                "the exporter does not follow redirects. Set API_METER_URL to the URL it redirects to, "
-                f"without {USAGE_PATH}.")
     if status == 400:
         return (f"API_Meter refused the check request for more than its empty records list (HTTP 400: {body}): "
                 "this server does not follow the API_Meter contract the exporter implements.")
-    if status == 429 or status >= 500:
-        return (f"API_Meter is reachable but cannot take deliveries now (HTTP {status}: {body}). Deliveries will "
-                "be retried and spooled; run the check again later.")
-    return f"API_Meter answered an unexpected HTTP {status} for POST {endpoint} ({body})."
+    text = explain(status, endpoint=endpoint, tenant_id=settings.api_meter_tenant_id or "", body=body,
+                   location=response.headers.get("Location", "?"))
+    return text + _url_hint(settings.api_meter_url or "") if status == 404 else text
 
 
 def check_api_meter(settings: Settings) -> CheckReport:

@@ -13,27 +13,11 @@ import duckdb
 
 from dify_meter.api_meter import spool
 from dify_meter.core.markdown import cell, markdown_table
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, BY_MODE
 from dify_meter.usage.rollups import PERIOD_UNITS
 
 SUMS = ("sum(request_count)", "sum(input_tokens)", "sum(output_tokens)", "sum(total_tokens)", "sum(cost)")
 SUM_HEADERS = ("requests", "input", "output", "total tokens", "cost")
-
-
-@dataclass(frozen=True)
-class ModeTable:
-    title: str
-    headers: tuple[str, ...]  # of the key columns, shown before the sums
-    columns: tuple[str, ...]  # SQL of the key columns; aggregates pick an app's latest name and mode
-
-
-MODE_TABLES: dict[str, ModeTable] = {
-    "per_model": ModeTable("Usage per model", ("provider", "model"), ("provider", "model")),
-    "per_user": ModeTable("Usage per user", ("user type", "user"), ("user_type", "user_id")),
-    "per_app": ModeTable("Usage per app", ("app", "mode", "app id"),
-                         ("arg_max(app_name, usage_date)", "arg_max(app_mode, usage_date)", "app_id")),
-    "workspace": ModeTable("Usage of the workspace", (), ()),
-}
 
 
 @dataclass(frozen=True)
@@ -61,14 +45,16 @@ def _period_column(mode: str, period: str) -> tuple[str, str] | None:
 def usage_table(conn: duckdb.DuckDBPyConnection, mode: str, period: str, first_day: date, last_day: date,
                 *, limit: int = 40) -> str:
     """The mode's table over the exported days: summed per key (and per week or month when asked)."""
-    spec = MODE_TABLES[mode]
+    spec = BY_MODE[mode]
+    key_headers = tuple(header for header, _ in spec.summary_columns)
+    key_columns = tuple(column for _, column in spec.summary_columns)
     period_column = _period_column(mode, period)
-    headers = ((period_column[0],) if period_column else ()) + spec.headers + SUM_HEADERS + ("currency",)
-    columns = ((period_column[1],) if period_column else ()) + spec.columns + SUMS + ("currency",)
+    headers = ((period_column[0],) if period_column else ()) + key_headers + SUM_HEADERS + ("currency",)
+    columns = ((period_column[1],) if period_column else ()) + key_columns + SUMS + ("currency",)
     # Periods in time order, then the biggest users of tokens first; keys break ties.
     first_key = 2 if period_column else 1
     order = (["1"] if period_column else []) + [f"{columns.index('sum(total_tokens)') + 1} DESC"]
-    order += [str(position) for position in range(first_key, first_key + len(spec.columns))] + [str(len(columns))]
+    order += [str(position) for position in range(first_key, first_key + len(key_columns))] + [str(len(columns))]
     rows = conn.execute(
         f"SELECT {', '.join(columns)} FROM {AGGREGATE_TABLES[mode]} WHERE usage_date BETWEEN ? AND ? "
         f"GROUP BY ALL ORDER BY {', '.join(order)}",

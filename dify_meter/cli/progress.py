@@ -9,15 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from dify_meter.usage.aggregate_modes import AGGREGATE_MODES
+
 if TYPE_CHECKING:
     from dify_meter.defs.runs import RunEvent
 
 PHASES = {
     "raw_usage_events": "reading Dify",
-    "usage_per_model": "aggregating per model",
-    "usage_per_user": "aggregating per user",
-    "usage_per_app": "aggregating per app",
-    "usage_workspace": "aggregating the workspace",
+    **{row.table: row.phase for row in AGGREGATE_MODES},
     "api_meter_sent": "delivering to API_Meter",
 }
 

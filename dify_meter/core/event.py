@@ -54,3 +54,27 @@ class UsageEvent:
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageEvent))
+
+
+# The rules every source applies the same way when it builds events.
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    type: UserType
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    amount: Decimal
+    currency: str | None
+    priced: bool
+
+
+def cost_of(price: Decimal | None, currency: str | None) -> Cost:
+    """No price or a price of 0 means unpriced (not free): cost 0, currency as reported."""
+    if price is None or price == 0:
+        return Cost(Decimal(0), currency, False)
+    return Cost(price, currency, True)

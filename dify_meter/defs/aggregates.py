@@ -6,7 +6,8 @@ from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import money, table
 from dify_meter.defs.resources import DuckDBStoreResource, MeterResource
 from dify_meter.usage import checks
-from dify_meter.usage.aggregates import AGGREGATE_TABLES, AggregateMode, rebuild_aggregate
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, AggregateMode
+from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.refresh import window_days
 
 DESCRIPTIONS: dict[str, str] = {

@@ -18,12 +18,12 @@ from dify_meter import __version__
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.api_meter.spool import SpoolPolicy
 from dify_meter.core.logs import apply_log_level
+from dify_meter.core.retry import RetryPolicy
 from dify_meter.core.source import UsageSource
 from dify_meter.core.store import DuckDBStore
 from dify_meter.defs.run_settings import check_launched_with_same_settings
 from dify_meter.settings import Settings, SettingsError, require_api_meter, require_dify
 from dify_meter.sources.console.client import DifyClient
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter.sources.console.source import ConsoleSource
 from dify_meter.usage.normalize import Normalizer
 

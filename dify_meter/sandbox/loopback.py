@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from dify_meter.core.hosts import is_loopback_host
+from dify_meter.core.validation import is_loopback_host
 
 logger = logging.getLogger(__name__)
 

@@ -11,19 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
 
 import duckdb
 
 from dify_meter.core.bulk_insert import insert_rows
 from dify_meter.core.store import transaction
-from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, PREVIEW_COLUMNS
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, PREVIEW_COLUMNS, AggregateMode
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.sql import read_sql
-
-AggregateMode = Literal["per_model", "per_user", "per_app", "workspace"]
-
-
 
 
 def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,

@@ -19,8 +19,8 @@ from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
 from dify_meter.core.skipped_app import SkippedApp
 from dify_meter.core.source import DifyAppTotals
-from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS
-from dify_meter.usage.aggregates import AggregateMode, prepare_window_events
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS, AggregateMode
+from dify_meter.usage.aggregates import prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer
 from dify_meter.usage.sql import read_sql
 

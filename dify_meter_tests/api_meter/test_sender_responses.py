@@ -240,7 +240,7 @@ def test_accepts_https_and_loopback_http(url: str) -> None:
 
 
 def test_refuses_a_tenant_that_is_not_a_uuid() -> None:
-    with pytest.raises(ValueError, match="API_METER_TENANT_ID must be a UUID"):
+    with pytest.raises(ValueError, match="API_METER_TENANT_ID: expected a UUID"):
         ApiMeterSender("https://meter.example.com", TOKEN, "tenant-1", exporter_version="t")
 
 

@@ -61,14 +61,14 @@ def _wrong_admin_key(workspace_id: str) -> str:
         ("DIFY_API_URL", "CLOSED", "Dify", "problem: GET /account/profile: could not reach Dify at http://127.0.0.1:"),
         ("DIFY_API_URL", "API_METER", "Dify", "There is no Dify console API at http://127.0.0.1:"),
         ("API_METER_TOKEN", "wrong-meter-token", "API_Meter",
-         "problem: API_Meter refused API_METER_TOKEN (HTTP 401): the token is wrong, expired or missing. Set "
-         f"API_METER_TOKEN to the bearer token API_Meter issued for tenant {DEFAULT_TENANT_ID}."),
+         "problem: API_Meter refused the token (HTTP 401): the bearer token is wrong, expired or missing. Check "
+         f"API_METER_TOKEN: it is the bearer token API_Meter issued for tenant {DEFAULT_TENANT_ID}."),
         ("API_METER_TENANT_ID", OTHER_TENANT, "API_Meter",
          f"problem: API_Meter accepted the token but not for tenant {OTHER_TENANT} (HTTP 403). Check "
          "API_METER_TENANT_ID, and that API_METER_TOKEN was issued for that tenant."),
         ("API_METER_URL", "WITH_PATH", "API_Meter",
-         "/v1/usage/v1/usage: the URL is wrong. API_METER_URL is the base URL of API_Meter; the exporter appends "
-         "/v1/usage. API_METER_URL already ends in /v1/usage: remove that part."),
+         "/v1/usage/v1/usage: the URL is wrong. Check API_METER_URL: it is the base URL of API_Meter; the exporter "
+         "appends /v1/usage. API_METER_URL already ends in /v1/usage: remove that part."),
         ("API_METER_URL", "CLOSED", "API_Meter", "problem: could not reach API_Meter at http://127.0.0.1:"),
     ],
 )

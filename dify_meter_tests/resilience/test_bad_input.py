@@ -24,7 +24,7 @@ from dify_meter.sandbox.dify.exchange import Reply
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.loopback import Request
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter_tests.support.aggregates import actual
 from dify_meter_tests.support.console import NO_WAIT
 from dify_meter_tests.support.events import stored_events

@@ -6,7 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from dify_meter.core.event import UsageEvent
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter.usage.normalize import Normalizer
 
 NORMALIZER = Normalizer.load()

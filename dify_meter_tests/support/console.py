@@ -9,16 +9,16 @@ from datetime import datetime
 from typing import Any
 
 from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.sources.console.caches import ConversationMessages, FinishedRun
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.details import ConversationDetail
 from dify_meter.sources.console.events import FetchResult, fetch_usage_events
-from dify_meter.sources.console.retry import RetryPolicy
 
 # The client's retries without their sleeps: tests see every retry and wait for none.
-NO_WAIT = RetryPolicy(sleep=lambda seconds: None)
+NO_WAIT = dataclasses.replace(DIFY_CONSOLE_RETRY, sleep=lambda seconds: None)
 
 
 class MemoryDetailCache:

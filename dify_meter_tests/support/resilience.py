@@ -30,7 +30,7 @@ from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.workspace import Workspace
 from dify_meter.sandbox.loopback import Request
-from dify_meter.usage.aggregates import AGGREGATE_TABLES
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected, resolved_currencies
 from dify_meter_tests.support.console import assert_same_events
 from dify_meter_tests.support.environment import ALL_VARIABLES

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from dify_meter.core.retry import RetryPolicy
 from dify_meter.core.store import DuckDBStore
 from dify_meter.defs.resources import build_resources
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.settings import Settings, load_settings
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter.usage.refresh import RawRefresh, refresh_raw_usage
 
 

@@ -10,7 +10,8 @@ import pytest
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter.usage.aggregates import AGGREGATE_TABLES, rebuild_aggregate
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
+from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected
 from dify_meter_tests.support.events import day_window
 from dify_meter_tests.support.settings import refresh_raw, settings_for

@@ -7,7 +7,8 @@ import pytest
 
 from dify_meter.core.store import DuckDBStore
 from dify_meter.usage import checks
-from dify_meter.usage.aggregates import AGGREGATE_TABLES, rebuild_aggregate
+from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
+from dify_meter.usage.aggregates import rebuild_aggregate
 from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.raw_events import replace_window
 from dify_meter_tests.support.events import make_event

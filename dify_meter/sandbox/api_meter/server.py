@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dify_meter.core.api_meter_contract import USAGE_PATH
-from dify_meter.core.hosts import is_loopback_host
+from dify_meter.core.validation import is_loopback_host, is_uuid_text
 from dify_meter.sandbox.api_meter.store import ApiMeterStore, StoredKey, StoredRecord, Totals
-from dify_meter.sandbox.api_meter.validation import InvalidRequest, is_uuid, validate_usage_request
+from dify_meter.sandbox.api_meter.validation import InvalidRequest, validate_usage_request
 from dify_meter.sandbox.loopback import LoopbackServer, Request, Response
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class ApiMeterServer:
             raise ValueError(f"the sandbox API_Meter serves on loopback addresses only, got {host!r}")
         if not token:
             raise ValueError("the sandbox API_Meter needs a non-empty token")
-        if not is_uuid(tenant_id):
+        if not is_uuid_text(tenant_id):
             raise ValueError(f"tenant_id must be a UUID such as {DEFAULT_TENANT_ID}, got {tenant_id!r}")
         self.host = host
         self.port = port
@@ -249,7 +249,7 @@ class ApiMeterServer:
         records = payload.get("records") if isinstance(payload, dict) else None
         count = len(records) if isinstance(records, list) else 0
         tenant = payload.get("tenant_id") if isinstance(payload, dict) else None
-        if isinstance(tenant, str) and is_uuid(tenant) and tenant.lower() != self.tenant_id:
+        if isinstance(tenant, str) and is_uuid_text(tenant) and tenant.lower() != self.tenant_id:
             return _Reply(403, {"error": f"this token is not allowed for tenant_id {tenant}"}, records=count)
         try:
             tenant_id, valid = validate_usage_request(payload)

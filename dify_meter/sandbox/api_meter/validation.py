@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+from dify_meter.core.validation import is_uuid_text
+
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
@@ -46,10 +47,6 @@ class InvalidRequest(ValueError):
     def __init__(self, details: list[dict[str, Any]]) -> None:
         super().__init__(f"invalid request: {len(details)} problem(s)")
         self.details = details
-
-
-def is_uuid(value: object) -> bool:
-    return isinstance(value, str) and bool(UUID_PATTERN.match(value))
 
 
 def expected_source_event_id(tenant_id: str, usage_date: str, provider: str, model: str) -> str:
@@ -198,7 +195,7 @@ def validate_usage_request(payload: object) -> tuple[str, list[ValidRecord]]:
         check.fail(None, "(body)", "must be a JSON object")
         raise InvalidRequest(check.details)
     tenant_id = payload.get("tenant_id")
-    if not is_uuid(tenant_id):
+    if not is_uuid_text(tenant_id):
         check.fail(None, "tenant_id", "must be a UUID such as 12345678-1234-1234-1234-123456789abc")
         tenant_id = None
     _check_export_metadata(check, payload.get("export_metadata"))

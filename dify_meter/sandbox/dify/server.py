@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from dify_meter.core.hosts import is_loopback_host
+from dify_meter.core.validation import is_loopback_host
 from dify_meter.sandbox.dify.accounts import NOT_SET_UP, AccountService, AuthVia, LoginBehaviour
 from dify_meter.sandbox.dify.api import BEFORE_SETUP, UNAUTHENTICATED, match
 from dify_meter.sandbox.dify.exchange import Call, Reply, RequestRecord

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from decimal import Decimal
 
-from dify_meter.core.event import UsageEvent, UserType
+from dify_meter.core.event import UNKNOWN, UsageEvent, User, cost_of
 from dify_meter.sources.console.models import (
     AGENT_NODE_TYPE,
     App,
@@ -16,21 +15,6 @@ from dify_meter.sources.console.models import (
     WorkflowAppLog,
 )
 from dify_meter.sources.console.usage_facts import MessageUsage, NodeUsage
-
-UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    type: UserType
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cost:
-    amount: Decimal
-    currency: str | None
-    priced: bool
 
 
 def conversation_user(conversation: ChatConversation | CompletionConversation) -> User:
@@ -48,13 +32,6 @@ def app_log_user(log: WorkflowAppLog) -> User:
     if log.created_by_account:
         return User("account", log.created_by_account.id)
     return User("end_user", log.created_by_end_user.id if log.created_by_end_user else UNKNOWN)
-
-
-def cost_of(price: Decimal | None, currency: str | None) -> Cost:
-    """No price or a price of 0 means unpriced (not free): cost 0, currency as reported."""
-    if price is None or price == 0:
-        return Cost(Decimal(0), currency, False)
-    return Cost(price, currency, True)
 
 
 def message_event(app: App, message: MessageUsage, *, user: User, provider: str, model: str, approximate: bool,

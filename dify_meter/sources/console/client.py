@@ -11,8 +11,9 @@ import threading
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY, RetryPolicy
+from dify_meter.core.validation import http_url
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.concurrency import AdaptiveConcurrency
 from dify_meter.sources.console.errors import AppLabel, DifyResponseError, describe_request
@@ -39,7 +40,6 @@ from dify_meter.sources.console.models import (
     Workspace,
     parse_body,
 )
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter.sources.console.transport import ConsoleTransport
 
 CONSOLE_API_PREFIX = "/console/api"
@@ -51,10 +51,10 @@ PageT = TypeVar("PageT", bound=ListPage)
 
 def console_api_root(base_url: str) -> str:
     """`https://dify.example.com` (or that plus /console/api) -> `https://dify.example.com/console/api`."""
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"Dify base URL must be an http(s) URL such as https://dify.example.com, got {base_url!r}")
-    root = base_url.strip().rstrip("/")
+    try:
+        root = http_url(base_url)
+    except ValueError as error:
+        raise ValueError(f"Dify base URL: {error}") from None
     return root if root.endswith(CONSOLE_API_PREFIX) else root + CONSOLE_API_PREFIX
 
 
@@ -84,7 +84,7 @@ class DifyClient:
         self.page_limit = page_limit
         self.auth = auth
         self._transport = ConsoleTransport(self.base_url, auth, timeout=timeout, max_concurrency=max_concurrency,
-                                           retry=retry or RetryPolicy())
+                                           retry=retry or DIFY_CONSOLE_RETRY)
         self._lock = threading.Lock()
         self._detail_read_count = 0
 

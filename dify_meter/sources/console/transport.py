@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception
+from tenacity import RetryCallState
 
-from dify_meter.core.retry_after import retry_after_seconds
+from dify_meter.core.retry import RetryPolicy, retry_after_seconds
 from dify_meter.sources.console.allowlist import check_allowed
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.concurrency import AdaptiveConcurrency
@@ -37,7 +37,6 @@ from dify_meter.sources.console.retry import (
     PUSHBACK_STATUSES,
     TRANSIENT_NETWORK_ERRORS,
     TRANSIENT_STATUSES,
-    RetryPolicy,
 )
 
 logger = logging.getLogger(__name__)
@@ -125,9 +124,7 @@ class ConsoleTransport:
         statuses = TRANSIENT_STATUSES if transient_statuses is None else transient_statuses
         malformed = 0
         attempts = 0
-        retrying = Retrying(stop=self.retry.stop, wait=self.retry.wait, retry=retry_if_exception(_worth_retrying),
-                            sleep=self.retry.sleep, before_sleep=lambda state: self._log_retry(request, state),
-                            reraise=True)
+        retrying = self.retry.retrying(_worth_retrying, lambda state: self._log_retry(request, state))
         try:
             for attempt in retrying:
                 with attempt:

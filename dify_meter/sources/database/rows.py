@@ -12,8 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from dify_meter.core.event import UsageEvent
-from dify_meter.sources.console.builders import UNKNOWN, User, cost_of
+from dify_meter.core.event import UNKNOWN, UsageEvent, User, cost_of
 from dify_meter.sources.database.facts import DatabaseEvent, EventFacts, PriceSource
 
 AGENT_NODE_TYPE = "agent"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.sources.console.allowlist import ALLOWED_REQUESTS, allowed_template, check_allowed
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.errors import DifyRequestNotAllowed
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter.sources.console.transport import ConsoleTransport
 from dify_meter_tests.support.script_server import ScriptServer, json_answer
 
@@ -51,7 +53,7 @@ def test_anything_else_is_refused(method: str, path: str) -> None:
 def test_the_transport_refuses_before_sending_anything_not_even_a_login(auth: AdminKeyAuth | PasswordAuth) -> None:
     with ScriptServer(lambda seen: json_answer({"result": "success"})) as server:
         transport = ConsoleTransport(server.base_url + "/console/api", auth, timeout=5, max_concurrency=2,
-                                     retry=RetryPolicy(sleep=lambda _: None))
+                                     retry=replace(DIFY_CONSOLE_RETRY, sleep=lambda _: None))
         with transport:
             for method, path in [("DELETE", f"/apps/{APP}"), ("POST", f"/apps/{APP}/chat-messages"),
                                  ("GET", f"/apps/{APP}/../../setup/../apps/{APP}/messages")]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.sources.console.client import DifyClient, console_api_root
 from dify_meter.sources.console.errors import (
     DifyAuthError,
@@ -16,7 +18,6 @@ from dify_meter.sources.console.errors import (
 )
 from dify_meter.sources.console.messages import read_conversation_messages
 from dify_meter.sources.console.models import AppsPage, ChatConversationsPage
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter_tests.support.recorded import API_KEY, WORKSPACE_ID, ReplayServer, Reply, body
 
 SUPPORT_CHAT = next(app for app in AppsPage.model_validate(body("01-apps-all.json")).data
@@ -29,7 +30,7 @@ CONSOLE = "/console/api"
 def client_for(server: ReplayServer, *, api_key: str = API_KEY, workspace_id: str = WORKSPACE_ID,
                sleeps: list[float] | None = None) -> DifyClient:
     return DifyClient(server.base_url, api_key=api_key, workspace_id=workspace_id, timeout=5, max_concurrency=2,
-                      retry=RetryPolicy(sleep=(sleeps if sleeps is not None else []).append))
+                      retry=replace(DIFY_CONSOLE_RETRY, sleep=(sleeps if sleeps is not None else []).append))
 
 
 def test_apps_are_paged_lazily_until_has_more_is_false() -> None:
@@ -153,7 +154,7 @@ def test_an_unreachable_dify_is_a_connection_error() -> None:
         port = probe.getsockname()[1]
     sleeps: list[float] = []
     with DifyClient(f"http://127.0.0.1:{port}", api_key=API_KEY, workspace_id=WORKSPACE_ID, timeout=2,
-                    retry=RetryPolicy(sleep=sleeps.append)) as client:
+                    retry=replace(DIFY_CONSOLE_RETRY, sleep=sleeps.append)) as client:
         with pytest.raises(DifyConnectionError) as caught:
             client.account_profile()
         assert client.request_count == 5 and len(sleeps) == 4

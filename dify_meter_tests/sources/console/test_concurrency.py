@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.concurrency import AdaptiveConcurrency
 from dify_meter.sources.console.parallel import parallel_map
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter_tests.support.console import FetchedEvents, assert_same_events, fetch_events
 from dify_meter_tests.support.script_server import Answer, ScriptServer, Seen, json_answer
 
@@ -77,7 +78,7 @@ def test_a_lowered_limit_holds_new_requests_until_enough_finish() -> None:
 
 def client_of(server: ScriptServer, max_concurrency: int) -> DifyClient:
     return DifyClient(server.base_url, api_key="k", workspace_id="w", timeout=10, max_concurrency=max_concurrency,
-                      retry=RetryPolicy(sleep=lambda _: None))
+                      retry=replace(DIFY_CONSOLE_RETRY, sleep=lambda _: None))
 
 
 def test_requests_in_flight_never_exceed_the_bound_even_with_more_threads() -> None:
@@ -131,7 +132,8 @@ def simulated_run(max_concurrency: int, *faults: str,
     with DifySimulator(generate_workspace(3, date(2026, 6, 1), 2), api_key="k", latency_ms=latency_ms,
                        faults=faults) as dify:
         dify.set_now(datetime(2026, 6, 10, tzinfo=UTC))
-        retry = RetryPolicy(sleep=lambda _: None, max_attempts=12)  # a 1-in-10^6 chance per request at 30 %
+        # 12 tries: a 1-in-10^6 chance per request at 30 %
+        retry = replace(DIFY_CONSOLE_RETRY, sleep=lambda _: None, max_attempts=12)
         with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
                         max_concurrency=max_concurrency, retry=retry) as client:
             result = fetch_events(client, *SIM_WINDOW, timezone="UTC")

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 
 from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.settings import load_settings
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyConnectionError, DifyError, DifyHTTPError, DifyResponseError
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter_tests.support.console import FetchedEvents, assert_same_events, fetch_events
 from dify_meter_tests.support.settings import refresh_raw
 
@@ -36,7 +37,7 @@ def serving(*faults: str) -> Iterator[DifySimulator]:
 
 
 def fetch(dify: DifySimulator, sleeps: list[float], **policy: float) -> FetchedEvents:
-    retry = RetryPolicy(sleep=sleeps.append, **policy)  # type: ignore[arg-type]
+    retry = replace(DIFY_CONSOLE_RETRY, sleep=sleeps.append, **policy)  # type: ignore[arg-type]
     with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=retry) as client:
         return fetch_events(client, *WINDOW, timezone="UTC")
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
-from dify_meter.core.retry_after import retry_after_seconds
+from dify_meter.core.retry import DIFY_CONSOLE_RETRY
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyConnectionError, DifyHTTPError, DifyNotFoundError, DifyResponseError
-from dify_meter.sources.console.retry import RetryPolicy
 from dify_meter_tests.support.script_server import Answer, ScriptServer, Seen, json_answer
 
 PROFILE = {"id": "u1", "name": "Owner", "email": "owner@example.com", "timezone": "UTC"}
@@ -26,16 +26,7 @@ def scripted(*answers: Answer) -> ScriptServer:
 
 def client_of(server: ScriptServer, sleeps: list[float], **policy: float) -> DifyClient:
     return DifyClient(server.base_url, api_key="secret-key", workspace_id="w1", timeout=5,
-                      retry=RetryPolicy(sleep=sleeps.append, **policy))  # type: ignore[arg-type]
-
-
-def test_retry_after_is_seconds_or_an_http_date() -> None:
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    assert retry_after_seconds("7", now) == 7.0
-    assert retry_after_seconds(format_datetime(now + timedelta(seconds=90), usegmt=True), now) == 90.0
-    assert retry_after_seconds(format_datetime(now - timedelta(seconds=90), usegmt=True), now) == 0.0
-    assert retry_after_seconds("soon", now) is None
-    assert retry_after_seconds(None, now) is None
+                      retry=replace(DIFY_CONSOLE_RETRY, sleep=sleeps.append, **policy))  # type: ignore[arg-type]
 
 
 def test_a_429_waits_what_retry_after_says_then_succeeds() -> None:
