@@ -38,6 +38,7 @@ from dify_meter.api_meter.deliver import deliver_window
 from dify_meter.api_meter.records import PerModelRow, build_records, build_request
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.core.store import DuckDBStore
+from dify_meter.defs.resources import build_resources
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID
 from dify_meter.settings import load_settings
 
@@ -175,7 +176,8 @@ def deliver_once(stored: Path, folder: Path, batch_size: int, rows: int) -> Meas
                                  dify_timezone=TIMEZONE, dify_meter_duckdb=str(db))
         store = TimedStore(db)
         server_cpu, client_cpu, began = server.cpu_seconds(), time.process_time(), time.perf_counter()
-        outcome = deliver_window(settings, store, FIRST_DAY, last_day, run_id="bench")
+        sender = build_resources(settings, secrets_from_env=False).api_meter.sender()
+        outcome = deliver_window(sender, store, FIRST_DAY, last_day, timezone=settings.timezone, run_id="bench")
         wall = time.perf_counter() - began
         measured = Measurement(wall, time.process_time() - client_cpu, server.cpu_seconds() - server_cpu,
                                outcome.report.requests if outcome.report else 0,

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dify_meter.defs.resources import build_resources
 from dify_meter.settings import load_settings
 from dify_meter.usage.refresh import refresh_raw_usage
 
@@ -186,16 +187,18 @@ def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency
     store = TimedStore(db)
     cpu = time.process_time()
     began = time.monotonic()
-    refresh = refresh_raw_usage(settings, store, start, end)
+    source = build_resources(settings, secrets_from_env=False).dify.usage_source(store)
+    refresh = refresh_raw_usage(source, store, start, end, settings.timezone)
     ended = time.monotonic()
-    fetch = refresh.fetch
+    read, counts = refresh.read, refresh.read.counts
     report_result({
         "began": began, "ended": ended, "cpu_seconds": time.process_time() - cpu,
-        "fetch_requests": fetch.requests, "retries": fetch.retries, "lowest_concurrency": fetch.lowest_concurrency,
-        "detail_reads": fetch.detail_reads, "apps_read": fetch.apps_read, "skipped_apps": len(fetch.skipped_apps),
-        "warnings": len(fetch.warnings), "events": refresh.summary.events,
-        "conversations_read": fetch.conversations_read, "conversations_cached": fetch.conversations_cached,
-        "runs_read": fetch.runs_read, "runs_cached": fetch.runs_cached,
+        "fetch_requests": counts["dify_requests"], "retries": counts["dify_retries"],
+        "lowest_concurrency": counts["lowest_concurrency"], "detail_reads": counts["detail_reads"],
+        "apps_read": read.apps_read, "skipped_apps": len(read.skipped_apps),
+        "warnings": len(read.warnings), "events": refresh.summary.events,
+        "conversations_read": counts["conversations_read"], "conversations_cached": counts["conversations_from_cache"],
+        "runs_read": counts["runs_read"], "runs_cached": counts["runs_from_cache"],
         "total_tokens": refresh.summary.total_tokens, "peak_rss_mib": peak_rss_mib(),
         "duckdb": {caller: [t.connections, t.opening, t.using, t.closing] for caller, t in store.by_caller.items()},
     })

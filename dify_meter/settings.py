@@ -8,12 +8,14 @@ location still loads (and shows what is missing) on a machine that is not config
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -182,34 +184,51 @@ class Settings(BaseSettings):
 
     def require_dify(self) -> None:
         """Raise SettingsError unless Dify can be reached with one complete auth mode."""
-        if not self.dify_api_url:
-            raise SettingsError("DIFY_API_URL is required: the base URL of Dify, e.g. https://dify.example.com")
-        if self.dify_api_key is not None:
-            if not self.dify_workspace_id:
-                raise SettingsError(
-                    "DIFY_WORKSPACE_ID is required with DIFY_API_KEY: the workspace (tenant) id that Dify "
-                    "expects in the X-WORKSPACE-ID header"
-                )
-            return
-        if self.dify_email and self.dify_password is not None:
-            return
-        raise SettingsError(
-            "Dify credentials are missing: set DIFY_API_KEY and DIFY_WORKSPACE_ID (admin API key), "
-            "or DIFY_EMAIL and DIFY_PASSWORD (service account)"
-        )
+        require_dify(self.dify_api_url, api_key_set=self.dify_api_key is not None,
+                     workspace_id=self.dify_workspace_id, email=self.dify_email,
+                     password_set=self.dify_password is not None)
 
     def require_api_meter(self) -> None:
-        missing = [
-            name
-            for name, value in (
-                ("API_METER_URL", self.api_meter_url),
-                ("API_METER_TOKEN", self.api_meter_token),
-                ("API_METER_TENANT_ID", self.api_meter_tenant_id),
+        require_api_meter(self.api_meter_url, token_set=self.api_meter_token is not None,
+                          tenant_id=self.api_meter_tenant_id)
+
+
+def require_dify(api_url: str | None, *, api_key_set: bool, workspace_id: str | None, email: str | None,
+                 password_set: bool) -> None:
+    """Raise SettingsError unless Dify can be reached with one complete auth mode (the settings, or the
+    fields of the Dagster resource made from them)."""
+    if not api_url:
+        raise SettingsError("DIFY_API_URL is required: the base URL of Dify, e.g. https://dify.example.com")
+    if api_key_set:
+        if not workspace_id:
+            raise SettingsError(
+                "DIFY_WORKSPACE_ID is required with DIFY_API_KEY: the workspace (tenant) id that Dify "
+                "expects in the X-WORKSPACE-ID header"
             )
-            if value is None
-        ]
-        if missing:
-            raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see docs/configuration.md)")
+        return
+    if email and password_set:
+        return
+    raise SettingsError(
+        "Dify credentials are missing: set DIFY_API_KEY and DIFY_WORKSPACE_ID (admin API key), "
+        "or DIFY_EMAIL and DIFY_PASSWORD (service account)"
+    )
+
+
+def require_api_meter(url: str | None, *, token_set: bool, tenant_id: str | None) -> None:
+    missing = [name for name, present in (("API_METER_URL", url is not None), ("API_METER_TOKEN", token_set),
+                                          ("API_METER_TENANT_ID", tenant_id is not None)) if not present]
+    if missing:
+        raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see docs/configuration.md)")
+
+
+def export_dot_env(path: str | os.PathLike[str] = ".env") -> None:
+    """Copy what `path` sets into os.environ, never over a variable set there.
+
+    pydantic-settings reads `.env` itself, but Dagster resolves a resource's `dg.EnvVar` secrets from
+    os.environ when a run starts: without this, a secret set only in `.env` would be missing there."""
+    for name, value in dotenv_values(path).items():
+        if value is not None:
+            os.environ.setdefault(name.upper(), value)
 
 
 def _describe(error: ValidationError) -> str:
@@ -221,11 +240,15 @@ def _describe(error: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(*, export_env_file: bool = False, **overrides: object) -> Settings:
     """Read the environment and `.env`; raise SettingsError naming each bad variable.
 
+    `export_env_file`: also copy `.env` into os.environ (`export_dot_env`), as the composition roots
+    (code location, CLI) do so that the resources' `dg.EnvVar` secrets resolve at run time.
     The raw input value is never echoed for secrets: pydantic's messages only quote our own text.
     """
+    if export_env_file:
+        export_dot_env()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

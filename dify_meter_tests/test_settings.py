@@ -111,12 +111,33 @@ def test_a_blank_line_in_dot_env_counts_as_unset(tmp_path):
 def test_log_level_sets_the_level_of_the_project_loggers(monkeypatch):
     import logging
 
-    from dify_meter.defs.resources import MeterSettingsResource
+    from dify_meter.defs.resources import build_resources
 
     monkeypatch.setenv("LOG_LEVEL", "warn")
-    MeterSettingsResource().load()
+    build_resources(load_settings()).resolved()  # as a run starts: the resources are set up
     assert logging.getLogger("dify_meter.sources.console.transport").getEffectiveLevel() == logging.WARNING
     monkeypatch.setenv("LOG_LEVEL", "debug")
-    MeterSettingsResource().load()
+    build_resources(load_settings()).resolved()
     assert logging.getLogger("dify_meter.sources.console.transport").getEffectiveLevel() == logging.DEBUG
     logging.getLogger("dify_meter").setLevel(logging.NOTSET)
+
+
+def test_a_secret_set_only_in_dot_env_reaches_the_resources_as_an_env_var(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from dify_meter.definitions import defs
+
+    (tmp_path / ".env").write_text("DIFY_API_URL=http://127.0.0.1:5001\nDIFY_API_KEY=from-dot-env\n"
+                                   "DIFY_WORKSPACE_ID=ws\nAPI_METER_TOKEN=token-from-dot-env\n")
+    monkeypatch.setenv("API_METER_TOKEN", "token-from-the-environment")
+    for name in ("DIFY_API_URL", "DIFY_API_KEY", "DIFY_WORKSPACE_ID"):
+        monkeypatch.setenv(name, "")  # recorded as unset, so that the test's end removes what `.env` put there
+        monkeypatch.delenv(name)
+    dify = defs().resources["dify"]
+    assert dify.api_key == dg.EnvVar("DIFY_API_KEY") and dify.api_url == "http://127.0.0.1:5001"
+    assert "from-dot-env" not in repr(dify)  # the definitions hold the variable's name only
+    resolved = dify.process_config_and_initialize()  # as a run does: from os.environ
+    assert resolved.api_key == "from-dot-env" and "from-dot-env" not in repr(resolved)
+    # A variable set in the environment wins over `.env`, as pydantic-settings has it.
+    token = defs().resources["api_meter"].process_config_and_initialize().token
+    assert token == load_settings().api_meter_token.get_secret_value() == "token-from-the-environment"

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from dify_meter import __version__
 from dify_meter.api_meter import ledger, spool
 from dify_meter.api_meter.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from dify_meter.api_meter.json_body import encode_json
@@ -25,7 +25,6 @@ from dify_meter.api_meter.records import DeliveryKey, PerModelRow
 from dify_meter.api_meter.report import BatchResult, SendReport
 from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.core.store import DuckDBStore
-from dify_meter.settings import Settings
 
 IN_FLIGHT = "delivery started by {run} at {at} and did not report back (the process may have died)"
 
@@ -73,16 +72,6 @@ def _days(first_day: date, last_day: date) -> list[date]:
     return [date.fromordinal(n) for n in range(first_day.toordinal(), last_day.toordinal() + 1)]
 
 
-def _sender(settings: Settings) -> ApiMeterSender:
-    settings.require_api_meter()
-    assert settings.api_meter_url and settings.api_meter_token and settings.api_meter_tenant_id
-    return ApiMeterSender(
-        settings.api_meter_url, settings.api_meter_token.get_secret_value(), settings.api_meter_tenant_id,
-        exporter_version=__version__, batch_size=settings.api_meter_batch_size,
-        timeout=settings.api_meter_timeout_seconds, max_retries=settings.max_retries,
-    )
-
-
 def write_dry_run(store: DuckDBStore, outcome: DeliveryOutcome, tenant_id: str) -> Path:
     folder = store.path.parent / "dry-runs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,21 +83,20 @@ def write_dry_run(store: DuckDBStore, outcome: DeliveryOutcome, tenant_id: str) 
 
 
 def deliver_window(
-    settings: Settings, store: DuckDBStore, first_day: date, last_day: date, *, force: bool = False,
-    dry_run: bool = False, run_id: str | None = None, now: Callable[[], datetime] = utc_now,
+    sender: ApiMeterSender, store: DuckDBStore, first_day: date, last_day: date, *, timezone: ZoneInfo,
+    force: bool = False, dry_run: bool = False, run_id: str | None = None, now: Callable[[], datetime] = utc_now,
 ) -> DeliveryOutcome:
-    settings.require_api_meter()
-    assert settings.api_meter_tenant_id
+    """Days are those of `timezone` (DIFY_TIMEZONE); the spool replays a day at most `sender.max_retries` times."""
     rows, held_back, versions, delivered_before = read_per_model_rows(store, first_day, last_day)
-    plan = plan_delivery(rows, delivered_before, tenant_id=settings.api_meter_tenant_id,
-                         timezone=settings.timezone, force=force, hold_back=held_back)
+    plan = plan_delivery(rows, delivered_before, tenant_id=sender.tenant_id, timezone=timezone, force=force,
+                         hold_back=held_back)
     outcome = DeliveryOutcome(first_day, last_day, plan, dry_run=dry_run)
     if dry_run:
-        outcome.payload_file = write_dry_run(store, outcome, settings.api_meter_tenant_id)
+        outcome.payload_file = write_dry_run(store, outcome, sender.tenant_id)
         return outcome
 
     days_to_send = sorted(plan.usage_dates())
-    policy = spool.SpoolPolicy(max_retries=settings.max_retries)
+    policy = spool.SpoolPolicy(max_retries=sender.max_retries)
     with store.connect() as conn:
         for day in days_to_send:
             spool.spool_failure(conn, day, IN_FLIGHT.format(run=run_id or "a manual run", at=now().isoformat()),
@@ -119,7 +107,7 @@ def deliver_window(
             ledger.record_batch(conn, batch, run_id=run_id, data_versions=versions)
 
     try:
-        outcome.report = _sender(settings).send(plan.records, on_batch=write_batch) if plan.records else SendReport()
+        outcome.report = sender.send(plan.records, on_batch=write_batch) if plan.records else SendReport()
     except DeliveryError as error:
         outcome.report = error.report or SendReport()
         outcome.permanent = error.permanent

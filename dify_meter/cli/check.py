@@ -13,7 +13,7 @@ from dataclasses import replace
 from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
 from dify_meter.core.validation import is_uuid
-from dify_meter.settings import Settings, SettingsError, load_settings
+from dify_meter.settings import Settings, SettingsError
 
 SENDING_MODES = ("per_model", "all")
 # A check should answer in seconds: two tries, a short wait, instead of the export's patient retries.
@@ -48,7 +48,7 @@ def config_problems(settings: Settings) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings: Settings = args.settings
     problems = config_problems(settings)
     if problems:
         raise SettingsError("\n".join(problems))
@@ -101,7 +101,7 @@ def check_dify(settings: Settings) -> CheckReport:
     """Requires `settings.require_dify()` to pass. Reads only: profile, current workspace, app list."""
     from dify_meter.core.app_modes import KNOWN_MODES, NO_LLM_MODES, USAGE_MODES
     from dify_meter.core.retry import DIFY_CONSOLE_RETRY
-    from dify_meter.sources.console.client import DifyClient
+    from dify_meter.defs.resources import build_resources
     from dify_meter.sources.console.dify_versions import NEWEST_RECORDED, version_report
     from dify_meter.sources.console.errors import (
         DifyAuthError,
@@ -115,7 +115,7 @@ def check_dify(settings: Settings) -> CheckReport:
     report = CheckReport("Dify", facts=[("URL", settings.dify_api_url or ""), ("auth", _auth_mode(settings))])
     retry = replace(DIFY_CONSOLE_RETRY, max_attempts=2, max_total_wait=5.0)
     try:
-        client = DifyClient.from_settings(settings, retry=retry, timeout=CHECK_TIMEOUT_SECONDS)
+        client = build_resources(settings).resolved().dify.client(retry=retry, timeout=CHECK_TIMEOUT_SECONDS)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     with client:

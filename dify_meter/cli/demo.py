@@ -116,10 +116,12 @@ def run_demo(args: argparse.Namespace) -> int:
     from dify_meter.cli.start import serve
 
     # The UI shows the demo's runs, materializations, checks and metadata; the simulators are gone.
+    partitions_start = first_day - timedelta(days=30)
     os.environ.update({"DAGSTER_HOME": str(dagster_home), "DIFY_METER_DUCKDB": str(duckdb_path),
-                       "DIFY_TIMEZONE": args.timezone,
-                       "DIFY_PARTITIONS_START": (first_day - timedelta(days=30)).isoformat()})
-    return serve("127.0.0.1", args.port)
+                       "DIFY_TIMEZONE": args.timezone, "DIFY_PARTITIONS_START": partitions_start.isoformat()})
+    settings = args.settings.model_copy(update={"dify_meter_duckdb": str(duckdb_path), "dify_timezone": args.timezone,
+                                                "dify_partitions_start": partitions_start})
+    return serve("127.0.0.1", args.port, settings)
 
 
 def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: list, dagster_home: Path,

@@ -23,7 +23,7 @@ from dify_meter.cli.export_summary import (
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from dify_meter.cli.progress import RunProgress
 from dify_meter.core.store import DuckDBStore, StoreError
-from dify_meter.settings import Settings, load_settings
+from dify_meter.settings import Settings
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 
 MODES = ("per_model", "per_user", "per_app", "workspace", "all")
@@ -105,7 +105,7 @@ def export_request(args: argparse.Namespace, settings: Settings, today: date) ->
 
 
 def run_export(args: argparse.Namespace) -> int:
-    return _checked_export(args, load_settings())
+    return _checked_export(args, args.settings)
 
 
 def export_from_defaults(settings: Settings) -> int:
@@ -126,7 +126,9 @@ def _checked_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def export(request: ExportRequest, settings: Settings) -> int:
     """Run the export and print its summary; the exit code."""
+    from dify_meter.defs.code_location import build_definitions
     from dify_meter.defs.jobs import OUTPUT_MODE_ASSETS
+    from dify_meter.defs.resources import build_resources
     from dify_meter.defs.runs import (
         asset_metadata,
         fail_stale_runs_in_dagster_home,
@@ -141,14 +143,15 @@ def export(request: ExportRequest, settings: Settings) -> int:
     if delivers:
         settings.require_api_meter()
     _announce(request, selection, settings)
-    stale = fail_stale_runs_in_dagster_home()
+    definitions = build_definitions(settings)
+    stale = fail_stale_runs_in_dagster_home(definitions)
     for run_id in stale.failed:
         print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB "
               "slot freed.")
     if stale.alive:
         print(f"Run {', '.join(stale.alive)} is in progress: this export waits for it (one DuckDB writer at a time).")
 
-    store = DuckDBStore(settings.dify_meter_duckdb)
+    store = build_resources(settings).duckdb_store.store()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
         progress = RunProgress(store.path.parent / "logs" / f"export-{stamp}.log", sys.stdout)
@@ -160,7 +163,7 @@ def export(request: ExportRequest, settings: Settings) -> int:
     run_config = {"ops": {"api_meter_sent": {"config": delivery_config}}} if delivers else None
     try:
         with progress.capturing_python_logs():
-            result = materialize(selection, request.first_day, request.last_day, run_config=run_config,
+            result = materialize(definitions, selection, request.first_day, request.last_day, run_config=run_config,
                                  on_event=progress)
     finally:
         progress.close()

@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command != "sandbox":  # the simulators need no configuration
-            apply_log_level(load_settings().log_level)
+            # The one read of the environment for this command; handlers take `args.settings`.
+            args.settings = load_settings(export_env_file=True)
+            apply_log_level(args.settings.log_level)
         return int(args.handler(args) or EXIT_OK)
     except SettingsError as exc:
         print(f"dify-meter: {exc}", file=sys.stderr)

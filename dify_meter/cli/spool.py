@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from dify_meter.api_meter import spool
 from dify_meter.cli.args import day_argument
 from dify_meter.core.markdown import markdown_table
-from dify_meter.core.store import DuckDBStore, StoreError
-from dify_meter.settings import load_settings
+from dify_meter.core.store import StoreError
+from dify_meter.defs.resources import MeterResources, build_resources
+from dify_meter.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,24 +30,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     dropping.set_defaults(handler=drop_spool)
 
 
-def _store() -> DuckDBStore:
-    return DuckDBStore(load_settings().dify_meter_duckdb)
+def _resources(settings: Settings) -> MeterResources:
+    return build_resources(settings)
 
 
-def _entries(statuses: tuple[spool.SpoolStatus, ...]) -> list[spool.SpoolEntry]:
-    settings = load_settings()
-    store = DuckDBStore(settings.dify_meter_duckdb)
+def _entries(settings: Settings, statuses: tuple[spool.SpoolStatus, ...]) -> list[spool.SpoolEntry]:
+    resources = _resources(settings)
+    store = resources.duckdb_store.store()
     if not store.path.exists():
         return []
     with store.connect() as conn:
         # Bring the states up to date first (the sensor only reads): entries superseded by a later
         # delivery are resolved, entries out of automatic replays are failed.
-        spool.due_entries(conn, datetime.now(UTC), policy=spool.SpoolPolicy(max_retries=settings.max_retries))
+        spool.due_entries(conn, datetime.now(UTC), policy=resources.api_meter.spool_policy())
         return spool.list_entries(conn, statuses=statuses)
 
 
 def list_spool(args: argparse.Namespace) -> int:
-    entries = _entries(("pending", "failed", "resolved") if args.all else ("pending", "failed"))
+    entries = _entries(args.settings, ("pending", "failed", "resolved") if args.all else ("pending", "failed"))
     if not entries:
         print("The spool is empty: every delivered day reached API_Meter.")
         return 0
@@ -61,18 +62,20 @@ def list_spool(args: argparse.Namespace) -> int:
 
 
 def replay_spool(args: argparse.Namespace) -> int:
+    from dify_meter.defs.code_location import build_definitions
     from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
     from dify_meter.defs.runs import fail_stale_runs_in_dagster_home, failure_message, materialize
 
-    store = _store()
-    open_days = [e.usage_date for e in _entries(("pending", "failed"))]
+    store = _resources(args.settings).duckdb_store.store()
+    definitions = build_definitions(args.settings)
+    open_days = [e.usage_date for e in _entries(args.settings, ("pending", "failed"))]
     days = [args.date] if args.date else open_days
     if not days:
         print("Nothing to replay: the spool has no pending or failed day.")
         return 0
     # A run killed mid-send (the reason a day is in the spool) keeps its DuckDB pool slot: the replay would wait
     # for it forever.
-    for run_id in fail_stale_runs_in_dagster_home().failed:
+    for run_id in fail_stale_runs_in_dagster_home(definitions).failed:
         print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot "
               "freed.")
     failures = 0
@@ -81,7 +84,8 @@ def replay_spool(args: argparse.Namespace) -> int:
             with store.connect() as conn:
                 spool.requeue(conn, day, datetime.now(UTC))
         # The outcome is printed below; Dagster's own console lines would bury it.
-        result = materialize(["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"}, on_event=lambda _: None)
+        result = materialize(definitions, ["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"},
+                             on_event=lambda _: None)
         if result.success:
             print(f"{day}: delivered (run {result.run_id})")
         else:
@@ -92,7 +96,7 @@ def replay_spool(args: argparse.Namespace) -> int:
 
 def drop_spool(args: argparse.Namespace) -> int:
     try:
-        with _store().connect() as conn:
+        with _resources(args.settings).duckdb_store.store().connect() as conn:
             dropped = spool.drop(conn, args.date)
     except StoreError as exc:
         print(f"dify-meter spool drop: {exc}")

@@ -13,7 +13,7 @@ import sys
 from types import FrameType
 
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
-from dify_meter.settings import load_settings
+from dify_meter.settings import Settings
 
 DEFAULT_PORT = 3000
 # dagster dev waits up to 60 s for each of its two processes to stop; past that, they are killed.
@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_start(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings: Settings = args.settings
     if not settings.schedule_enabled:
         from dify_meter.cli.export import export_from_defaults
 
@@ -42,20 +42,21 @@ def run_start(args: argparse.Namespace) -> int:
               "it starts the Dagster webserver and daemon, and daily_usage_schedule runs at "
               f"'{settings.schedule_cron}' ({settings.dify_timezone}).")
         return code
-    return serve(args.host, args.port)
+    return serve(args.host, args.port, settings)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the services the way Ctrl-C does
 
 
-def serve(host: str, port: int) -> int:
+def serve(host: str, port: int, settings: Settings) -> int:
     """Run `dagster dev` until it stops or this process is interrupted (Ctrl-C, SIGTERM)."""
+    from dify_meter.defs.code_location import build_definitions
     from dify_meter.defs.instance import ensure_dagster_home, workspace_file
     from dify_meter.defs.runs import fail_stale_runs_in_dagster_home
 
     home = ensure_dagster_home()
-    for run_id in fail_stale_runs_in_dagster_home().failed:
+    for run_id in fail_stale_runs_in_dagster_home(build_definitions(settings)).failed:
         print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot "
               "freed.")
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace_file(home)),

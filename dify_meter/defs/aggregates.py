@@ -6,12 +6,11 @@ from dify_meter.core.readable import amounts
 from dify_meter.defs.alerts import alert_failed_checks
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import DuckDBStoreResource, MeterResource, MeterSettingsResource
 from dify_meter.defs.tables import column_lineage_from_raw, table_definition_metadata
 from dify_meter.usage import checks
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, AggregateMode
 from dify_meter.usage.aggregates import AggregateSummary, rebuild_aggregate, summarize_aggregate
-from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.refresh import window_days
 
 DESCRIPTIONS: dict[str, str] = {
@@ -82,17 +81,17 @@ def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDef
         ],
     )
     def aggregate(
-        context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
+        context: dg.AssetExecutionContext, meter: MeterResource, duckdb_store: DuckDBStoreResource,
+        meter_settings: MeterSettingsResource,
     ) -> dg.MaterializeResult:
-        settings = meter_settings.load()
-        normalizer = Normalizer.load(settings.dify_meter_normalization_file)
+        normalizer = meter.normalizer()
         window = context.partition_time_window
-        first_day, last_day = window_days(window.start, window.end, settings)
+        first_day, last_day = window_days(window.start, window.end, meter.zone)
         with duckdb_store.store().connect() as conn:
             summary = rebuild_aggregate(conn, mode, first_day, last_day, normalizer)
             per_day = {day: summarize_aggregate(conn, mode, day, day) for day in days_of(first_day, last_day)}
             outcomes = _run_checks(conn, mode, first_day, last_day, normalizer)
-        alert_failed_checks(settings, name, first_day, last_day, context.run.run_id, outcomes)
+        alert_failed_checks(meter_settings.load(), name, first_day, last_day, context.run.run_id, outcomes)
         check_results = [check_result(check, outcome) for check, outcome in outcomes.items()]
         context.log.info(
             f"{name} {first_day}..{last_day}: {summary.rows} rows, {summary.events} requests, "

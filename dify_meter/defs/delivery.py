@@ -10,7 +10,7 @@ from dify_meter.api_meter.deliver import DeliveryOutcome, deliver_window, payloa
 from dify_meter.api_meter.plan import DeliveryPlan
 from dify_meter.core.readable import day_range, sentence
 from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import ApiMeterResource, DuckDBStoreResource, MeterResource
 from dify_meter.usage.refresh import window_days
 
 SPOOL_REPLAY_TAG = "dify_meter/spool_replay"
@@ -99,21 +99,21 @@ def build_delivery_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsD
 def api_meter_sent(
     context: dg.AssetExecutionContext,
     config: DeliveryConfig,
-    meter_settings: MeterSettingsResource,
+    meter: MeterResource,
+    api_meter: ApiMeterResource,
     duckdb_store: DuckDBStoreResource,
 ):
-    settings = meter_settings.load()
     store = duckdb_store.store()
     window = context.partition_time_window
-    first_day, last_day = window_days(window.start, window.end, settings)
+    first_day, last_day = window_days(window.start, window.end, meter.zone)
+    sender = api_meter.sender()
     if context.run.tags.get(SPOOL_REPLAY_TAG) and not config.dry_run:
         with store.connect() as conn:
             for entry in spool.list_entries(conn, statuses=("pending",)):
                 if first_day <= entry.usage_date <= last_day:
-                    spool.mark_replay_attempt(conn, entry.usage_date, utc_now(),
-                                              policy=spool.SpoolPolicy(max_retries=settings.max_retries))
-    outcome = deliver_window(settings, store, first_day, last_day, force=config.force, dry_run=config.dry_run,
-                             run_id=context.run.run_id)
+                    spool.mark_replay_attempt(conn, entry.usage_date, utc_now(), policy=api_meter.spool_policy())
+    outcome = deliver_window(sender, store, first_day, last_day, timezone=meter.zone, force=config.force,
+                             dry_run=config.dry_run, run_id=context.run.run_id)
     metadata = _metadata(outcome)
     if outcome.dry_run:
         context.log.info(f"Dry run: nothing sent. Payloads and diff written to {outcome.payload_file}\n"
@@ -144,7 +144,7 @@ def api_meter_sent(
             + ("This is permanent: fix the cause, then `dify-meter spool replay --date DAY`."
                if outcome.permanent else
                "The day is in the spool; spool_replay_sensor will retry it with backoff (`dify-meter spool list`)."
-               if settings.max_retries else
+               if api_meter.max_retries else
                "The day is in the spool; MAX_RETRIES=0 allows no automatic replay: "
                "`dify-meter spool replay --date DAY` sends it again.")
         ),

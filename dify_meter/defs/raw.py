@@ -5,7 +5,7 @@ import dagster as dg
 from dify_meter.core.readable import amounts, day_range, sentence
 from dify_meter.defs.checks import check_result
 from dify_meter.defs.metadata import add_per_partition, costs, days_of, table
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import DifyResource, DuckDBStoreResource, MeterResource
 from dify_meter.defs.tables import table_definition_metadata
 from dify_meter.usage.checks import check_approximate_usage, check_apps_not_read, check_dify_numbers
 from dify_meter.usage.raw_events import RawSummary, summarize_window
@@ -39,12 +39,11 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
 
 
 def raw_usage_events(
-    context: dg.AssetExecutionContext, meter_settings: MeterSettingsResource, duckdb_store: DuckDBStoreResource
+    context: dg.AssetExecutionContext, meter: MeterResource, dify: DifyResource, duckdb_store: DuckDBStoreResource
 ) -> dg.MaterializeResult:
-    settings = meter_settings.load()
     window = context.partition_time_window
     store = duckdb_store.store()
-    refresh = refresh_raw_usage(settings, store, window.start, window.end)
+    refresh = refresh_raw_usage(dify.usage_source(store), store, window.start, window.end, meter.zone)
     with store.connect() as conn:
         per_day = {day: summarize_window(conn, day, day) for day in days_of(refresh.first_day, refresh.last_day)}
         check_results = [
@@ -52,20 +51,18 @@ def raw_usage_events(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
             check_result("approximate_usage", check_approximate_usage(
                 conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
-            check_result("apps_not_read", check_apps_not_read(refresh.fetch.skipped_apps, refresh.dify_totals)),
+            check_result("apps_not_read", check_apps_not_read(refresh.read.skipped_apps, refresh.dify_totals)),
         ]
-    summary, fetch = refresh.summary, refresh.fetch
-    for warning in fetch.warnings:
+    summary, read = refresh.summary, refresh.read
+    for warning in read.warnings:
         context.log.warning(warning)
+    counts = sentence(f"{count} {name.replace('_', ' ')}" for name, count in read.counts.items())
     # What the read of Dify cost belongs to the run (one read for the whole range), not to any one day.
     context.log.info(
         f"{summary.events} usage events for {day_range(refresh.first_day, refresh.last_day)}: "
-        f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}; Dify {fetch.dify_version or '?'}: "
-        f"{fetch.apps_read} apps read ({len(fetch.skipped_apps)} skipped), {fetch.requests} requests, "
-        f"{fetch.retries} retries, lowest concurrency {fetch.lowest_concurrency}, {fetch.detail_reads} detail reads, "
-        f"{fetch.conversations_read} conversations read ({fetch.conversations_cached} from cache), "
-        f"{fetch.runs_read} workflow runs read ({fetch.runs_cached} from cache); apps not read: "
-        f"{sentence(f'{app.app_name} ({app.mode})' for app in fetch.skipped_apps if app.unread_usage)}"
+        f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}; Dify {read.dify_version or '?'}: "
+        f"{read.apps_read} apps read ({len(read.skipped_apps)} skipped); {counts}; apps not read: "
+        f"{sentence(f'{app.app_name} ({app.mode})' for app in read.skipped_apps if app.unread_usage)}"
     )
     add_per_partition(context, {day: _day_metadata(day_summary) for day, day_summary in per_day.items()})
     return dg.MaterializeResult(check_results=check_results)

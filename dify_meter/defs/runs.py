@@ -65,17 +65,17 @@ def _run_event(entry: dg.EventLogEntry) -> RunEvent:
 
 
 def materialize(
-    selection: list[str], first_day: date, last_day: date, *, tags: dict[str, str] | None = None,
-    run_config: dict[str, Any] | None = None, on_event: Callable[[RunEvent], None] | None = None,
+    definitions: dg.Definitions, selection: list[str], first_day: date, last_day: date, *,
+    tags: dict[str, str] | None = None, run_config: dict[str, Any] | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One run of `selection` over first_day..last_day (a single-run range), recorded in DAGSTER_HOME.
+    """One run of `selection` of `definitions` (the code location's, as the caller built them) over
+    first_day..last_day (a single-run range), recorded in DAGSTER_HOME.
 
     `on_event` is called in this thread with every event of the run as it is written (progress); Dagster's
     console logger is then switched off, so the caller's progress lines are all that is printed."""
     ensure_dagster_home()
-    from dify_meter.definitions import defs
-
-    job = defs().resolve_implicit_global_asset_job_def()
+    job = definitions.resolve_implicit_global_asset_job_def()
     run_tags = dict(tags or {})
     run_tags[HOST_TAG] = socket.gethostname()
     run_tags["dagster/asset_partition_range_start"] = first_day.isoformat()
@@ -155,7 +155,6 @@ def fail_stale_runs(instance: dg.DagsterInstance, job_names: set[str] | None = N
     process of an in-process run). Failing the run does not free its pool slots: they are freed here too.
     """
     found = StaleRuns()
-    job_names = job_names if job_names is not None else _job_names()
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=_IN_PROGRESS)):
         run = record.dagster_run
         if not _of_this_location(run, job_names):
@@ -178,23 +177,19 @@ def fail_stale_runs(instance: dg.DagsterInstance, job_names: set[str] | None = N
     return found
 
 
-def fail_stale_runs_in_dagster_home() -> StaleRuns:
-    """`fail_stale_runs` on the instance in DAGSTER_HOME (created if need be)."""
+def fail_stale_runs_in_dagster_home(definitions: dg.Definitions) -> StaleRuns:
+    """`fail_stale_runs` of the jobs of `definitions` on the instance in DAGSTER_HOME (created if need be)."""
     ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
-        return fail_stale_runs(instance)
+        return fail_stale_runs(instance, {job.name for job in definitions.resolve_all_job_defs()})
 
 
-def _job_names() -> set[str]:
-    from dify_meter.definitions import defs
-
-    return {job.name for job in defs().resolve_all_job_defs()}
-
-
-def _of_this_location(run: dg.DagsterRun, job_names: set[str]) -> bool:
+def _of_this_location(run: dg.DagsterRun, job_names: set[str] | None) -> bool:
     # In-process and shell runs (`dagster asset materialize -m`) record no location; launched runs do.
+    # Without job names (a sensor evaluated outside a repository, in tests) every job counts.
     origin = run.remote_job_origin
-    return run.job_name in job_names and (origin is None or origin.location_name == CODE_LOCATION)
+    return (job_names is None or run.job_name in job_names) and (
+        origin is None or origin.location_name == CODE_LOCATION)
 
 
 def _run_start(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:

@@ -4,7 +4,7 @@ from dify_meter.api_meter import spool
 from dify_meter.api_meter.deliver import utc_now
 from dify_meter.core.store import StoreError
 from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+from dify_meter.defs.resources import ApiMeterResource, DuckDBStoreResource
 from dify_meter.defs.runs import fail_stale_runs
 
 api_meter_replay_job = dg.define_asset_job(
@@ -24,9 +24,9 @@ def build_spool_replay_sensor(partitions: dg.DailyPartitionsDefinition) -> dg.Se
         "backoff is due, at most MAX_RETRIES times; then the entry becomes failed and waits for a person.",
     )
     def spool_replay_sensor(
-        context: dg.SensorEvaluationContext, duckdb_store: DuckDBStoreResource, meter_settings: MeterSettingsResource
+        context: dg.SensorEvaluationContext, duckdb_store: DuckDBStoreResource, api_meter: ApiMeterResource
     ) -> dg.SensorResult | dg.SkipReason:
-        policy = spool.SpoolPolicy(max_retries=meter_settings.load().max_retries)
+        policy = api_meter.spool_policy()
         # The daemon cannot tell that a run's process was killed (kill -9): such a run would keep its DuckDB
         # pool slot and block every replay and scheduled run. Each tick fails them and frees the slot.
         job_names = {job.name for job in context.repository_def.get_all_jobs()} if context.repository_def else None

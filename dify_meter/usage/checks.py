@@ -19,7 +19,7 @@ from dify_meter.core.app_modes import MESSAGE_MODES
 from dify_meter.core.markdown import markdown_table
 from dify_meter.core.readable import decimal_text, sentence
 from dify_meter.core.skipped_app import SkippedApp
-from dify_meter.sources.console.statistics import DifyAppTotals
+from dify_meter.core.source import DifyAppTotals
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES, KEY_COLUMNS, AggregateMode
 from dify_meter.usage.aggregates import prepare_window_events
 from dify_meter.usage.normalize import MODEL_PATTERN, Normalizer

@@ -1,26 +1,22 @@
-"""Fetch → store: read a window of days from Dify and replace those days in raw_usage_events.
+"""Fetch → store: read a window of days from a usage source and replace those days in raw_usage_events.
 
-Plain Python shared by the Dagster asset and the CLI. The whole window is read from Dify once (one
+Plain Python shared by the Dagster asset and the CLI. The whole window is read from the source once (one
 read for a multi-day range), its events staged in DuckDB batch by batch as they come; the table is
-touched only after the fetch succeeded, in one transaction, so a failure part-way leaves every
-previous row untouched. What earlier fetches cached (conversation details, ended runs, unchanged
-conversations' messages) is not read from Dify again.
+touched only after the read succeeded, in one transaction, so a failure part-way leaves every
+previous row untouched. What earlier reads cached (conversation details, ended runs, unchanged
+conversations' messages) is the source's business: the console source keeps it in the same store.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 
+from dify_meter.core.source import DifyAppTotals, SourceReport, UsageSource
 from dify_meter.core.store import DuckDBStore, StoreError
-from dify_meter.settings import Settings
-from dify_meter.sources.console.client import DifyClient
-from dify_meter.sources.console.duckdb_detail_cache import DuckDBDetailCache
-from dify_meter.sources.console.duckdb_fetch_cache import DuckDBFetchCache
-from dify_meter.sources.console.events import FetchResult, fetch_usage_events
-from dify_meter.sources.console.statistics import DifyAppTotals, fetch_dify_totals
 from dify_meter.usage.raw_events import RawSummary, StagedWindow, summarize_window
 
 
@@ -28,56 +24,43 @@ from dify_meter.usage.raw_events import RawSummary, StagedWindow, summarize_wind
 class RawRefresh:
     first_day: date
     last_day: date
-    fetch: FetchResult
+    read: SourceReport
     summary: RawSummary
-    dify_totals: list[DifyAppTotals]  # Dify's own statistics of the window, for the comparison check
 
     @property
-    def skipped_app_ids(self) -> set[str]:
-        return {app.app_id for app in self.fetch.skipped_apps}
+    def dify_totals(self) -> list[DifyAppTotals]:
+        """Dify's own statistics of the window, for the comparison check."""
+        return self.read.dify_totals
+
+    @property
+    def skipped_app_ids(self) -> frozenset[str]:
+        return self.read.skipped_app_ids
 
 
-def window_days(window_start: datetime, window_end: datetime, settings: Settings) -> tuple[date, date]:
-    """The first and last calendar day (in DIFY_TIMEZONE) of a [start, end) window of whole days."""
-    tz = settings.timezone
-    return window_start.astimezone(tz).date(), (window_end.astimezone(tz) - timedelta(microseconds=1)).date()
-
-
-def open_dify_client(settings: Settings) -> DifyClient:
-    """The admin-key client when DIFY_API_KEY is set, else the DIFY_EMAIL/DIFY_PASSWORD one."""
-    return DifyClient.from_settings(settings)
+def window_days(window_start: datetime, window_end: datetime, timezone: ZoneInfo) -> tuple[date, date]:
+    """The first and last calendar day (in `timezone`, DIFY_TIMEZONE) of a [start, end) window of whole days."""
+    last_instant = window_end.astimezone(timezone) - timedelta(microseconds=1)
+    return window_start.astimezone(timezone).date(), last_instant.date()
 
 
 def refresh_raw_usage(
-    settings: Settings, store: DuckDBStore, window_start: datetime, window_end: datetime
+    source: UsageSource, store: DuckDBStore, window_start: datetime, window_end: datetime, timezone: ZoneInfo
 ) -> RawRefresh:
-    first_day, last_day = window_days(window_start, window_end, settings)
-    with open_dify_client(settings) as client:
-        staged = StagedWindow.begin(store, first_day, last_day)
-        try:
-            fetched = fetch_usage_events(
-                client,
-                window_start,
-                window_end,
-                timezone=settings.dify_timezone,
-                detail_cache=DuckDBDetailCache(store),
-                fetch_cache=DuckDBFetchCache(store),
-                sink=staged,
-                detail_reads=settings.dify_detail_reads,
-                max_run_seconds=settings.dify_max_run_seconds,
-            )
-            dify_totals = fetch_dify_totals(client, window_start, window_end)
-            staged.commit()
-        except BaseException as error:
-            _discard(staged, error)
-            raise
+    first_day, last_day = window_days(window_start, window_end, timezone)
+    staged = StagedWindow.begin(store, first_day, last_day)
+    try:
+        read = source.read_window(window_start, window_end, staged)
+        staged.commit()
+    except BaseException as error:
+        _discard(staged, error)
+        raise
     with store.connect() as conn:
         summary = summarize_window(conn, first_day, last_day)
-    return RawRefresh(first_day, last_day, fetched, summary, dify_totals)
+    return RawRefresh(first_day, last_day, read, summary)
 
 
 def _discard(staged: StagedWindow, error: BaseException) -> None:
-    """Drop a failed fetch's staged events; if even that fails, the error says so (a later fetch deletes
+    """Drop a failed read's staged events; if even that fails, the error says so (a later read deletes
     them once stale, and never moves them)."""
     try:
         staged.discard()

@@ -19,10 +19,10 @@ from dify_meter.api_meter import spool
 from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs
 from dify_meter.defs.delivery import SPOOL_REPLAY_TAG
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter_tests.support.delivery import DAY1, DAY2, DAY3, day_events, expected, held, load_day
 from dify_meter_tests.support.events import make_event
 from dify_meter_tests.support.locks import hold_write_lock
+from dify_meter_tests.support.settings import resources_on
 
 pytestmark = pytest.mark.integration
 _BUILT = defs()  # the asset and sensor as the code location builds them
@@ -32,7 +32,7 @@ spool_replay_sensor = _BUILT.resolve_sensor_def("spool_replay_sensor")
 
 
 def resources(store: DuckDBStore) -> dict:
-    return {"duckdb_store": DuckDBStoreResource(path=str(store.path)), "meter_settings": MeterSettingsResource()}
+    return resources_on(store.path)
 
 
 def send(store, instance, *, partition=None, first=None, last=None, config=None, tags=None):
@@ -200,6 +200,7 @@ CHILD = textwrap.dedent("""
     from datetime import date
     from dify_meter.api_meter import ledger
     from dify_meter.api_meter.deliver import deliver_window
+    from dify_meter.defs.resources import build_resources
     from dify_meter.settings import load_settings
     from dify_meter.core.store import DuckDBStore
 
@@ -208,7 +209,9 @@ CHILD = textwrap.dedent("""
 
     ledger.record_batch = killed
     day = date.fromisoformat(sys.argv[1])
-    deliver_window(load_settings(), DuckDBStore(os.environ["DIFY_METER_DUCKDB"]), day, day, run_id="doomed")
+    settings = load_settings()
+    deliver_window(build_resources(settings).resolved().api_meter.sender(), DuckDBStore(settings.dify_meter_duckdb),
+                   day, day, timezone=settings.timezone, run_id="doomed")
 """)
 
 

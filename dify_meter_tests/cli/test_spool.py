@@ -5,6 +5,7 @@ import pytest
 from dify_meter.api_meter import spool
 from dify_meter.api_meter.deliver import deliver_window
 from dify_meter.cli.main import main
+from dify_meter.defs.resources import build_resources
 from dify_meter.settings import load_settings
 from dify_meter_tests.support.delivery import DAY1, day_events, expected, held, load_day
 
@@ -17,7 +18,9 @@ def failed_day(store, server, tmp_path, monkeypatch):
     monkeypatch.setenv("MAX_RETRIES", "1")  # one automatic replay allowed: the failed day stays pending
     load_day(store, DAY1, day_events(DAY1))
     server.fail_next(2, status=503)
-    outcome = deliver_window(load_settings(), store, DAY1, DAY1)
+    settings = load_settings()
+    sender = build_resources(settings).resolved().api_meter.sender()
+    outcome = deliver_window(sender, store, DAY1, DAY1, timezone=settings.timezone)
     assert outcome.failed_days
     return DAY1
 

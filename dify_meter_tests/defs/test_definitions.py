@@ -7,9 +7,9 @@ import pytest
 
 from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.raw_events import replace_window
 from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.settings import resources_on
 
 DAY = date(2026, 11, 10)
 # The assets as the code location builds them (one factory, settings read once).
@@ -45,10 +45,6 @@ def test_every_asset_is_documented_grouped_and_daily(defs):
         assert defs.resolve_assets_def(node.key).op.pool == "duckdb", node.key
 
 
-def _resources(path) -> dict:
-    return {"duckdb_store": DuckDBStoreResource(path=str(path)), "meter_settings": MeterSettingsResource()}
-
-
 def test_aggregates_materialize_with_passing_checks(tmp_path):
     store = DuckDBStore(tmp_path / "m.duckdb")
     with store.connect() as conn:
@@ -57,7 +53,7 @@ def test_aggregates_materialize_with_passing_checks(tmp_path):
         ])
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [usage_per_model, usage_workspace], resources=_resources(store.path), partition_key=DAY.isoformat(),
+            [usage_per_model, usage_workspace], resources=resources_on(store.path), partition_key=DAY.isoformat(),
             instance=instance,
         )
     assert result.success
@@ -81,7 +77,7 @@ def test_a_failing_blocking_check_stops_downstream_assets(tmp_path):
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [usage_per_model, downstream_of_per_model], resources=_resources(store.path),
+            [usage_per_model, downstream_of_per_model], resources=resources_on(store.path),
             partition_key=DAY.isoformat(), instance=instance, raise_on_error=False,
         )
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}

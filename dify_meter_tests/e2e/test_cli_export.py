@@ -142,8 +142,9 @@ def test_a_failed_delivery_exits_1_saying_why_and_where_the_logs_are(configured,
 KILLED_CHILD = textwrap.dedent("""
     import sys
     from datetime import date
+    from dify_meter.definitions import defs
     from dify_meter.defs.runs import materialize
-    materialize(["raw_usage_events"], date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[1]))
+    materialize(defs(), ["raw_usage_events"], date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[1]))
 """)
 
 
@@ -175,7 +176,8 @@ def kill_a_run_holding_the_duckdb_slot(configured, dify) -> str:
 
 def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify):
     from dify_meter.definitions import defs
-    from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
+    from dify_meter.defs.resources import build_resources
+    from dify_meter.settings import load_settings
 
     spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")
 
@@ -183,7 +185,7 @@ def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify
     with dg.DagsterInstance.get() as instance:
         spool_replay_sensor(dg.build_sensor_context(
             instance=instance,
-            resources={"duckdb_store": DuckDBStoreResource(), "meter_settings": MeterSettingsResource()},
+            resources=build_resources(load_settings()).by_key(),
         ))
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []

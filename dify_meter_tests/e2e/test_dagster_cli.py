@@ -92,13 +92,13 @@ def test_demo_ui_opens_the_dagster_ui_on_the_demo_home(tmp_path, monkeypatch):
     from dify_meter.cli.main import main
 
     served = []
-    monkeypatch.setattr(cli_start, "serve", lambda host, port: served.append(
-        (host, port, os.environ["DAGSTER_HOME"], os.environ["DIFY_METER_DUCKDB"])) or 0)
+    monkeypatch.setattr(cli_start, "serve", lambda host, port, settings: served.append(
+        (host, port, os.environ["DAGSTER_HOME"], os.environ["DIFY_METER_DUCKDB"], settings.dify_meter_duckdb)) or 0)
     for name in ("DAGSTER_HOME", "DIFY_METER_DUCKDB", "DIFY_TIMEZONE", "DIFY_PARTITIONS_START"):
         monkeypatch.setenv(name, "")  # recorded, so what the demo sets for the UI is undone after the test
         monkeypatch.delenv(name)
     assert main(["demo", "--days", "1", "--home", str(tmp_path / "demo"), "--ui", "--port", "3123"]) == 0
-    ((host, port, home, duckdb_file),) = served
+    ((host, port, home, duckdb_file, settings_duckdb_file),) = served
     assert (host, port) == ("127.0.0.1", 3123)
     assert home == str((tmp_path / "demo" / "dagster_home").resolve())
-    assert duckdb_file == str((tmp_path / "demo" / "dify_meter.duckdb").resolve())
+    assert duckdb_file == settings_duckdb_file == str((tmp_path / "demo" / "dify_meter.duckdb").resolve())

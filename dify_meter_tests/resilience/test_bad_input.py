@@ -16,14 +16,14 @@ import pytest
 
 from dify_meter.cli.main import main
 from dify_meter.core.store import DuckDBStore
+from dify_meter.defs import resources
+from dify_meter.defs.resources import console_source
 from dify_meter.sandbox.api_meter.server import ApiMeterServer
 from dify_meter.sandbox.dify.changes import add_workflow_runs
 from dify_meter.sandbox.dify.exchange import Reply
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.loopback import Request
-from dify_meter.sources.console.client import DifyClient
-from dify_meter.usage import refresh as collect
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter_tests.support.aggregates import actual
 from dify_meter_tests.support.console import NO_WAIT
@@ -87,8 +87,8 @@ def meter(tmp_path, golden, monkeypatch):
         setup.apply(monkeypatch, MAX_RETRIES="0")
         setup.store.path.parent.mkdir(parents=True)
         shutil.copyfile(golden.path, setup.store.path)
-        monkeypatch.setattr(collect, "open_dify_client",
-                            lambda settings: DifyClient.from_settings(settings, retry=NO_WAIT))
+        monkeypatch.setitem(resources.SOURCES, "console",
+                            lambda dify, store, retry: console_source(dify, store, NO_WAIT))
         yield setup
 
 

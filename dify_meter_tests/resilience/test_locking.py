@@ -12,7 +12,6 @@ import pytest
 
 from dify_meter.cli.main import main
 from dify_meter.definitions import defs
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.runs import materialize
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
@@ -33,6 +32,7 @@ from dify_meter_tests.support.resilience import (
     runs_of,
     truth,
 )
+from dify_meter_tests.support.settings import resources_on
 
 spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")  # as the code location builds it
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
@@ -44,7 +44,7 @@ LOCK_TROUBLE = ("Could not set lock", "Conflicting lock", "locked by another pro
 
 
 def tick(instance: dg.DagsterInstance, store_path: str) -> dg.SensorResult | dg.SkipReason:
-    resources = {"duckdb_store": DuckDBStoreResource(path=store_path), "meter_settings": MeterSettingsResource()}
+    resources = resources_on(store_path)
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         return spool_replay_sensor(context)
 
@@ -96,7 +96,7 @@ def test_a_backfill_the_sensor_and_an_export_share_the_file_without_a_lock_error
             backfill_output = backfill.output
             (request,) = tick(instance, str(meter.store.path)).run_requests  # the spooled day, still due
 
-        assert materialize(["api_meter_sent"], SPOOLED, SPOOLED, tags=request.tags).success
+        assert materialize(defs(), ["api_meter_sent"], SPOOLED, SPOOLED, tags=request.tags).success
         events = truth(workspace, BACKFILL_FIRST, SPOOLED)
         assert_duckdb_holds(meter.store, events)
         assert api_meter_holds(api_meter) == api_meter_truth(events)

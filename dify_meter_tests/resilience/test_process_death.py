@@ -13,7 +13,6 @@ import pytest
 from dify_meter.cli.main import main
 from dify_meter.core.event import UsageEvent
 from dify_meter.definitions import defs
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.defs.runs import fail_stale_runs, materialize
 from dify_meter.sandbox.dify.changes import add_workflow_runs
 from dify_meter.sandbox.dify.generate import generate_workspace
@@ -40,6 +39,7 @@ from dify_meter_tests.support.resilience import (
     truth,
     wait_for,
 )
+from dify_meter_tests.support.settings import resources_on
 
 spool_replay_sensor = defs().resolve_sensor_def("spool_replay_sensor")  # as the code location builds it
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
@@ -166,8 +166,7 @@ def test_killed_mid_request_to_api_meter_then_the_sensor_replays_the_days(meter,
     assert sorted(day for day, _, _ in in_flight) == DAYS and delivered == (0,)
     assert all(status == "pending" and "did not report back" in error for _, status, error in in_flight)
 
-    resources = {"duckdb_store": DuckDBStoreResource(path=str(meter.store.path)),
-                 "meter_settings": MeterSettingsResource()}
+    resources = resources_on(meter.store.path)
     with dg.DagsterInstance.get() as instance:
         # What every dify-meter command does first: the daemon cannot see that a shell run's process died.
         assert fail_stale_runs(instance).failed == [killed.run_id]
@@ -181,7 +180,7 @@ def test_killed_mid_request_to_api_meter_then_the_sensor_replays_the_days(meter,
     assert sorted(request.partition_key for request in requests) == [str(day) for day in DAYS]
     for request in requests:
         day = date.fromisoformat(request.partition_key)
-        assert materialize(["api_meter_sent"], day, day, tags=request.tags).success
+        assert materialize(defs(), ["api_meter_sent"], day, day, tags=request.tags).success
 
     assert_failed_and_slot_free(killed.run_id)
     assert_recovered_to_the_truth(meter, workspace)

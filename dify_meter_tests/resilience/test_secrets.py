@@ -23,12 +23,12 @@ from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sandbox.dify.tokens import TokenPair
 from dify_meter.settings import load_settings
 from dify_meter.sources.console.errors import DifyError
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.resilience import (
     MeterSetup,
     materialize_command,
     run_command,
 )
+from dify_meter_tests.support.settings import refresh_raw
 
 pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 DAY1, DAY2 = date(2026, 6, 2), date(2026, 6, 3)
@@ -147,7 +147,7 @@ def test_no_secret_appears_anywhere(tmp_path, monkeypatch, capsys, caplog):
         window = (datetime(2026, 6, 3, tzinfo=UTC), datetime(2026, 6, 4, tzinfo=UTC))
         for credentials in ({"dify_api_key": WRONG_KEY}, {"dify_api_key": None, "dify_password": WRONG_PASSWORD}):
             with pytest.raises(DifyError) as caught:
-                refresh_raw_usage(load_settings(**credentials), store, *window)
+                refresh_raw(load_settings(**credentials), store, *window)
             exceptions.append(caught.value)
         settings_text = repr(load_settings()) + str(load_settings().model_dump())
         output = capsys.readouterr()

@@ -12,10 +12,9 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 from dify_meter.usage.aggregates import rebuild_aggregate
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.aggregates import NORMALIZER, actual, expected
 from dify_meter_tests.support.events import day_window
-from dify_meter_tests.support.settings import settings_for
+from dify_meter_tests.support.settings import refresh_raw, settings_for
 
 pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(
@@ -34,7 +33,7 @@ def test_every_aggregate_equals_the_ground_truth(tmp_path, seed, timezone, first
     start, end = day_window(first, last, timezone)
     with DifySimulator(workspace) as simulator:
         settings = settings_for(simulator, store, timezone).model_copy(update={"dify_detail_reads": detail_reads})
-        refresh_raw_usage(settings, store, start, end)
+        refresh_raw(settings, store, start, end)
     truth = workspace.ground_truth(start, end, timezone, detail_reads=detail_reads)
     with store.connect() as conn:
         for mode in AGGREGATE_TABLES:
@@ -55,7 +54,7 @@ def test_both_provider_id_forms_of_a_model_make_one_row(tmp_path):
     assert any(provider == "openai" and model == "gpt-4o" for _, provider, model in merged_keys)
     store = DuckDBStore(tmp_path / "m.duckdb")
     with DifySimulator(workspace) as simulator:
-        refresh_raw_usage(settings_for(simulator, store, "UTC"), store, start, end)
+        refresh_raw(settings_for(simulator, store, "UTC"), store, start, end)
     with store.connect() as conn:
         rebuild_aggregate(conn, "per_model", first, last, NORMALIZER)
         rows = conn.execute("SELECT usage_date, provider, model, raw_models FROM usage_per_model").fetchall()

@@ -127,7 +127,7 @@ def test_a_model_declared_free_stops_the_unpriced_warning(conn, tmp_path):
 
 
 def test_dify_numbers_explain_each_kind_of_difference(conn):
-    from dify_meter.sources.console.statistics import DifyAppTotals
+    from dify_meter.core.source import DifyAppTotals
 
     replace_window(conn, DAY, DAY, [
         # The debugger's message is a console account's; its 120 tokens bound the excess of 20.

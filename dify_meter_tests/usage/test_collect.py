@@ -10,10 +10,9 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.errors import DifyError
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.console import ScriptedSimulator, assert_same_events
 from dify_meter_tests.support.events import day_window, stored_events
-from dify_meter_tests.support.settings import settings_for
+from dify_meter_tests.support.settings import refresh_raw, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ def test_raw_usage_of_a_range_equals_the_ground_truth(tmp_path, timezone, first,
     store = DuckDBStore(tmp_path / "m.duckdb")
     start, end = day_window(first, last, timezone)
     with DifySimulator(workspace) as simulator:
-        refresh = refresh_raw_usage(settings_for(simulator, store, timezone), store, start, end)
+        refresh = refresh_raw(settings_for(simulator, store, timezone), store, start, end)
     truth = workspace.ground_truth(start, end, timezone)
     assert truth, "the generated workspace must have usage in the window"
     assert_same_events(stored_events(store), truth)
@@ -48,11 +47,11 @@ def test_rematerializing_is_idempotent_and_reads_no_detail_twice(tmp_path):
     start, end = day_window(first, first, "UTC")
     with DifySimulator(workspace) as simulator:
         settings = settings_for(simulator, store, "UTC")
-        first_run = refresh_raw_usage(settings, store, start, end)
+        first_run = refresh_raw(settings, store, start, end)
         rows_after_first = sorted(stored_events(store), key=lambda e: e.event_id)
-        second_run = refresh_raw_usage(settings, store, start, end)
+        second_run = refresh_raw(settings, store, start, end)
         reads = simulator.detail_reads
-    assert first_run.fetch.detail_reads > 0 and second_run.fetch.detail_reads == 0
+    assert first_run.read.counts["detail_reads"] > 0 and second_run.read.counts["detail_reads"] == 0
     assert reads and max(reads.values()) == 1, "a conversation detail was read twice"
     assert sorted(stored_events(store), key=lambda e: e.event_id) == rows_after_first
 
@@ -64,7 +63,7 @@ def test_a_fetch_failing_part_way_leaves_the_previous_rows(tmp_path):
     start, end = day_window(first, first, "UTC")
     with ScriptedSimulator(workspace) as simulator:
         settings = settings_for(simulator, store, "UTC")
-        refresh_raw_usage(settings, store, start, end)
+        refresh_raw(settings, store, start, end)
         before = stored_events(store)
         served = len(simulator.request_log)
         simulator.fail = lambda method, path, args: (
@@ -72,5 +71,5 @@ def test_a_fetch_failing_part_way_leaves_the_previous_rows(tmp_path):
             if len(simulator.request_log) > served + 20 else None
         )
         with pytest.raises(DifyError):
-            refresh_raw_usage(settings, store, start, end)
+            refresh_raw(settings, store, start, end)
     assert before and sorted(stored_events(store), key=lambda e: e.event_id) == sorted(before, key=lambda e: e.event_id)

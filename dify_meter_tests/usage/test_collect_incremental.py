@@ -16,10 +16,9 @@ from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.caches import ConversationMessages, FinishedRun
 from dify_meter.sources.console.duckdb_fetch_cache import DuckDBFetchCache
 from dify_meter.sources.console.usage_facts import MessageUsage, NodeUsage
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.console import assert_same_events
 from dify_meter_tests.support.events import day_window, stored_events
-from dify_meter_tests.support.settings import settings_for
+from dify_meter_tests.support.settings import refresh_raw, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +38,19 @@ def test_a_second_materialization_of_an_unchanged_day_sends_under_a_tenth_of_the
     start, end = day_window(DAY, DAY, "UTC")
     with DifySimulator(workspace) as simulator:
         settings = settings_for(simulator, store, "UTC")
-        first = refresh_raw_usage(settings, store, start, end)
+        first = refresh_raw(settings, store, start, end)
         sent_first = len(simulator.request_log)
-        second = refresh_raw_usage(settings, store, start, end)
+        second = refresh_raw(settings, store, start, end)
         again = Counter(endpoint(record.path) for record in simulator.request_log[sent_first:])
     truth = workspace.ground_truth(start, end, "UTC")
     assert_same_events(stored_events(store), truth)
-    assert first.fetch.event_count == second.fetch.event_count == len(truth)
+    assert first.read.event_count == second.read.event_count == len(truth)
     assert sum(again.values()) <= sent_first / 10, (sum(again.values()), sent_first)
     assert set(again) <= set(FIXED_FLOOR), again
-    assert (second.fetch.runs_read, second.fetch.conversations_read, second.fetch.detail_reads) == (0, 0, 0)
-    assert (second.fetch.runs_cached, second.fetch.conversations_cached) == (
-        first.fetch.runs_read, first.fetch.conversations_read)
+    first_counts, second_counts = first.read.counts, second.read.counts
+    assert (second_counts["runs_read"], second_counts["conversations_read"], second_counts["detail_reads"]) == (0, 0, 0)
+    assert (second_counts["runs_from_cache"], second_counts["conversations_from_cache"]) == (
+        first_counts["runs_read"], first_counts["conversations_read"])
 
 
 def test_new_traffic_in_a_cached_day_is_read_and_stored(tmp_path) -> None:
@@ -59,16 +59,16 @@ def test_new_traffic_in_a_cached_day_is_read_and_stored(tmp_path) -> None:
     start, end = day_window(DAY, DAY, "UTC")
     with DifySimulator(workspace) as simulator:
         settings = settings_for(simulator, store, "UTC")
-        refresh_raw_usage(settings, store, start, end)
+        refresh_raw(settings, store, start, end)
         cached = DuckDBFetchCache(store).get_conversations(workspace.conversations)
         old = next(c for c in workspace.conversations.values() if c.id in cached and c.mode == "chat")
         late = end - timedelta(minutes=1)
         add_messages(workspace, old.id, [late])
         workflow_app = next(app.id for app in workspace.apps.values() if app.mode == "workflow")
         add_workflow_runs(workspace, workflow_app, [late])
-        second = refresh_raw_usage(settings, store, start, end)
+        second = refresh_raw(settings, store, start, end)
     assert_same_events(stored_events(store), workspace.ground_truth(start, end, "UTC"))
-    assert (second.fetch.conversations_read, second.fetch.runs_read) == (1, 1)
+    assert (second.read.counts["conversations_read"], second.read.counts["runs_read"]) == (1, 1)
 
 
 def test_the_duckdb_fetch_cache_gives_back_exactly_what_it_was_given(tmp_path) -> None:

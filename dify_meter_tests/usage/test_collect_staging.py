@@ -23,10 +23,9 @@ from dify_meter.sources.console.duckdb_detail_cache import DuckDBDetailCache
 from dify_meter.sources.console.errors import DifyError
 from dify_meter.sources.console.events import fetch_usage_events
 from dify_meter.usage.raw_events import STAGING_TABLE, StagedWindow
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, assert_same_events
 from dify_meter_tests.support.events import day_window, make_event, stored_events
-from dify_meter_tests.support.settings import settings_for
+from dify_meter_tests.support.settings import refresh_raw, settings_for
 
 DAY = date(2026, 6, 2)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,13 +91,13 @@ def test_a_fetch_failing_part_way_drops_its_staged_events(tmp_path) -> None:
     start, end = day_window(DAY, DAY, "UTC")
     with ScriptedSimulator(workspace) as simulator:
         settings = settings_for(simulator, store, "UTC")
-        refresh_raw_usage(settings, store, start, end)
+        refresh_raw(settings, store, start, end)
         before = stored_ids(store)
         # fail last: Dify's statistics are read once the fetch has staged all of its events
         simulator.fail = lambda method, path, args: (
             (400, {"code": "invalid_param", "message": "boom"}) if path.endswith("/token-costs") else None)
         with pytest.raises(DifyError):
-            refresh_raw_usage(settings, store, start, end)
+            refresh_raw(settings, store, start, end)
     assert simulator.request_log[-1][1].endswith("/token-costs")
     assert stored_ids(store) == before
     assert staging_rows(store) == []
@@ -161,7 +160,7 @@ def test_a_killed_fetch_leaves_staged_rows_no_later_fetch_moves_and_they_go_once
     assert staging_rows(store) == [(dead_fetch, "ghost-of-a-killed-fetch")]
 
     with DifySimulator(workspace) as simulator:
-        refresh_raw_usage(settings_for(simulator, store, "UTC"), store, start, end)
+        refresh_raw(settings_for(simulator, store, "UTC"), store, start, end)
     assert_same_events(stored_events(store), workspace.ground_truth(start, end, "UTC"))
     assert staging_rows(store) == [(dead_fetch, "ghost-of-a-killed-fetch")]  # recent: it may still be running
 

@@ -10,10 +10,9 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.usage.checks import check_approximate_usage, check_dify_numbers
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.events import day_window
 from dify_meter_tests.support.fixture_files import SEED_FILE
-from dify_meter_tests.support.settings import settings_for
+from dify_meter_tests.support.settings import refresh_raw, settings_for
 
 pytestmark = pytest.mark.integration
 NOV10, NOV11 = date(2026, 11, 10), date(2026, 11, 11)
@@ -25,7 +24,7 @@ def run(tmp_path, detail_reads: str):
     with DifySimulator(fixture_workspace(SEED_FILE)) as simulator:
         settings = settings_for(simulator, store, "America/New_York").model_copy(
             update={"dify_detail_reads": detail_reads})
-        refresh = refresh_raw_usage(settings, store, start, end)
+        refresh = refresh_raw(settings, store, start, end)
     return store, refresh
 
 

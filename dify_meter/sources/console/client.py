@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from dify_meter.core.retry import DIFY_CONSOLE_RETRY, RetryPolicy
 from dify_meter.core.validation import http_url
@@ -41,9 +41,6 @@ from dify_meter.sources.console.models import (
     parse_body,
 )
 from dify_meter.sources.console.transport import ConsoleTransport
-
-if TYPE_CHECKING:
-    from dify_meter.settings import Settings
 
 CONSOLE_API_PREFIX = "/console/api"
 MAX_PAGE_LIMIT = 100  # Dify rejects limit > 100 with 400 invalid_param
@@ -90,21 +87,6 @@ class DifyClient:
                                            retry=retry or DIFY_CONSOLE_RETRY)
         self._lock = threading.Lock()
         self._detail_read_count = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, retry: RetryPolicy | None = None,
-                      timeout: float = 30.0) -> DifyClient:
-        """The client of DIFY_API_URL, with the admin key if DIFY_API_KEY is set, else DIFY_EMAIL/DIFY_PASSWORD."""
-        settings.require_dify()
-        assert settings.dify_api_url
-        common: dict[str, Any] = {"timeout": timeout, "max_concurrency": settings.dify_max_concurrency,
-                                  "retry": retry}
-        if settings.dify_api_key is not None:
-            return cls(settings.dify_api_url, api_key=settings.dify_api_key.get_secret_value(),
-                       workspace_id=settings.dify_workspace_id, **common)
-        assert settings.dify_email and settings.dify_password is not None
-        return cls(settings.dify_api_url, email=settings.dify_email,
-                   password=settings.dify_password.get_secret_value(), **common)
 
     def __repr__(self) -> str:
         return f"DifyClient({self.base_url!r}, auth={self.auth!r})"  # never a credential

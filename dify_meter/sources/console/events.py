@@ -37,6 +37,7 @@ from dify_meter.core.app_modes import (
 )
 from dify_meter.core.event import UsageEvent
 from dify_meter.core.skipped_app import SkippedApp
+from dify_meter.core.source import EventSink
 from dify_meter.sources.console.agent_apps import AgentModels, agent_conversation_messages, agent_models
 from dify_meter.sources.console.builders import (
     UNKNOWN,
@@ -73,7 +74,7 @@ from dify_meter.sources.console.models import (
     parse_body,
 )
 from dify_meter.sources.console.parallel import parallel_each, parallel_map
-from dify_meter.sources.console.sink import EventBatcher, EventSink
+from dify_meter.sources.console.sink import EventBatcher
 from dify_meter.sources.console.usage_facts import MessageUsage, NodeUsage, node_usages
 from dify_meter.sources.console.windows import Window
 

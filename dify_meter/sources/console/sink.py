@@ -1,4 +1,4 @@
-"""Where a fetch hands its usage events: in batches, as they are built, so no fetch holds them all.
+"""Hand a fetch's usage events to an `EventSink` (core.source) in batches, so no fetch holds them all.
 
 The DuckDB implementation (`dify_meter.usage.raw_events.StagedWindow`) writes each batch to a staging
 table and swaps the window in at the end; tests collect them in a list.
@@ -6,18 +6,10 @@ table and swaps the window in at the end; tests collect them in a list.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Iterable
 
 from dify_meter.core.event import UsageEvent
-
-
-class EventSink(Protocol):
-    def write(self, events: Sequence[UsageEvent]) -> None:
-        """Take one batch of events."""
-
-    def drop_apps(self, app_ids: Collection[str]) -> int:
-        """Forget the events of these apps handed over so far (the app vanished mid-fetch); how many."""
+from dify_meter.core.source import EventSink
 
 
 class EventBatcher:

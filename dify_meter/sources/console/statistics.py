@@ -9,26 +9,17 @@ DIFY_TIMEZONE is.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from dify_meter.core.app_modes import MESSAGE_STATISTICS_MODES, NO_MESSAGE_STATISTICS_MODES
+from dify_meter.core.source import DifyAppTotals
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyNotFoundError
 from dify_meter.sources.console.listing import apps as list_apps
 from dify_meter.sources.console.models import App
 from dify_meter.sources.console.windows import DIFY_MINUTE_FORMAT, Window
-
-
-@dataclass(frozen=True, slots=True)
-class DifyAppTotals:
-    app_id: str
-    app_name: str
-    app_mode: str
-    tokens: int
-    price: Decimal  # summed over currencies: Dify's statistics do not keep them apart
 
 
 def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: datetime) -> list[DifyAppTotals]:

@@ -14,6 +14,7 @@ import pytest
 
 from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
 from dify_meter.core.store import DuckDBStore
+from dify_meter.defs.resources import build_resources
 from dify_meter.sandbox.dify.exchange import RequestRecord
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
@@ -21,8 +22,8 @@ from dify_meter.settings import load_settings
 from dify_meter.sources.console.auth import AdminKeyAuth, PasswordAuth
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyAuthError
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.console import NO_WAIT, FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.settings import refresh_raw
 
 pytestmark = pytest.mark.integration
 
@@ -163,13 +164,13 @@ def test_settings_pick_the_mode_and_collect_logs_in_with_email_and_password(tmp_
     with serving("1.10.0") as dify:
         settings = load_settings(_env_file=None, dify_api_url=dify.base_url, dify_email=EMAIL, dify_password=PASSWORD,
                                  dify_timezone="UTC", dify_meter_duckdb=str(store.path))
-        with DifyClient.from_settings(settings) as client:
+        with build_resources(settings, secrets_from_env=False).dify.client() as client:
             assert isinstance(client.auth, PasswordAuth) and PASSWORD not in repr(client)
         keyed = load_settings(_env_file=None, dify_api_url=dify.base_url, dify_api_key=ADMIN_KEY,
                               dify_workspace_id=dify.workspace_id, dify_email=EMAIL, dify_password=PASSWORD)
-        with DifyClient.from_settings(keyed) as client:
+        with build_resources(keyed, secrets_from_env=False).dify.client() as client:
             assert isinstance(client.auth, AdminKeyAuth) and ADMIN_KEY not in repr(client)
-        refresh = refresh_raw_usage(settings, store, *WINDOW)
+        refresh = refresh_raw(settings, store, *WINDOW)
         truth = dify.workspace.ground_truth(*WINDOW, "UTC")
     with store.connect_read_only() as conn:
         rows = conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM raw_usage_events").fetchall()

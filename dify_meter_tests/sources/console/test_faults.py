@@ -18,8 +18,8 @@ from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.settings import load_settings
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.errors import DifyConnectionError, DifyError, DifyHTTPError, DifyResponseError
-from dify_meter.usage.refresh import refresh_raw_usage
 from dify_meter_tests.support.console import FetchedEvents, assert_same_events, fetch_events
+from dify_meter_tests.support.settings import refresh_raw
 
 pytestmark = pytest.mark.integration
 
@@ -83,12 +83,12 @@ def test_a_malformed_page_twice_stops_the_run_and_leaves_the_previous_rows(tmp_p
     store = DuckDBStore(tmp_path / "m.duckdb")
     with serving() as dify:
         settings = settings_for(dify, store)
-        refresh_raw_usage(settings, store, *WINDOW)
+        refresh_raw(settings, store, *WINDOW)
         before = stored(store)
         app = next(a for a in dify.workspace.apps.values() if a.mode == "workflow" and a.status == "normal")
         dify.faults.add(f"malformed:path={app.id}/workflow-app-logs:next=2")
         with pytest.raises(DifyResponseError) as caught:
-            refresh_raw_usage(settings, store, *WINDOW)
+            refresh_raw(settings, store, *WINDOW)
     assert before and stored(store) == before
     assert str(caught.value).startswith(
         f"GET /apps/{{id}}/workflow-app-logs for app {app.name!r} ({app.id}): expected JSON, got text/html; "
