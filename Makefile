@@ -35,6 +35,8 @@ coverage: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dify_meter dify_meter_tests bench
+	$(BIN)/ruff format --check dify_meter dify_meter_tests bench
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format dify_meter dify_meter_tests bench
