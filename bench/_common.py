@@ -64,14 +64,18 @@ def run_child(args: Sequence[str], *, env: Mapping[str, str] | None = None) -> d
     Its stderr passes through, so a failing child explains itself.
     """
     completed = subprocess.run(
-        [sys.executable, *args], cwd=REPO_ROOT, env=dict(env) if env is not None else None,
-        stdout=subprocess.PIPE, text=True, check=False,
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=dict(env) if env is not None else None,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"benchmark child {' '.join(args)} failed with exit code {completed.returncode}")
     for line in reversed(completed.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+            return json.loads(line[len(RESULT_PREFIX) :])
     raise RuntimeError(f"benchmark child {' '.join(args)} reported no result line")
 
 
@@ -79,8 +83,13 @@ def run_timed(args: Sequence[str], *, env: Mapping[str, str] | None = None) -> t
     """Run a command, return its wall time in seconds and its combined output; raise if it fails."""
     start = time.perf_counter()
     completed = subprocess.run(
-        args, cwd=REPO_ROOT, env=dict(env) if env is not None else None,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
+        args,
+        cwd=REPO_ROOT,
+        env=dict(env) if env is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:
@@ -91,11 +100,12 @@ def run_timed(args: Sequence[str], *, env: Mapping[str, str] | None = None) -> t
 
 def machine_description() -> str:
     memory_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
     )
-    return (f"{os.cpu_count()} cores, {memory_kib / 1024 / 1024:.1f} GiB RAM, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} cores, {memory_kib / 1024 / 1024:.1f} GiB RAM, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -42,7 +42,8 @@ KINDS: tuple[tuple[str, str], ...] = (
 )
 _ID = r"[0-9a-fA-F-]{36}"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(rf"/console/api{pattern}$")) for kind, pattern in (
+    (kind, re.compile(rf"/console/api{pattern}$"))
+    for kind, pattern in (
         ("profile", "/account/profile"),
         ("apps", "/apps"),
         ("chat_lists", rf"/apps/{_ID}/chat-conversations"),
@@ -81,8 +82,11 @@ def minimum_requests(ws: Workspace, start: datetime, end: datetime, max_run_seco
         if app.mode in MESSAGE_BASED:
             need["token_costs"] += 1
         if app.mode in CHAT_TYPES:
-            listed = [c for c in ws.conversations_of(app.id) if c.updated_at >= start
-                      and not (app.mode == "advanced-chat" and c.invoke_from == DEBUGGER)]
+            listed = [
+                c
+                for c in ws.conversations_of(app.id)
+                if c.updated_at >= start and not (app.mode == "advanced-chat" and c.invoke_from == DEBUGGER)
+            ]
             need["chat_lists"] += _pages(len(listed))
             for conversation in listed:
                 if conversation.created_at >= end:
@@ -101,7 +105,8 @@ def minimum_requests(ws: Workspace, start: datetime, end: datetime, max_run_seco
         elif app.mode == "workflow":
             logs = [log for log in ws.logs_of(app.id) if start <= log.created_at <= logs_until]
             need["log_lists"] += _pages(len(logs))
-            runs = {log.workflow_run_id for log in logs
-                    if start <= ws.workflow_runs[log.workflow_run_id].created_at < end}
+            runs = {
+                log.workflow_run_id for log in logs if start <= ws.workflow_runs[log.workflow_run_id].created_at < end
+            }
             need["nodes"] += len(runs)
     return need

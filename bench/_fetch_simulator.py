@@ -44,25 +44,45 @@ class WorkspaceSpec:
     account_timezone: str = "America/New_York"
 
     def arguments(self) -> list[str]:
-        return ["--scale", str(self.scale), "--start-date", self.start_date.isoformat(), "--days", str(self.days),
-                "--account-timezone", self.account_timezone]
+        return [
+            "--scale",
+            str(self.scale),
+            "--start-date",
+            self.start_date.isoformat(),
+            "--days",
+            str(self.days),
+            "--account-timezone",
+            self.account_timezone,
+        ]
 
 
 def benchmark_workspace(spec: WorkspaceSpec) -> Workspace:
     """The workspaces of every seed in SEEDS as one tenant: the first one's owner, the others' apps added."""
-    merged = generate_workspace(SEEDS[0], spec.start_date, spec.days, account_timezone=spec.account_timezone,
-                                scale=spec.scale)
+    merged = generate_workspace(
+        SEEDS[0], spec.start_date, spec.days, account_timezone=spec.account_timezone, scale=spec.scale
+    )
     for copy, seed in enumerate(SEEDS[1:], start=2):
-        other = generate_workspace(seed, spec.start_date, spec.days, account_timezone=spec.account_timezone,
-                                   scale=spec.scale)
+        other = generate_workspace(
+            seed, spec.start_date, spec.days, account_timezone=spec.account_timezone, scale=spec.scale
+        )
         for account in other.accounts.values():
             if account.role == "owner":
                 account.role = "admin"  # one owner per tenant: the admin key acts as the first one
         for app in other.apps.values():
             app.name = f"{app.name} {copy}"
-        tables = (other.accounts, other.apps, other.app_model_configs, other.workflows, other.end_users,
-                  other.conversations, other.messages, other.agent_thoughts, other.workflow_runs,
-                  other.node_executions, other.workflow_app_logs)
+        tables = (
+            other.accounts,
+            other.apps,
+            other.app_model_configs,
+            other.workflows,
+            other.end_users,
+            other.conversations,
+            other.messages,
+            other.agent_thoughts,
+            other.workflow_runs,
+            other.node_executions,
+            other.workflow_app_logs,
+        )
         for table in tables:
             for row in table.values():
                 merged.add(row)
@@ -94,13 +114,27 @@ class MeasuredSimulator(DifySimulator):
 def serve_child(spec: WorkspaceSpec, *, latency_ms: float, max_parallel: int | None, faults: list[str]) -> None:
     """Run the simulator until stdin closes, answering each `stats` line with one STATS line."""
     workspace = benchmark_workspace(spec)
-    simulator = MeasuredSimulator(workspace, port=0, latency_ms=latency_ms, max_parallel=max_parallel,
-                                  faults=[FaultSpec.parse(fault) for fault in faults])
+    simulator = MeasuredSimulator(
+        workspace,
+        port=0,
+        latency_ms=latency_ms,
+        max_parallel=max_parallel,
+        faults=[FaultSpec.parse(fault) for fault in faults],
+    )
     simulator.start()
     cpu_mark = time.process_time()
-    print(READY_PREFIX + json.dumps({"base_url": simulator.base_url, "api_key": simulator.api_key,
-                                     "workspace_id": simulator.workspace_id, "summary": workspace.summary()}),
-          flush=True)
+    print(
+        READY_PREFIX
+        + json.dumps(
+            {
+                "base_url": simulator.base_url,
+                "api_key": simulator.api_key,
+                "workspace_id": simulator.workspace_id,
+                "summary": workspace.summary(),
+            }
+        ),
+        flush=True,
+    )
     try:
         for line in sys.stdin:
             if line.strip() == "stats":
@@ -129,10 +163,24 @@ class ServedStats:
 class SimulatorProcess:
     """`python <script> --child dify ...` as a context manager: started, ready, asked for stats, stopped."""
 
-    def __init__(self, script: Path, spec: WorkspaceSpec, *, latency_ms: float = 0.0,
-                 max_parallel: int | None = None, faults: Sequence[str] = ()) -> None:
-        self.command = [sys.executable, str(script), "--child", "dify", *spec.arguments(),
-                        "--latency-ms", str(latency_ms)]
+    def __init__(
+        self,
+        script: Path,
+        spec: WorkspaceSpec,
+        *,
+        latency_ms: float = 0.0,
+        max_parallel: int | None = None,
+        faults: Sequence[str] = (),
+    ) -> None:
+        self.command = [
+            sys.executable,
+            str(script),
+            "--child",
+            "dify",
+            *spec.arguments(),
+            "--latency-ms",
+            str(latency_ms),
+        ]
         if max_parallel is not None:
             self.command += ["--max-parallel", str(max_parallel)]
         for fault in faults:
@@ -171,6 +219,8 @@ class SimulatorProcess:
         assert self._process is not None and self._process.stdout is not None
         for line in self._process.stdout:
             if line.startswith(prefix):
-                return line[len(prefix):]
-        raise RuntimeError(f"the Dify simulator ({' '.join(self.command)}) exited with code "
-                           f"{self._process.wait()} before it said {prefix.strip()}")
+                return line[len(prefix) :]
+        raise RuntimeError(
+            f"the Dify simulator ({' '.join(self.command)}) exited with code "
+            f"{self._process.wait()} before it said {prefix.strip()}"
+        )

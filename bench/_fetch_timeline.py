@@ -32,9 +32,17 @@ def by_kind(served: list[Served], began: float) -> list[KindTimes]:
     grouped: defaultdict[str, list[Served]] = defaultdict(list)
     for request in served:
         grouped[request_kind(request.path)].append(request)
-    return [KindTimes(kind, len(requests), sum(r.answered - r.arrived for r in requests) / len(requests),
-                      min(r.arrived for r in requests) - began, max(r.answered for r in requests) - began)
-            for kind, _ in KINDS if (requests := grouped.get(kind))]
+    return [
+        KindTimes(
+            kind,
+            len(requests),
+            sum(r.answered - r.arrived for r in requests) / len(requests),
+            min(r.arrived for r in requests) - began,
+            max(r.answered for r in requests) - began,
+        )
+        for kind, _ in KINDS
+        if (requests := grouped.get(kind))
+    ]
 
 
 def mean_in_flight(served: list[Served], began: float, ended: float) -> float:
@@ -71,8 +79,14 @@ def timeline(served: list[Served], began: float, ended: float, buckets: int = 20
         low, high = began + index * width, began + (index + 1) * width
         inside = [r for r in served if low <= r.answered < high]
         overlap = sum(max(0.0, min(r.answered, high) - max(r.arrived, low)) for r in served)
-        rows.append(Bucket(low - began, len(inside), sum(1 for r in inside if r.status in PUSHBACK),
-                           overlap / width if width > 0 else 0.0))
+        rows.append(
+            Bucket(
+                low - began,
+                len(inside),
+                sum(1 for r in inside if r.status in PUSHBACK),
+                overlap / width if width > 0 else 0.0,
+            )
+        )
     return rows
 
 

@@ -36,16 +36,25 @@ class _CountingSink:
 def print_requests_per_llm_call(spec: WorkspaceSpec, window: tuple[datetime, datetime], timezone: str) -> None:
     rows = []
     for version in RECORDED_VERSIONS:
-        with DifySimulator(benchmark_workspace(spec), dify_version=version) as dify, \
-                tempfile.TemporaryDirectory(prefix="bench_versions_") as folder:
+        with (
+            DifySimulator(benchmark_workspace(spec), dify_version=version) as dify,
+            tempfile.TemporaryDirectory(prefix="bench_versions_") as folder,
+        ):
             sink = _CountingSink()
             with DifyClient(dify.base_url, api_key=dify.api_key, workspace_id=dify.workspace_id) as client:
-                result = fetch_usage_events(client, *window, timezone=timezone, sink=sink,
-                                            detail_cache=DuckDBDetailCache(DuckDBStore(Path(folder) / "m.duckdb")))
+                result = fetch_usage_events(
+                    client,
+                    *window,
+                    timezone=timezone,
+                    sink=sink,
+                    detail_cache=DuckDBDetailCache(DuckDBStore(Path(folder) / "m.duckdb")),
+                )
             rows.append((version, sink.events, result.requests, result.detail_reads))
     baseline = rows[0][2] / rows[0][1]
     print(f"{'Dify':<8} {'LLM calls':>9} {'requests':>9} {'details':>8} {'per LLM call':>12} {'vs 1.12.1':>9}")
     for version, events, requests, details in rows:
         per_call = requests / events
-        print(f"{version:<8} {events:>9,} {requests:>9,} {details:>8,} {per_call:>12.3f} "
-              f"{(per_call / baseline - 1) * 100:>+8.1f}%")
+        print(
+            f"{version:<8} {events:>9,} {requests:>9,} {details:>8,} {per_call:>12.3f} "
+            f"{(per_call / baseline - 1) * 100:>+8.1f}%"
+        )

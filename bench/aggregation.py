@@ -202,28 +202,45 @@ def generate_events(conn: duckdb.DuckDBPyConnection, events: int) -> None:
     )
     conn.executemany(
         "INSERT INTO bench_models VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(index, provider, model, currency, _nano_per_token(price_in), _nano_per_token(price_out), weight)
-         for index, (provider, model, currency, price_in, price_out, weight) in enumerate(RAW_MODELS)],
+        [
+            (index, provider, model, currency, _nano_per_token(price_in), _nano_per_token(price_out), weight)
+            for index, (provider, model, currency, price_in, price_out, weight) in enumerate(RAW_MODELS)
+        ],
     )
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE bench_model_slots AS "
         "SELECT model_index, unnest(range(start, start + weight)) AS slot FROM "
         "(SELECT *, (sum(weight) OVER (ORDER BY model_index) - weight)::BIGINT AS start FROM bench_models)"
     )
-    conn.execute("CREATE OR REPLACE TEMP TABLE bench_apps (app_index INTEGER, app_id VARCHAR, "
-                 "app_name VARCHAR, app_mode VARCHAR)")
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE bench_apps (app_index INTEGER, app_id VARCHAR, "
+        "app_name VARCHAR, app_mode VARCHAR)"
+    )
     conn.executemany(
         "INSERT INTO bench_apps VALUES (?, ?, ?, ?)",
-        [(index, str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-app-{index}")),
-          f"App {index} ({APP_MODES[index % len(APP_MODES)]})", APP_MODES[index % len(APP_MODES)])
-         for index in range(APPS)],
+        [
+            (
+                index,
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-app-{index}")),
+                f"App {index} ({APP_MODES[index % len(APP_MODES)]})",
+                APP_MODES[index % len(APP_MODES)],
+            )
+            for index in range(APPS)
+        ],
     )
-    conn.execute(GENERATE_SQL, {
-        "events": events, "model_slots": sum(model[5] for model in RAW_MODELS), "apps": APPS,
-        "end_users": END_USERS, "accounts": ACCOUNTS,
-        "unpriced_per_mille": UNPRICED_PER_MILLE, "day": DAY,
-        "day_start": datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),
-    })
+    conn.execute(
+        GENERATE_SQL,
+        {
+            "events": events,
+            "model_slots": sum(model[5] for model in RAW_MODELS),
+            "apps": APPS,
+            "end_users": END_USERS,
+            "accounts": ACCOUNTS,
+            "unpriced_per_mille": UNPRICED_PER_MILLE,
+            "day": DAY,
+            "day_start": datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),
+        },
+    )
     conn.execute("CHECKPOINT")
 
 
@@ -256,11 +273,18 @@ def child_generate(db: Path, events: int) -> None:
             "FROM raw_usage_events"
         ).fetchone()
     assert row is not None
-    report_result({
-        "seconds": time.perf_counter() - start, "events": row[0], "raw_ids": row[1], "users": row[2],
-        "apps": row[3], "unpriced": row[4], "currencies": [c for c in row[5] if c is not None],
-        "file_mib": db.stat().st_size / 2**20,
-    })
+    report_result(
+        {
+            "seconds": time.perf_counter() - start,
+            "events": row[0],
+            "raw_ids": row[1],
+            "users": row[2],
+            "apps": row[3],
+            "unpriced": row[4],
+            "currencies": [c for c in row[5] if c is not None],
+            "file_mib": db.stat().st_size / 2**20,
+        }
+    )
 
 
 def child_measure(db: Path) -> None:
@@ -292,14 +316,23 @@ def child_measure(db: Path) -> None:
             load_normalized_models(conn, DAY, DAY, normalizer)
         with anatomy.time("prepare_window_events (normalization + window_events)"):
             prepare_window_events(conn, DAY, DAY, normalizer)
-        settings = dict(conn.execute(
-            "SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', 'memory_limit')"
-        ).fetchall())
-    report_result({
-        "counted": counted.seconds, "anatomy": anatomy.seconds, "rows": rows, "checks": outcomes,
-        "cpu_seconds": cpu_seconds, "rss_before_mib": rss_before, "peak_rss_mib": sql_peak,
-        "duckdb_settings": settings,
-    })
+        settings = dict(
+            conn.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', 'memory_limit')"
+            ).fetchall()
+        )
+    report_result(
+        {
+            "counted": counted.seconds,
+            "anatomy": anatomy.seconds,
+            "rows": rows,
+            "checks": outcomes,
+            "cpu_seconds": cpu_seconds,
+            "rss_before_mib": rss_before,
+            "peak_rss_mib": sql_peak,
+            "duckdb_settings": settings,
+        }
+    )
 
 
 def measure_size(events: int, folder: Path, repeat: int) -> dict[str, Any]:
@@ -312,14 +345,20 @@ def measure_size(events: int, folder: Path, repeat: int) -> dict[str, Any]:
     runs = [run_child([script, "--child", "measure", "--db", str(db)]) for _ in range(repeat)]
     totals = [sum(run["counted"].values()) for run in runs]
     return {
-        "events": events, "db": str(db), "generated": generated,
+        "events": events,
+        "db": str(db),
+        "generated": generated,
         "counted": {step: median(run["counted"][step] for run in runs) for step in runs[0]["counted"]},
         "anatomy": {step: median(run["anatomy"][step] for run in runs) for step in runs[0]["anatomy"]},
-        "total": median(totals), "total_min": min(totals), "total_max": max(totals),
+        "total": median(totals),
+        "total_min": min(totals),
+        "total_max": max(totals),
         "cpu_seconds": median(run["cpu_seconds"] for run in runs),
         "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
         "rss_before_mib": median(run["rss_before_mib"] for run in runs),
-        "rows": runs[0]["rows"], "checks": runs[0]["checks"], "duckdb_settings": runs[0]["duckdb_settings"],
+        "rows": runs[0]["rows"],
+        "checks": runs[0]["checks"],
+        "duckdb_settings": runs[0]["duckdb_settings"],
     }
 
 
@@ -340,28 +379,58 @@ def measure_dagster(folder: Path, full_day_db: Path | None, repeat: int) -> list
     dagster_home = folder / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "dify_meter.definitions",
-               "--select", ",".join(AGGREGATE_ASSETS), "--partition", DAY.isoformat()]
-    base_env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "DIFY_TIMEZONE": "UTC",
-                "DIFY_METER_DUCKDB": str(folder / "empty.duckdb")}
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "dify_meter.definitions",
+        "--select",
+        ",".join(AGGREGATE_ASSETS),
+        "--partition",
+        DAY.isoformat(),
+    ]
+    base_env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "DIFY_TIMEZONE": "UTC",
+        "DIFY_METER_DUCKDB": str(folder / "empty.duckdb"),
+    }
     rows = [
-        ["python -c 'import dagster'",
-         _seconds(median(run_timed([sys.executable, "-c", "import dagster"], env=base_env)[0]
-                         for _ in range(repeat))), "-"],
-        ["python: import and load dify_meter.definitions",
-         _seconds(median(run_timed([sys.executable, "-c", "import dify_meter.definitions as d; d.defs()"],
-                                   env=base_env)[0] for _ in range(repeat))), "-"],
+        [
+            "python -c 'import dagster'",
+            _seconds(
+                median(run_timed([sys.executable, "-c", "import dagster"], env=base_env)[0] for _ in range(repeat))
+            ),
+            "-",
+        ],
+        [
+            "python: import and load dify_meter.definitions",
+            _seconds(
+                median(
+                    run_timed([sys.executable, "-c", "import dify_meter.definitions as d; d.defs()"], env=base_env)[0]
+                    for _ in range(repeat)
+                )
+            ),
+            "-",
+        ],
     ]
     run_timed(command, env=base_env)  # the first run creates the instance's storage: not measured
     checks = sum(len(_checks_of(mode)) for mode in MODES)
     targets = [(f"materialize {len(AGGREGATE_ASSETS)} aggregates + {checks} checks, empty day", base_env)]
     if full_day_db is not None:
-        targets.append((f"same, on the {TARGET_EVENTS:,}-event day",
-                        {**base_env, "DIFY_METER_DUCKDB": str(full_day_db)}))
+        targets.append(
+            (f"same, on the {TARGET_EVENTS:,}-event day", {**base_env, "DIFY_METER_DUCKDB": str(full_day_db)})
+        )
     for label, env in targets:
         runs = [run_timed(command, env=env) for _ in range(repeat)]
-        rows.append([label, _seconds(median(wall for wall, _ in runs)),
-                     _seconds(median(_steps_seconds(output) for _, output in runs))])
+        rows.append(
+            [
+                label,
+                _seconds(median(wall for wall, _ in runs)),
+                _seconds(median(_steps_seconds(output) for _, output in runs)),
+            ]
+        )
     return rows
 
 
@@ -369,26 +438,35 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}"
 
 
-def print_report(results: Sequence[dict[str, Any]], dagster: list[list[str]], repeat: int,
-                 load_before: float) -> None:
+def print_report(results: Sequence[dict[str, Any]], dagster: list[list[str]], repeat: int, load_before: float) -> None:
     sizes = [r["events"] for r in results]
     headers = ["step (seconds)", *(f"{n:,}" for n in sizes)]
-    print(f"\nMachine: {machine_description()}; 1-minute load average before the run: "
-          f"{load_before:.2f} (other work on the machine slows the figures)")
+    print(
+        f"\nMachine: {machine_description()}; 1-minute load average before the run: "
+        f"{load_before:.2f} (other work on the machine slows the figures)"
+    )
     print(f"DuckDB settings (project defaults, none set): {results[0]['duckdb_settings']}\n")
-    print(format_table(headers, [["generate events (not counted)",
-                                  *(_seconds(r["generated"]["seconds"]) for r in results)]]))
+    print(
+        format_table(
+            headers, [["generate events (not counted)", *(_seconds(r["generated"]["seconds"]) for r in results)]]
+        )
+    )
     mix = results[-1]["generated"]
-    print(f"  mix: {mix['raw_ids']} raw provider/model ids, {mix['users']} users, {mix['apps']} apps, "
-          f"currencies {mix['currencies']}, {100 * mix['unpriced'] / mix['events']:.1f}% unpriced\n")
+    print(
+        f"  mix: {mix['raw_ids']} raw provider/model ids, {mix['users']} users, {mix['apps']} apps, "
+        f"currencies {mix['currencies']}, {100 * mix['unpriced'] / mix['events']:.1f}% unpriced\n"
+    )
     print(f"Median of {repeat} fresh processes per size:")
     rows = [[step, *(_seconds(r["counted"][step]) for r in results)] for step in results[0]["counted"]]
     rows.append(["TOTAL SQL (counted), median", *(_seconds(r["total"]) for r in results)])
     rows.append(["TOTAL SQL, min .. max", *(f"{r['total_min']:.3f}..{r['total_max']:.3f}" for r in results)])
     print(format_table(headers, rows))
     print("\nRepeated inside every rebuild and the normalization check (timed once on its own):")
-    print(format_table(headers, [[step, *(_seconds(r["anatomy"][step]) for r in results)]
-                                 for step in results[0]["anatomy"]]))
+    print(
+        format_table(
+            headers, [[step, *(_seconds(r["anatomy"][step]) for r in results)] for step in results[0]["anatomy"]]
+        )
+    )
     summary = []
     previous: dict[str, Any] | None = None
     for result in results:
@@ -399,32 +477,67 @@ def print_report(results: Sequence[dict[str, Any]], dagster: list[list[str]], re
             rss_growth = f"x{peak / previous['peak_rss_mib']:.2f}"
         verdict = "-"
         if events == TARGET_EVENTS:
-            verdict = (f"time {'met' if total < TARGET_SECONDS else 'MISSED'}, "
-                       f"RSS {'met' if peak * 2**20 / 1e6 < TARGET_RSS_MB else 'MISSED'}")
-        summary.append([f"{events:,}", _seconds(total), _seconds(result["cpu_seconds"]),
-                        _seconds(total / (events / 1e6)), time_growth,
-                        f"{result['rss_before_mib']:.0f}", f"{peak:.0f}", rss_growth, verdict])
+            verdict = (
+                f"time {'met' if total < TARGET_SECONDS else 'MISSED'}, "
+                f"RSS {'met' if peak * 2**20 / 1e6 < TARGET_RSS_MB else 'MISSED'}"
+            )
+        summary.append(
+            [
+                f"{events:,}",
+                _seconds(total),
+                _seconds(result["cpu_seconds"]),
+                _seconds(total / (events / 1e6)),
+                time_growth,
+                f"{result['rss_before_mib']:.0f}",
+                f"{peak:.0f}",
+                rss_growth,
+                verdict,
+            ]
+        )
         previous = result
     print()
-    print(format_table(["events", "SQL s", "CPU s", "s per 1M", "time growth", "RSS idle MiB", "peak RSS MiB",
-                        "RSS growth", f"target at 1M (<{TARGET_SECONDS:g} s, <{TARGET_RSS_MB} MB)"], summary))
+    print(
+        format_table(
+            [
+                "events",
+                "SQL s",
+                "CPU s",
+                "s per 1M",
+                "time growth",
+                "RSS idle MiB",
+                "peak RSS MiB",
+                "RSS growth",
+                f"target at 1M (<{TARGET_SECONDS:g} s, <{TARGET_RSS_MB} MB)",
+            ],
+            summary,
+        )
+    )
     failing = {check: outcome for r in results for check, outcome in r["checks"].items() if outcome != "pass"}
-    print(f"\nChecks not passing (expected: the mix has an 'unknown' agent id and unpriced models): "
-          f"{failing or 'none'}; all other checks pass.")
+    print(
+        f"\nChecks not passing (expected: the mix has an 'unknown' agent id and unpriced models): "
+        f"{failing or 'none'}; all other checks pass."
+    )
     print("Aggregate rows: " + "; ".join(f"{r['events']:,}: {r['rows']}" for r in results))
     if dagster:
         print()
-        print(f"Dagster's fixed cost per run (median of {repeat}; steps = Dagster's own 'Finished steps in "
-              "process' time, the rest is process start, imports, loading definitions and the instance):")
+        print(
+            f"Dagster's fixed cost per run (median of {repeat}; steps = Dagster's own 'Finished steps in "
+            "process' time, the rest is process start, imports, loading definitions and the instance):"
+        )
         print(format_table(["command, a fresh process each", "wall s", "steps s"], dagster))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
-                        help="comma-separated event counts (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="measurements per size, each a fresh process "
-                        "(default: %(default)s; the medians are reported)")
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="comma-separated event counts (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="measurements per size, each a fresh process (default: %(default)s; the medians are reported)",
+    )
     parser.add_argument("--no-dagster", action="store_true", help="skip timing Dagster's per-run overhead")
     parser.add_argument("--child", choices=("generate", "measure"), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)

@@ -31,11 +31,28 @@ def events(count: int) -> list[tuple[Any, ...]]:
     rows = []
     for number in range(count):
         event = UsageEvent(
-            event_id=f"e{number}", source="message", usage_date=day, occurred_at=base + timedelta(seconds=number),
-            app_id="app-1", app_name="Support Chat", app_mode="chat", user_type="end_user", user_id=f"u{number % 50}",
-            provider_raw="openai", model_raw="gpt-4o", input_tokens=100, output_tokens=20, total_tokens=120,
-            cost=Decimal("0.0000001") * number + Decimal("1234567.123"), currency="USD", priced=True,
-            approximate=False, conversation_id="c1", message_id=f"e{number}", workflow_run_id=None, node_type=None,
+            event_id=f"e{number}",
+            source="message",
+            usage_date=day,
+            occurred_at=base + timedelta(seconds=number),
+            app_id="app-1",
+            app_name="Support Chat",
+            app_mode="chat",
+            user_type="end_user",
+            user_id=f"u{number % 50}",
+            provider_raw="openai",
+            model_raw="gpt-4o",
+            input_tokens=100,
+            output_tokens=20,
+            total_tokens=120,
+            cost=Decimal("0.0000001") * number + Decimal("1234567.123"),
+            currency="USD",
+            priced=True,
+            approximate=False,
+            conversation_id="c1",
+            message_id=f"e{number}",
+            workflow_run_id=None,
+            node_type=None,
         )
         rows.append(tuple(getattr(event, column) for column in EVENT_COLUMNS))
     return rows
@@ -61,7 +78,9 @@ def multi_row_values(conn: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, 
 
 
 TECHNIQUES: dict[str, Callable[[duckdb.DuckDBPyConnection, Sequence[tuple[Any, ...]]], None]] = {
-    "unnest per column": unnest, "executemany": executemany, "multi-row VALUES": multi_row_values,
+    "unnest per column": unnest,
+    "executemany": executemany,
+    "multi-row VALUES": multi_row_values,
 }
 
 

@@ -73,10 +73,16 @@ def child_read(url: str, workspace_id: str, db: Path) -> None:
     commit_start = time.perf_counter()
     sink.staged.commit()
     seconds = time.perf_counter() - start
-    report_result({"seconds": seconds, "read_seconds": read_seconds, "events": result.event_count,
-                   "queries": result.queries,
-                   "duckdb_seconds": sink.seconds + time.perf_counter() - commit_start,
-                   "peak_rss_mib": peak_rss_mib()})
+    report_result(
+        {
+            "seconds": seconds,
+            "read_seconds": read_seconds,
+            "events": result.event_count,
+            "queries": result.queries,
+            "duckdb_seconds": sink.seconds + time.perf_counter() - commit_start,
+            "peak_rss_mib": peak_rss_mib(),
+        }
+    )
 
 
 def main() -> None:
@@ -103,10 +109,13 @@ def main() -> None:
             sizes = connection.execute(
                 "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY octet_length(process_data)), "
                 "sum(pg_column_size(process_data)), sum(octet_length(process_data)) "
-                "FROM workflow_node_executions WHERE process_data IS NOT NULL").fetchone()
+                "FROM workflow_node_executions WHERE process_data IS NOT NULL"
+            ).fetchone()
         print(f"setup {time.perf_counter() - start:.1f} s; rows: {written}")
-        print(f"PostgreSQL {version[0] if version else '?'}; process_data p50 {sizes and sizes[0]} B, "
-              f"stored {sizes and sizes[1]} B of {sizes and sizes[2]} B")
+        print(
+            f"PostgreSQL {version[0] if version else '?'}; process_data p50 {sizes and sizes[0]} B, "
+            f"stored {sizes and sizes[1]} B of {sizes and sizes[2]} B"
+        )
         runs = []
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         for number in range(args.repeat):
@@ -114,14 +123,29 @@ def main() -> None:
             runs.append(run_child([__file__, "--child", url, workspace.tenant.id, str(db)], env=env))
         median = statistics.median(run["seconds"] for run in runs)
         print(machine_description())
-        print(format_table(["run", "with DuckDB s", "read only s", "events", "queries", "in DuckDB writes s",
-                            "peak RSS MiB"],
-                           [[i + 1, f"{r['seconds']:.2f}", f"{r['read_seconds']:.2f}", r["events"], r["queries"],
-                             f"{r['duckdb_seconds']:.2f}", f"{r['peak_rss_mib']:.0f}"] for i, r in enumerate(runs)]))
+        print(
+            format_table(
+                ["run", "with DuckDB s", "read only s", "events", "queries", "in DuckDB writes s", "peak RSS MiB"],
+                [
+                    [
+                        i + 1,
+                        f"{r['seconds']:.2f}",
+                        f"{r['read_seconds']:.2f}",
+                        r["events"],
+                        r["queries"],
+                        f"{r['duckdb_seconds']:.2f}",
+                        f"{r['peak_rss_mib']:.0f}",
+                    ]
+                    for i, r in enumerate(runs)
+                ],
+            )
+        )
         read_median = statistics.median(run["read_seconds"] for run in runs)
         print(f"read only: median {read_median:.2f} s, {CONSOLE_SCALE_26_SECONDS / read_median:.0f}x the console")
-        print(f"median {median:.2f} s (warm cache: the rows were just written); console source on the scale-26 day: "
-              f"{CONSOLE_SCALE_26_SECONDS} s (bench/README, not re-measured here)")
+        print(
+            f"median {median:.2f} s (warm cache: the rows were just written); console source on the scale-26 day: "
+            f"{CONSOLE_SCALE_26_SECONDS} s (bench/README, not re-measured here)"
+        )
     finally:
         server.stop()
 

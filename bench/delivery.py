@@ -52,12 +52,23 @@ DEFAULT_BATCH_SIZES = (500, 100, 1000)  # API_METER_BATCH_SIZE's default first
 MODELS_PER_DAY = 100
 FIRST_DAY = date(2025, 9, 1)
 TIMEZONE = "UTC"
-PROVIDERS = ("openai", "anthropic", "google", "bedrock", "azure_openai", "mistralai", "deepseek", "x", "cohere",
-             "ollama")
+PROVIDERS = (
+    "openai",
+    "anthropic",
+    "google",
+    "bedrock",
+    "azure_openai",
+    "mistralai",
+    "deepseek",
+    "x",
+    "cohere",
+    "ollama",
+)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the data -----------------------------------------------------------------------------------------
+
 
 def per_model_rows(count: int) -> list[PerModelRow]:
     """`count` rows, MODELS_PER_DAY a day from FIRST_DAY on, with seeded values and exact decimal costs."""
@@ -66,11 +77,19 @@ def per_model_rows(count: int) -> list[PerModelRow]:
     for index in range(count):
         day, slot = divmod(index, MODELS_PER_DAY)
         input_tokens, output_tokens = rng.randint(1_000, 50_000_000), rng.randint(100, 5_000_000)
-        rows.append(PerModelRow(
-            FIRST_DAY + timedelta(days=day), PROVIDERS[slot % len(PROVIDERS)], f"model-{slot:03d}",
-            input_tokens, output_tokens, input_tokens + output_tokens, rng.randint(1, 200_000),
-            Decimal(rng.randint(0, 10**13)).scaleb(-10), "USD",
-        ))
+        rows.append(
+            PerModelRow(
+                FIRST_DAY + timedelta(days=day),
+                PROVIDERS[slot % len(PROVIDERS)],
+                f"model-{slot:03d}",
+                input_tokens,
+                output_tokens,
+                input_tokens + output_tokens,
+                rng.randint(1, 200_000),
+                Decimal(rng.randint(0, 10**13)).scaleb(-10),
+                "USD",
+            )
+        )
     return rows
 
 
@@ -78,10 +97,26 @@ def store_rows(db: Path, rows: Sequence[PerModelRow]) -> None:
     """The rows as usage_per_model of a fresh DuckDB file, as the per_model aggregate asset leaves them."""
     built_at = datetime(2025, 12, 10, 1, 0, tzinfo=UTC)
     with DuckDBStore(db).connect() as conn:
-        columns = list(zip(*[
-            (row.usage_date, row.provider, row.model, row.input_tokens, row.output_tokens, row.total_tokens,
-             row.request_count, row.cost, row.currency, [f"{row.provider} / {row.model}"]) for row in rows
-        ], strict=True))
+        columns = list(
+            zip(
+                *[
+                    (
+                        row.usage_date,
+                        row.provider,
+                        row.model,
+                        row.input_tokens,
+                        row.output_tokens,
+                        row.total_tokens,
+                        row.request_count,
+                        row.cost,
+                        row.currency,
+                        [f"{row.provider} / {row.model}"],
+                    )
+                    for row in rows
+                ],
+                strict=True,
+            )
+        )
         conn.execute(
             "INSERT INTO usage_per_model (usage_date, provider, model, publisher, input_tokens, output_tokens, "
             "total_tokens, request_count, cost, currency, currency_conflict, unpriced_events, approximate_events, "
@@ -94,6 +129,7 @@ def store_rows(db: Path, rows: Sequence[PerModelRow]) -> None:
 
 
 # --- the server ---------------------------------------------------------------------------------------
+
 
 class ApiMeterProcess:
     """`dify-meter sandbox api-meter --port 0` in its own process, with its CPU time from /proc."""
@@ -114,8 +150,10 @@ class ApiMeterProcess:
             if line.startswith("#"):  # its last line, after the settings
                 break
         if len(settings) != 3:
-            raise RuntimeError(f"{' '.join(command)} exited with code {self._process.wait()} before printing "
-                               "API_METER_URL, API_METER_TOKEN and API_METER_TENANT_ID")
+            raise RuntimeError(
+                f"{' '.join(command)} exited with code {self._process.wait()} before printing "
+                "API_METER_URL, API_METER_TOKEN and API_METER_TENANT_ID"
+            )
         self.url, self.token = settings["API_METER_URL"], settings["API_METER_TOKEN"]
         self.tenant_id = settings["API_METER_TENANT_ID"]
         return self
@@ -140,6 +178,7 @@ class ApiMeterProcess:
 
 # --- measuring ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class Measurement:
     wall: float
@@ -154,13 +193,19 @@ class Measurement:
 
 def send_once(records: list[dict[str, Any]], batch_size: int) -> Measurement:
     with ApiMeterProcess() as server:
-        sender = ApiMeterSender(server.url, server.token, server.tenant_id, exporter_version=__version__,
-                                batch_size=batch_size)
+        sender = ApiMeterSender(
+            server.url, server.token, server.tenant_id, exporter_version=__version__, batch_size=batch_size
+        )
         server_cpu, client_cpu, began = server.cpu_seconds(), time.process_time(), time.perf_counter()
         report = sender.send(records)
         wall = time.perf_counter() - began
-        measured = Measurement(wall, time.process_time() - client_cpu, server.cpu_seconds() - server_cpu,
-                               report.requests, report.inserted + report.updated)
+        measured = Measurement(
+            wall,
+            time.process_time() - client_cpu,
+            server.cpu_seconds() - server_cpu,
+            report.requests,
+            report.inserted + report.updated,
+        )
     if not report.ok:
         raise RuntimeError(f"API_Meter did not take every record at batch size {batch_size}")
     return measured
@@ -171,19 +216,29 @@ def deliver_once(stored: Path, folder: Path, batch_size: int, rows: int) -> Meas
     shutil.copy(stored, db)
     last_day = FIRST_DAY + timedelta(days=(rows - 1) // MODELS_PER_DAY)
     with ApiMeterProcess() as server:
-        settings = load_settings(api_meter_url=server.url, api_meter_token=server.token,
-                                 api_meter_tenant_id=server.tenant_id, api_meter_batch_size=batch_size,
-                                 dify_timezone=TIMEZONE, dify_meter_duckdb=str(db))
+        settings = load_settings(
+            api_meter_url=server.url,
+            api_meter_token=server.token,
+            api_meter_tenant_id=server.tenant_id,
+            api_meter_batch_size=batch_size,
+            dify_timezone=TIMEZONE,
+            dify_meter_duckdb=str(db),
+        )
         store = TimedStore(db)
         server_cpu, client_cpu, began = server.cpu_seconds(), time.process_time(), time.perf_counter()
         sender = build_resources(settings, secrets_from_env=False).api_meter.sender()
         outcome = deliver_window(sender, store, FIRST_DAY, last_day, timezone=settings.timezone, run_id="bench")
         wall = time.perf_counter() - began
-        measured = Measurement(wall, time.process_time() - client_cpu, server.cpu_seconds() - server_cpu,
-                               outcome.report.requests if outcome.report else 0,
-                               (outcome.report.inserted + outcome.report.updated) if outcome.report else 0)
-        measured.connections = {caller: [t.connections, t.opening, t.using, t.closing]
-                                for caller, t in store.by_caller.items()}
+        measured = Measurement(
+            wall,
+            time.process_time() - client_cpu,
+            server.cpu_seconds() - server_cpu,
+            outcome.report.requests if outcome.report else 0,
+            (outcome.report.inserted + outcome.report.updated) if outcome.report else 0,
+        )
+        measured.connections = {
+            caller: [t.connections, t.opening, t.using, t.closing] for caller, t in store.by_caller.items()
+        }
         began = time.perf_counter()
         again = deliver_window(settings, store, FIRST_DAY, last_day, run_id="bench-again")
         measured.rerun_wall = time.perf_counter() - began
@@ -201,30 +256,75 @@ def middle(runs: list[Measurement]) -> Measurement:
 
 # --- the report ---------------------------------------------------------------------------------------
 
+
 def _s(value: float) -> str:
     return f"{value:.3f}"
 
 
-def print_report(records: list[dict[str, Any]], batch_sizes: Sequence[int], sent: dict[int, list[Measurement]],
-                 delivered: dict[int, list[Measurement]], repeat: int, load_before: float) -> None:
+def print_report(
+    records: list[dict[str, Any]],
+    batch_sizes: Sequence[int],
+    sent: dict[int, list[Measurement]],
+    delivered: dict[int, list[Measurement]],
+    repeat: int,
+    load_before: float,
+) -> None:
     print(f"\nMachine: {machine_description()}; 1-minute load average before the run: {load_before:.2f}")
-    print(f"{len(records):,} per-model records ({MODELS_PER_DAY} models x {len(records) // MODELS_PER_DAY} days) "
-          f"to `dify-meter sandbox api-meter` (its own process, records in memory); median of {repeat} runs, "
-          "a fresh server each.\n")
+    print(
+        f"{len(records):,} per-model records ({MODELS_PER_DAY} models x {len(records) // MODELS_PER_DAY} days) "
+        f"to `dify-meter sandbox api-meter` (its own process, records in memory); median of {repeat} runs, "
+        "a fresh server each.\n"
+    )
     rows = []
     for label, results in (("sender", sent), ("deliver_window", delivered)):
         for size in batch_sizes:
             run = middle(results[size])
             walls = [m.wall for m in results[size]]
-            body = len(build_request(records[:size], tenant_id=DEFAULT_TENANT_ID,
-                                     exporter_version=__version__, export_timestamp=datetime.now(UTC)))
-            rows.append([label, size, run.requests, _s(run.wall), f"{min(walls):.3f}..{max(walls):.3f}",
-                         f"{len(records) / run.wall:,.0f}", f"{1000 * run.wall / run.requests:.1f}",
-                         f"{body / 1024:.0f}", _s(run.client_cpu), _s(run.server_cpu), f"{run.delivered:,}"])
-    print(format_table(["path", "batch", "requests", "wall s", "min..max", "records/s", "ms/request",
-                        "KiB/request", "client CPU s", "server CPU s", "applied"], rows))
-    print("\nThe real path's DuckDB connections, median run (open = connect + schema; close = checkpoint), and "
-          "deliver_window once more with nothing changed:")
+            body = len(
+                build_request(
+                    records[:size],
+                    tenant_id=DEFAULT_TENANT_ID,
+                    exporter_version=__version__,
+                    export_timestamp=datetime.now(UTC),
+                )
+            )
+            rows.append(
+                [
+                    label,
+                    size,
+                    run.requests,
+                    _s(run.wall),
+                    f"{min(walls):.3f}..{max(walls):.3f}",
+                    f"{len(records) / run.wall:,.0f}",
+                    f"{1000 * run.wall / run.requests:.1f}",
+                    f"{body / 1024:.0f}",
+                    _s(run.client_cpu),
+                    _s(run.server_cpu),
+                    f"{run.delivered:,}",
+                ]
+            )
+    print(
+        format_table(
+            [
+                "path",
+                "batch",
+                "requests",
+                "wall s",
+                "min..max",
+                "records/s",
+                "ms/request",
+                "KiB/request",
+                "client CPU s",
+                "server CPU s",
+                "applied",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nThe real path's DuckDB connections, median run (open = connect + schema; close = checkpoint), and "
+        "deliver_window once more with nothing changed:"
+    )
     rows = []
     for size in batch_sizes:
         run = middle(delivered[size])
@@ -238,15 +338,19 @@ def print_report(records: list[dict[str, Any]], batch_sizes: Sequence[int], sent
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS, help="records to deliver (default %(default)s)")
-    parser.add_argument("--batch-sizes", default=",".join(map(str, DEFAULT_BATCH_SIZES)),
-                        help="comma-separated API_METER_BATCH_SIZE values (default %(default)s)")
+    parser.add_argument(
+        "--batch-sizes",
+        default=",".join(map(str, DEFAULT_BATCH_SIZES)),
+        help="comma-separated API_METER_BATCH_SIZE values (default %(default)s)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per batch size and path (default %(default)s)")
     args = parser.parse_args(argv)
     try:
         batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     except ValueError:
-        parser.error(f"--batch-sizes must be comma-separated whole numbers such as 500,100,1000, got "
-                     f"{args.batch_sizes!r}")
+        parser.error(
+            f"--batch-sizes must be comma-separated whole numbers such as 500,100,1000, got {args.batch_sizes!r}"
+        )
     if args.records < 1 or any(size < 1 for size in batch_sizes) or args.repeat < 1:
         parser.error("--records, every batch size and --repeat must be at least 1")
 

@@ -120,8 +120,7 @@ def pushback_profile(expected_requests: int) -> Profile:
     """The remote profile with a stretch of 429 and 503 answers, sized to the fetch's requests."""
     after, count = round(PUSHBACK_AFTER * expected_requests), max(3, round(PUSHBACK_COUNT * expected_requests))
     common = f"share={PUSHBACK_SHARE}:next={count}:after={after}"
-    return Profile("pushback", REMOTE_LATENCY_MS,
-                   faults=(f"429:{common}:seed=1:retry_after=1", f"503:{common}:seed=2"))
+    return Profile("pushback", REMOTE_LATENCY_MS, faults=(f"429:{common}:seed=1:retry_after=1", f"503:{common}:seed=2"))
 
 
 @dataclass
@@ -170,19 +169,29 @@ class Day:
 
 # --- children -----------------------------------------------------------------------------------------
 
+
 def window(day: date) -> tuple[datetime, datetime]:
     zone = ZoneInfo(TIMEZONE)
-    return (datetime.combine(day, datetime.min.time(), tzinfo=zone),
-            datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone))
+    return (
+        datetime.combine(day, datetime.min.time(), tzinfo=zone),
+        datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone),
+    )
 
 
 def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency: int) -> None:
     """Materialize DAY the way the raw_usage_events asset does, without Dagster."""
     # Retries are counted, not printed.
     logging.getLogger("dify_meter.sources.console.transport").setLevel(logging.ERROR)
-    settings = load_settings(dify_api_url=url, dify_api_key=api_key, dify_workspace_id=workspace_id,
-                             dify_timezone=TIMEZONE, dify_max_concurrency=concurrency, dify_meter_duckdb=str(db),
-                             dify_max_run_seconds=MAX_RUN_SECONDS, dify_detail_reads="auto")
+    settings = load_settings(
+        dify_api_url=url,
+        dify_api_key=api_key,
+        dify_workspace_id=workspace_id,
+        dify_timezone=TIMEZONE,
+        dify_max_concurrency=concurrency,
+        dify_meter_duckdb=str(db),
+        dify_max_run_seconds=MAX_RUN_SECONDS,
+        dify_detail_reads="auto",
+    )
     start, end = window(DAY)
     store = TimedStore(db)
     cpu = time.process_time()
@@ -191,20 +200,32 @@ def child_fetch(url: str, api_key: str, workspace_id: str, db: Path, concurrency
     refresh = refresh_raw_usage(source, store, start, end, settings.timezone)
     ended = time.monotonic()
     read, counts = refresh.read, refresh.read.counts
-    report_result({
-        "began": began, "ended": ended, "cpu_seconds": time.process_time() - cpu,
-        "fetch_requests": counts["dify_requests"], "retries": counts["dify_retries"],
-        "lowest_concurrency": counts["lowest_concurrency"], "detail_reads": counts["detail_reads"],
-        "apps_read": read.apps_read, "skipped_apps": len(read.skipped_apps),
-        "warnings": len(read.warnings), "events": refresh.summary.events,
-        "conversations_read": counts["conversations_read"], "conversations_cached": counts["conversations_from_cache"],
-        "runs_read": counts["runs_read"], "runs_cached": counts["runs_from_cache"],
-        "total_tokens": refresh.summary.total_tokens, "peak_rss_mib": peak_rss_mib(),
-        "duckdb": {caller: [t.connections, t.opening, t.using, t.closing] for caller, t in store.by_caller.items()},
-    })
+    report_result(
+        {
+            "began": began,
+            "ended": ended,
+            "cpu_seconds": time.process_time() - cpu,
+            "fetch_requests": counts["dify_requests"],
+            "retries": counts["dify_retries"],
+            "lowest_concurrency": counts["lowest_concurrency"],
+            "detail_reads": counts["detail_reads"],
+            "apps_read": read.apps_read,
+            "skipped_apps": len(read.skipped_apps),
+            "warnings": len(read.warnings),
+            "events": refresh.summary.events,
+            "conversations_read": counts["conversations_read"],
+            "conversations_cached": counts["conversations_from_cache"],
+            "runs_read": counts["runs_read"],
+            "runs_cached": counts["runs_from_cache"],
+            "total_tokens": refresh.summary.total_tokens,
+            "peak_rss_mib": peak_rss_mib(),
+            "duckdb": {caller: [t.connections, t.opening, t.using, t.closing] for caller, t in store.by_caller.items()},
+        }
+    )
 
 
 # --- measuring ----------------------------------------------------------------------------------------
+
 
 def describe_day(spec: WorkspaceSpec) -> Day:
     ws = benchmark_workspace(spec)
@@ -212,27 +233,54 @@ def describe_day(spec: WorkspaceSpec) -> Day:
     in_day = [m for m in ws.messages.values() if start <= m.created_at < end]
     runs = [r for r in ws.workflow_runs.values() if start <= r.created_at < end]
     truth = ws.ground_truth(start, end, TIMEZONE)
-    return Day(ws.summary(), Counter(app.mode for app in ws.apps.values()),
-               Counter(ws.apps[m.app_id].mode for m in in_day), Counter(ws.apps[r.app_id].mode for r in runs),
-               len(truth), sum(event.total_tokens for event in truth),
-               minimum_requests(ws, start, end, MAX_RUN_SECONDS))
+    return Day(
+        ws.summary(),
+        Counter(app.mode for app in ws.apps.values()),
+        Counter(ws.apps[m.app_id].mode for m in in_day),
+        Counter(ws.apps[r.app_id].mode for r in runs),
+        len(truth),
+        sum(event.total_tokens for event in truth),
+        minimum_requests(ws, start, end, MAX_RUN_SECONDS),
+    )
 
 
 def fetch_once(simulator: SimulatorProcess, db: Path, profile: Profile, concurrency: int, label: str) -> Run:
     simulator.stats()  # forget what was served before
-    result = run_child([str(SCRIPT), "--child", "fetch", "--url", simulator.base_url, "--api-key",
-                        simulator.api_key, "--workspace-id", simulator.workspace_id, "--db", str(db),
-                        "--concurrency", str(concurrency)])
+    result = run_child(
+        [
+            str(SCRIPT),
+            "--child",
+            "fetch",
+            "--url",
+            simulator.base_url,
+            "--api-key",
+            simulator.api_key,
+            "--workspace-id",
+            simulator.workspace_id,
+            "--db",
+            str(db),
+            "--concurrency",
+            str(concurrency),
+        ]
+    )
     return Run(profile, concurrency, label, result, simulator.stats())
 
 
-def measure(spec: WorkspaceSpec, profile: Profile, concurrency: int, folder: Path, *,
-            rerun: bool = False, name: str | None = None) -> list[Run]:
+def measure(
+    spec: WorkspaceSpec,
+    profile: Profile,
+    concurrency: int,
+    folder: Path,
+    *,
+    rerun: bool = False,
+    name: str | None = None,
+) -> list[Run]:
     """A fresh simulator and DuckDB file; the day once, and with `rerun` a second time on both."""
     db = folder / f"{name or f'{profile.name}_{concurrency}'}.duckdb"
     print(f"  {profile.name}, concurrency {concurrency} ...", file=sys.stderr, flush=True)
-    with SimulatorProcess(SCRIPT, spec, latency_ms=profile.latency_ms, max_parallel=profile.max_parallel,
-                          faults=profile.faults) as simulator:
+    with SimulatorProcess(
+        SCRIPT, spec, latency_ms=profile.latency_ms, max_parallel=profile.max_parallel, faults=profile.faults
+    ) as simulator:
         runs = [fetch_once(simulator, db, profile, concurrency, "first")]
         if rerun:
             runs.append(fetch_once(simulator, db, profile, concurrency, "re-run, nothing changed"))
@@ -248,14 +296,29 @@ def measure_dagster(spec: WorkspaceSpec, folder: Path) -> dict[str, Any]:
     dagster_home = folder / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "dify_meter.definitions",
-               "--select", "raw_usage_events", "--partition", DAY.isoformat()]
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "dify_meter.definitions",
+        "--select",
+        "raw_usage_events",
+        "--partition",
+        DAY.isoformat(),
+    ]
     print("  Dagster, remote, concurrency 8 ...", file=sys.stderr, flush=True)
     with SimulatorProcess(SCRIPT, spec, latency_ms=REMOTE.latency_ms) as simulator:
-        env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "DIFY_API_URL": simulator.base_url,
-               "DIFY_API_KEY": simulator.api_key, "DIFY_WORKSPACE_ID": simulator.workspace_id,
-               "DIFY_TIMEZONE": TIMEZONE, "DIFY_MAX_CONCURRENCY": str(DEFAULT_CONCURRENCY),
-               "DIFY_METER_DUCKDB": str(folder / "dagster.duckdb")}
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(dagster_home),
+            "DIFY_API_URL": simulator.base_url,
+            "DIFY_API_KEY": simulator.api_key,
+            "DIFY_WORKSPACE_ID": simulator.workspace_id,
+            "DIFY_TIMEZONE": TIMEZONE,
+            "DIFY_MAX_CONCURRENCY": str(DEFAULT_CONCURRENCY),
+            "DIFY_METER_DUCKDB": str(folder / "dagster.duckdb"),
+        }
         simulator.stats()
         wall, output = run_timed(command, env=env)
         stats = simulator.stats()
@@ -264,12 +327,17 @@ def measure_dagster(spec: WorkspaceSpec, folder: Path) -> dict[str, Any]:
         raise RuntimeError("dagster asset materialize did not report a successful run:\n" + output[-3000:])
     served = stats.served
     reported = DIFY_REQUESTS.search(output)
-    return {"wall": wall, "steps": float(steps.group(1)) / (1000 if steps.group(2) == "ms" else 1),
-            "requests": len(served), "fetch_requests": int(reported.group(1)) if reported else None,
-            "dify_seconds": max(r.answered for r in served) - min(r.arrived for r in served) if served else 0.0}
+    return {
+        "wall": wall,
+        "steps": float(steps.group(1)) / (1000 if steps.group(2) == "ms" else 1),
+        "requests": len(served),
+        "fetch_requests": int(reported.group(1)) if reported else None,
+        "dify_seconds": max(r.answered for r in served) - min(r.arrived for r in served) if served else 0.0,
+    }
 
 
 # --- the report ---------------------------------------------------------------------------------------
+
 
 def _s(value: float) -> str:
     return f"{value:.2f}"
@@ -282,13 +350,19 @@ def _verdict(met: bool) -> str:
 def print_day(spec: WorkspaceSpec, day: Day) -> None:
     apps = sum(day.apps.values())
     runs, messages = sum(day.runs.values()), sum(day.messages.values())
-    print(f"Workspace: scale {spec.scale:g}, generator seeds 7 and 8 merged, days {START_DATE}..{DAY} "
-          f"({TIMEZONE}, also DIFY_TIMEZONE); measured day {DAY}.\n  {day.summary}")
-    print(f"  The day: {messages:,} messages ({_counts(day.messages)}), {runs:,} workflow runs "
-          f"({_counts(day.runs)}), {day.events:,} usage events, {day.total_tokens:,} tokens (ground truth).")
+    print(
+        f"Workspace: scale {spec.scale:g}, generator seeds 7 and 8 merged, days {START_DATE}..{DAY} "
+        f"({TIMEZONE}, also DIFY_TIMEZONE); measured day {DAY}.\n  {day.summary}"
+    )
+    print(
+        f"  The day: {messages:,} messages ({_counts(day.messages)}), {runs:,} workflow runs "
+        f"({_counts(day.runs)}), {day.events:,} usage events, {day.total_tokens:,} tokens (ground truth)."
+    )
     sizes = apps >= TARGET_APPS and runs >= TARGET_RUNS and messages >= TARGET_MESSAGES
-    print(f"  Issue size (>= {TARGET_APPS} apps of all modes, >= {TARGET_RUNS:,} workflow runs, "
-          f">= {TARGET_MESSAGES:,} messages): {'yes' if sizes else 'no (a smaller day: --scale 26 is the size)'}")
+    print(
+        f"  Issue size (>= {TARGET_APPS} apps of all modes, >= {TARGET_RUNS:,} workflow runs, "
+        f">= {TARGET_MESSAGES:,} messages): {'yes' if sizes else 'no (a smaller day: --scale 26 is the size)'}"
+    )
 
 
 def _counts(counter: Counter[str]) -> str:
@@ -296,31 +370,65 @@ def _counts(counter: Counter[str]) -> str:
 
 
 def print_runs(runs: list[Run], day: Day) -> None:
-    headers = ["profile", "conc.", "run", "wall s", "requests", "bound s", "wall/bound", "retries",
-               "429/5xx", "lowest conc.", "client CPU s", "Dify CPU ms/req", "events", "ground truth"]
+    headers = [
+        "profile",
+        "conc.",
+        "run",
+        "wall s",
+        "requests",
+        "bound s",
+        "wall/bound",
+        "retries",
+        "429/5xx",
+        "lowest conc.",
+        "client CPU s",
+        "Dify CPU ms/req",
+        "events",
+        "ground truth",
+    ]
     rows = []
     for run in runs:
         result = run.result
         truth = result["events"] == day.events and result["total_tokens"] == day.total_tokens
-        rows.append([run.profile.name, run.concurrency, run.label, _s(run.wall), f"{run.requests:,}", _s(run.bound),
-                     _s(run.wall / run.bound), result["retries"], run.server_errors(), result["lowest_concurrency"],
-                     _s(result["cpu_seconds"]), f"{1000 * run.stats.cpu_seconds / max(1, run.requests):.2f}",
-                     f"{result['events']:,}", "equal" if truth else "DIFFERS"])
+        rows.append(
+            [
+                run.profile.name,
+                run.concurrency,
+                run.label,
+                _s(run.wall),
+                f"{run.requests:,}",
+                _s(run.bound),
+                _s(run.wall / run.bound),
+                result["retries"],
+                run.server_errors(),
+                result["lowest_concurrency"],
+                _s(result["cpu_seconds"]),
+                f"{1000 * run.stats.cpu_seconds / max(1, run.requests):.2f}",
+                f"{result['events']:,}",
+                "equal" if truth else "DIFFERS",
+            ]
+        )
     print(format_table(headers, rows))
-    print("  requests = every request the simulator answered (the fetch and the statistics of the check); "
-          "bound = requests x latency / requests Dify answers at once; client CPU = the materializing process "
-          "(fetch, parsing, DuckDB); Dify CPU = the simulator process.")
+    print(
+        "  requests = every request the simulator answered (the fetch and the statistics of the check); "
+        "bound = requests x latency / requests Dify answers at once; client CPU = the materializing process "
+        "(fetch, parsing, DuckDB); Dify CPU = the simulator process."
+    )
 
 
 def print_targets(remote1: Run, remote8: Run, busy1: Run, busy8: Run) -> None:
     speedup = remote1.wall / remote8.wall
-    print(f"remote: concurrency 8 is {speedup:.1f}x faster than 1 (target >= {TARGET_SPEEDUP:g}x): "
-          f"{_verdict(speedup >= TARGET_SPEEDUP)}; {remote8.wall / remote8.bound:.2f}x the lower bound "
-          f"(target <= {TARGET_REMOTE_RATIO:g}x): {_verdict(remote8.wall / remote8.bound <= TARGET_REMOTE_RATIO)}")
-    print(f"busy: concurrency 8 {_s(busy8.wall)} s vs 1 {_s(busy1.wall)} s, no slower: "
-          f"{_verdict(busy8.wall <= busy1.wall)}; {busy8.wall / busy8.bound:.2f}x the lower bound "
-          f"(target <= {TARGET_BUSY_RATIO:g}x): {_verdict(busy8.wall / busy8.bound <= TARGET_BUSY_RATIO)}; "
-          f"429/5xx answers {busy8.server_errors()}, retries {busy8.result['retries']}")
+    print(
+        f"remote: concurrency 8 is {speedup:.1f}x faster than 1 (target >= {TARGET_SPEEDUP:g}x): "
+        f"{_verdict(speedup >= TARGET_SPEEDUP)}; {remote8.wall / remote8.bound:.2f}x the lower bound "
+        f"(target <= {TARGET_REMOTE_RATIO:g}x): {_verdict(remote8.wall / remote8.bound <= TARGET_REMOTE_RATIO)}"
+    )
+    print(
+        f"busy: concurrency 8 {_s(busy8.wall)} s vs 1 {_s(busy1.wall)} s, no slower: "
+        f"{_verdict(busy8.wall <= busy1.wall)}; {busy8.wall / busy8.bound:.2f}x the lower bound "
+        f"(target <= {TARGET_BUSY_RATIO:g}x): {_verdict(busy8.wall / busy8.bound <= TARGET_BUSY_RATIO)}; "
+        f"429/5xx answers {busy8.server_errors()}, retries {busy8.result['retries']}"
+    )
 
 
 def print_anatomy(run: Run) -> None:
@@ -329,21 +437,31 @@ def print_anatomy(run: Run) -> None:
     levels = seconds_by_in_flight(served, began, ended, run.concurrency)
     if run.profile.max_parallel == 1:  # Dify answers one at a time: it is either serving or idle
         serving = levels["some"] + levels["all"]
-        print(f"  Dify served for {_s(serving)} s ({1000 * serving / run.requests:.1f} ms a request, latency "
-              f"{run.profile.latency_ms:g} ms) and waited for the client {_s(levels['none'])} s: wall / bound = "
-              f"{serving / run.bound:.3f} + {levels['none'] / run.bound:.3f}")
+        print(
+            f"  Dify served for {_s(serving)} s ({1000 * serving / run.requests:.1f} ms a request, latency "
+            f"{run.profile.latency_ms:g} ms) and waited for the client {_s(levels['none'])} s: wall / bound = "
+            f"{serving / run.bound:.3f} + {levels['none'] / run.bound:.3f}"
+        )
     else:
         in_flight = mean_in_flight(served, began, ended)
         answer = sum(r.answered - r.arrived for r in served) / len(served)
         ratio = run.concurrency / in_flight * answer * 1000 / run.profile.latency_ms
-        print(f"  {run.requests:,} requests answered in {1000 * answer:.1f} ms on average (latency "
-              f"{run.profile.latency_ms:g} ms), {in_flight:.2f} in flight on average of {run.concurrency}: "
-              f"wall / bound = ({run.concurrency} / {in_flight:.2f}) x ({1000 * answer:.1f} / "
-              f"{run.profile.latency_ms:g}) = {ratio:.2f}")
-        print(f"  seconds with no request in flight (only the client working) {_s(levels['none'])}, with 1 to "
-              f"{run.concurrency - 1} {_s(levels['some'])}, with {run.concurrency} {_s(levels['all'])}")
-    rows = [[label, f"{times.requests:,}", f"{1000 * times.mean_seconds:.1f}", _s(times.first), _s(times.last)]
-            for times in by_kind(served, began) for kind, label in KINDS if kind == times.kind]
+        print(
+            f"  {run.requests:,} requests answered in {1000 * answer:.1f} ms on average (latency "
+            f"{run.profile.latency_ms:g} ms), {in_flight:.2f} in flight on average of {run.concurrency}: "
+            f"wall / bound = ({run.concurrency} / {in_flight:.2f}) x ({1000 * answer:.1f} / "
+            f"{run.profile.latency_ms:g}) = {ratio:.2f}"
+        )
+        print(
+            f"  seconds with no request in flight (only the client working) {_s(levels['none'])}, with 1 to "
+            f"{run.concurrency - 1} {_s(levels['some'])}, with {run.concurrency} {_s(levels['all'])}"
+        )
+    rows = [
+        [label, f"{times.requests:,}", f"{1000 * times.mean_seconds:.1f}", _s(times.first), _s(times.last)]
+        for times in by_kind(served, began)
+        for kind, label in KINDS
+        if kind == times.kind
+    ]
     print(format_table(["kind", "requests", "mean answer ms", "first sent at s", "last answered at s"], rows))
     print_connections(run)
 
@@ -351,64 +469,98 @@ def print_anatomy(run: Run) -> None:
 def print_connections(run: Run) -> None:
     """The DuckDB connections of the run, per caller (the main thread holds them, mostly between requests)."""
     connections = run.result["duckdb"]
-    rows = [[caller, n, _s(opening), _s(using), _s(closing), _s(opening + using + closing)]
-            for caller, (n, opening, using, closing) in sorted(connections.items(), key=lambda item: -sum(item[1][1:]))]
+    rows = [
+        [caller, n, _s(opening), _s(using), _s(closing), _s(opening + using + closing)]
+        for caller, (n, opening, using, closing) in sorted(connections.items(), key=lambda item: -sum(item[1][1:]))
+    ]
     totals = [sum(values[i] for values in connections.values()) for i in range(4)]
     rows.append(["total", totals[0], *(_s(value) for value in totals[1:]), _s(sum(totals[1:]))])
-    print(format_table(["DuckDB connections opened by", "count", "open + schema s", "in use s", "close s",
-                        "total s"], rows))
+    print(
+        format_table(
+            ["DuckDB connections opened by", "count", "open + schema s", "in use s", "close s", "total s"], rows
+        )
+    )
 
 
 def print_requests(first: Run, rerun: Run, day: Day) -> None:
     actual, repeated = first.by_kind(), rerun.by_kind()
-    rows = [[label, f"{day.minimum[kind]:,}", f"{actual[kind]:,}", f"{actual[kind] - day.minimum[kind]:+,}",
-             f"{repeated[kind]:,}"]
-            for kind, label in KINDS if day.minimum[kind] or actual[kind] or repeated[kind]]
+    rows = [
+        [
+            label,
+            f"{day.minimum[kind]:,}",
+            f"{actual[kind]:,}",
+            f"{actual[kind] - day.minimum[kind]:+,}",
+            f"{repeated[kind]:,}",
+        ]
+        for kind, label in KINDS
+        if day.minimum[kind] or actual[kind] or repeated[kind]
+    ]
     minimum = sum(day.minimum.values())
-    rows.append(["total", f"{minimum:,}", f"{first.requests:,}", f"{first.requests - minimum:+,}",
-                 f"{rerun.requests:,}"])
+    rows.append(
+        ["total", f"{minimum:,}", f"{first.requests:,}", f"{first.requests - minimum:+,}", f"{rerun.requests:,}"]
+    )
     print(format_table(["kind", "minimum", "first run", "extra", "re-run"], rows))
     share = rerun.requests / first.requests
     again = rerun.result
-    print(f"  first run: {first.requests / minimum:.2f}x the minimum ({first.requests:,} requests for the "
-          f"simulated day; FetchResult.requests {first.result['fetch_requests']:,}, the rest is the statistics of "
-          f"the check). Re-run with nothing changed: {rerun.requests:,} requests = {100 * share:.0f}% of the first "
-          f"(target <= {100 * TARGET_RERUN_SHARE:.0f}%): {_verdict(share <= TARGET_RERUN_SHARE)}; "
-          f"{again['detail_reads']} detail reads; chat conversations read {again['conversations_read']:,}, "
-          f"from the cache {again['conversations_cached']:,}; workflow runs read {again['runs_read']:,}, "
-          f"from the cache {again['runs_cached']:,}.")
+    print(
+        f"  first run: {first.requests / minimum:.2f}x the minimum ({first.requests:,} requests for the "
+        f"simulated day; FetchResult.requests {first.result['fetch_requests']:,}, the rest is the statistics of "
+        f"the check). Re-run with nothing changed: {rerun.requests:,} requests = {100 * share:.0f}% of the first "
+        f"(target <= {100 * TARGET_RERUN_SHARE:.0f}%): {_verdict(share <= TARGET_RERUN_SHARE)}; "
+        f"{again['detail_reads']} detail reads; chat conversations read {again['conversations_read']:,}, "
+        f"from the cache {again['conversations_cached']:,}; workflow runs read {again['runs_read']:,}, "
+        f"from the cache {again['runs_cached']:,}."
+    )
 
 
 def print_pushback(run: Run, clean: Run) -> None:
     recovered = recovery_seconds(run.stats.served, run.concurrency)
-    print(f"Faults {', '.join(run.profile.faults)}: {run.pushbacks()} answers 429/503, "
-          f"{run.result['retries']} retries; "
-          f"lowest concurrency {run.result['lowest_concurrency']}; back to {run.concurrency} in flight "
-          + (f"{recovered:.2f} s after the last 429/503" if recovered is not None else "never after the last 429/503")
-          + f"; wall {_s(run.wall)} s vs {_s(clean.wall)} s without faults; events "
-          + ("equal to" if run.result["events"] == clean.result["events"] else "DIFFERENT from") + " the clean run.")
-    rows = [[f"{bucket.start:.1f}", bucket.answered, bucket.pushbacks, f"{bucket.mean_in_flight:.1f}"]
-            for bucket in timeline(run.stats.served, run.result["began"], run.result["ended"])]
+    print(
+        f"Faults {', '.join(run.profile.faults)}: {run.pushbacks()} answers 429/503, "
+        f"{run.result['retries']} retries; "
+        f"lowest concurrency {run.result['lowest_concurrency']}; back to {run.concurrency} in flight "
+        + (f"{recovered:.2f} s after the last 429/503" if recovered is not None else "never after the last 429/503")
+        + f"; wall {_s(run.wall)} s vs {_s(clean.wall)} s without faults; events "
+        + ("equal to" if run.result["events"] == clean.result["events"] else "DIFFERENT from")
+        + " the clean run."
+    )
+    rows = [
+        [f"{bucket.start:.1f}", bucket.answered, bucket.pushbacks, f"{bucket.mean_in_flight:.1f}"]
+        for bucket in timeline(run.stats.served, run.result["began"], run.result["ended"])
+    ]
     print(format_table(["from s", "answered", "429/503", "mean in flight"], rows))
 
 
 def print_dagster(dagster: dict[str, Any], plain: Run) -> None:
-    print(f"dagster asset materialize raw_usage_events (+ 2 checks), remote, concurrency 8: "
-          f"wall {_s(dagster['wall'])} s, "
-          f"steps {_s(dagster['steps'])} s (Dagster's 'Finished steps in process'), first to last Dify request "
-          f"{_s(dagster['dify_seconds'])} s, {dagster['requests']:,} requests; without Dagster "
-          f"{_s(plain.wall)} s. The rest of the wall time is process start, imports, definitions and the instance.")
+    print(
+        f"dagster asset materialize raw_usage_events (+ 2 checks), remote, concurrency 8: "
+        f"wall {_s(dagster['wall'])} s, "
+        f"steps {_s(dagster['steps'])} s (Dagster's 'Finished steps in process'), first to last Dify request "
+        f"{_s(dagster['dify_seconds'])} s, {dagster['requests']:,} requests; without Dagster "
+        f"{_s(plain.wall)} s. The rest of the wall time is process start, imports, definitions and the instance."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=DEFAULT_SCALE,
-                        help="traffic of the generated workspaces (default %(default)s; 26 is the issue's size)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of the remote profile at concurrency 8, the median is judged (default %(default)s)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=DEFAULT_SCALE,
+        help="traffic of the generated workspaces (default %(default)s; 26 is the issue's size)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the remote profile at concurrency 8, the median is judged (default %(default)s)",
+    )
     parser.add_argument("--no-dagster", action="store_true", help="skip the run through dagster asset materialize")
-    parser.add_argument("--versions", action="store_true",
-                        help="only count requests per LLM call of the day in each simulated Dify version (~1 min)")
+    parser.add_argument(
+        "--versions",
+        action="store_true",
+        help="only count requests per LLM call of the day in each simulated Dify version (~1 min)",
+    )
     parser.add_argument("--child", choices=("dify", "fetch"), help=argparse.SUPPRESS)
     parser.add_argument("--start-date", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--days", type=int, help=argparse.SUPPRESS)
@@ -423,8 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "dify":
-        serve_child(WorkspaceSpec(args.scale, args.start_date, args.days, args.account_timezone),
-                    latency_ms=args.latency_ms, max_parallel=args.max_parallel, faults=args.fault)
+        serve_child(
+            WorkspaceSpec(args.scale, args.start_date, args.days, args.account_timezone),
+            latency_ms=args.latency_ms,
+            max_parallel=args.max_parallel,
+            faults=args.fault,
+        )
         return 0
     if args.child == "fetch":
         child_fetch(args.url, args.api_key, args.workspace_id, args.db, args.concurrency)
@@ -450,22 +606,26 @@ def main(argv: list[str] | None = None) -> int:
         for number, run in enumerate(remote8_runs, start=1):
             run.label = f"first, {number} of {len(remote8_runs)}"
         remote8 = sorted(remote8_runs, key=lambda run: run.wall)[len(remote8_runs) // 2]
-        remote1, = measure(spec, REMOTE, 1, folder)
-        busy1, = measure(spec, BUSY, 1, folder)
-        busy8, = measure(spec, BUSY, DEFAULT_CONCURRENCY, folder)
-        pushback, = measure(spec, pushback_profile(sum(day.minimum.values())), DEFAULT_CONCURRENCY, folder)
+        (remote1,) = measure(spec, REMOTE, 1, folder)
+        (busy1,) = measure(spec, BUSY, 1, folder)
+        (busy8,) = measure(spec, BUSY, DEFAULT_CONCURRENCY, folder)
+        (pushback,) = measure(spec, pushback_profile(sum(day.minimum.values())), DEFAULT_CONCURRENCY, folder)
         dagster = None if args.no_dagster else measure_dagster(spec, folder)
 
-    print(f"\nMachine: {machine_description()}; 1-minute load average before the run: {load_before:.2f}, "
-          f"after it: {os.getloadavg()[0]:.2f}")
+    print(
+        f"\nMachine: {machine_description()}; 1-minute load average before the run: {load_before:.2f}, "
+        f"after it: {os.getloadavg()[0]:.2f}"
+    )
     print_day(spec, day)
     print("\nEach run: a fresh simulator process, a fresh DuckDB file, refresh_raw_usage in a fresh process.")
     print_runs([remote1, *remote8_runs, rerun, busy1, busy8, pushback], day)
     print()
     print_targets(remote1, remote8, busy1, busy8)
     ratios = sorted(run.wall / run.bound for run in remote8_runs)
-    print(f"  remote, concurrency 8: the median of {len(ratios)} runs is judged; wall / bound of the runs "
-          f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}")
+    print(
+        f"  remote, concurrency 8: the median of {len(ratios)} runs is judged; wall / bound of the runs "
+        f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}"
+    )
     print("\nWhere the time goes, remote, concurrency 8, the median run (requests as the simulator saw them):")
     print_anatomy(remote8)
     print("\nWhere the time goes, busy, concurrency 8:")

@@ -33,9 +33,7 @@ def _first_and_last_of_previous_month(today: date) -> tuple[date, date]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     dify_api_url: str | None = None
     dify_api_key: SecretStr | None = None
@@ -73,17 +71,30 @@ class Settings(BaseSettings):
     dagster_pg_url: SecretStr | None = None  # the Dagster instance's PostgreSQL (read by dagster.yaml)
 
     @field_validator(
-        "dify_api_url", "dify_workspace_id", "dify_email", "dify_meter_normalization_file",
-        "api_meter_url", "api_meter_tenant_id", "dify_start_date", "dify_end_date", "dify_api_key",
-        "dify_password", "api_meter_token", "dify_database_url", "dify_meter_alert_webhook_url",
-        "dify_meter_ui_url", "dagster_pg_url", mode="before",
+        "dify_api_url",
+        "dify_workspace_id",
+        "dify_email",
+        "dify_meter_normalization_file",
+        "api_meter_url",
+        "api_meter_tenant_id",
+        "dify_start_date",
+        "dify_end_date",
+        "dify_api_key",
+        "dify_password",
+        "api_meter_token",
+        "dify_database_url",
+        "dify_meter_alert_webhook_url",
+        "dify_meter_ui_url",
+        "dagster_pg_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("dify_output_mode", "dify_aggregation_period", "dify_detail_reads", "log_level",
-                     "dify_source", mode="before")
+    @field_validator(
+        "dify_output_mode", "dify_aggregation_period", "dify_detail_reads", "log_level", "dify_source", mode="before"
+    )
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -105,8 +116,10 @@ class Settings(BaseSettings):
         parts = urlsplit(value.get_secret_value().strip())
         # The value is a credential: the message names the expected form, never the value.
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
-            raise ValueError("expected an https:// webhook URL such as https://hooks.slack.com/services/... "
-                             "(http:// only for loopback hosts)")
+            raise ValueError(
+                "expected an https:// webhook URL such as https://hooks.slack.com/services/... "
+                "(http:// only for loopback hosts)"
+            )
         if not parts.hostname:
             raise ValueError("expected an https:// webhook URL with a host, such as https://hooks.slack.com/...")
         return SecretStr(value.get_secret_value().strip())
@@ -116,8 +129,9 @@ class Settings(BaseSettings):
     def _valid_pg_url(cls, value: SecretStr | None) -> SecretStr | None:
         # dagster-postgres drives psycopg2: SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL.
         if value is not None and urlsplit(value.get_secret_value().strip()).scheme != "postgresql+psycopg2":
-            raise ValueError("expected a postgresql+psycopg2:// URL such as "
-                             "postgresql+psycopg2://dagster:PASSWORD@db:5432/dagster")
+            raise ValueError(
+                "expected a postgresql+psycopg2:// URL such as postgresql+psycopg2://dagster:PASSWORD@db:5432/dagster"
+            )
         return value
 
     @field_validator("dify_meter_ui_url")
@@ -160,17 +174,21 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.dify_start_date and self.dify_end_date and self.dify_start_date > self.dify_end_date:
-            raise ValueError(
-                f"DIFY_START_DATE ({self.dify_start_date}) is after DIFY_END_DATE ({self.dify_end_date})"
-            )
+            raise ValueError(f"DIFY_START_DATE ({self.dify_start_date}) is after DIFY_END_DATE ({self.dify_end_date})")
         if self.dify_source == "database" and (self.dify_database_url is None or not self.dify_workspace_id):
             raise ValueError("DIFY_SOURCE=database needs DIFY_DATABASE_URL and DIFY_WORKSPACE_ID (the tenant id)")
         return self
 
     def secret_values(self) -> list[str]:
         """Every secret's value, so text leaving the process (alerts) can be scrubbed of them."""
-        secrets = (self.dify_api_key, self.dify_password, self.api_meter_token, self.dify_database_url,
-                   self.dify_meter_alert_webhook_url, self.dagster_pg_url)
+        secrets = (
+            self.dify_api_key,
+            self.dify_password,
+            self.api_meter_token,
+            self.dify_database_url,
+            self.dify_meter_alert_webhook_url,
+            self.dagster_pg_url,
+        )
         return [secret.get_secret_value() for secret in secrets if secret is not None and secret.get_secret_value()]
 
     @cached_property
@@ -184,17 +202,23 @@ class Settings(BaseSettings):
 
     def require_dify(self) -> None:
         """Raise SettingsError unless Dify can be reached with one complete auth mode."""
-        require_dify(self.dify_api_url, api_key_set=self.dify_api_key is not None,
-                     workspace_id=self.dify_workspace_id, email=self.dify_email,
-                     password_set=self.dify_password is not None)
+        require_dify(
+            self.dify_api_url,
+            api_key_set=self.dify_api_key is not None,
+            workspace_id=self.dify_workspace_id,
+            email=self.dify_email,
+            password_set=self.dify_password is not None,
+        )
 
     def require_api_meter(self) -> None:
-        require_api_meter(self.api_meter_url, token_set=self.api_meter_token is not None,
-                          tenant_id=self.api_meter_tenant_id)
+        require_api_meter(
+            self.api_meter_url, token_set=self.api_meter_token is not None, tenant_id=self.api_meter_tenant_id
+        )
 
 
-def require_dify(api_url: str | None, *, api_key_set: bool, workspace_id: str | None, email: str | None,
-                 password_set: bool) -> None:
+def require_dify(
+    api_url: str | None, *, api_key_set: bool, workspace_id: str | None, email: str | None, password_set: bool
+) -> None:
     """Raise SettingsError unless Dify can be reached with one complete auth mode (the settings, or the
     fields of the Dagster resource made from them)."""
     if not api_url:
@@ -215,8 +239,15 @@ def require_dify(api_url: str | None, *, api_key_set: bool, workspace_id: str | 
 
 
 def require_api_meter(url: str | None, *, token_set: bool, tenant_id: str | None) -> None:
-    missing = [name for name, present in (("API_METER_URL", url is not None), ("API_METER_TOKEN", token_set),
-                                          ("API_METER_TENANT_ID", tenant_id is not None)) if not present]
+    missing = [
+        name
+        for name, present in (
+            ("API_METER_URL", url is not None),
+            ("API_METER_TOKEN", token_set),
+            ("API_METER_TENANT_ID", tenant_id is not None),
+        )
+        if not present
+    ]
     if missing:
         raise SettingsError(f"{', '.join(missing)} required to send to API_Meter (see docs/configuration.md)")
 

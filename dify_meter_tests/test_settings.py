@@ -16,10 +16,16 @@ def clean_environment(monkeypatch, tmp_path):
 def test_defaults_are_those_of_the_configuration_spec():
     s = load_settings()
     assert (s.dify_timezone, s.dify_partitions_start, s.dify_aggregation_period, s.dify_output_mode) == (
-        "UTC", date(2025, 1, 1), "daily", "per_model"
+        "UTC",
+        date(2025, 1, 1),
+        "daily",
+        "per_model",
     )
     assert (s.dify_max_run_seconds, s.dify_max_concurrency, s.dify_detail_reads, s.dify_lookback_days) == (
-        3600, 8, "auto", 2
+        3600,
+        8,
+        "auto",
+        2,
     )
     assert s.dify_meter_duckdb == "data/dify_meter.duckdb"
     assert (s.api_meter_batch_size, s.api_meter_timeout_seconds, s.max_retries) == (500, 30, 3)
@@ -127,8 +133,10 @@ def test_a_secret_set_only_in_dot_env_reaches_the_resources_as_an_env_var(tmp_pa
 
     from dify_meter.definitions import defs
 
-    (tmp_path / ".env").write_text("DIFY_API_URL=http://127.0.0.1:5001\nDIFY_API_KEY=from-dot-env\n"
-                                   "DIFY_WORKSPACE_ID=ws\nAPI_METER_TOKEN=token-from-dot-env\n")
+    (tmp_path / ".env").write_text(
+        "DIFY_API_URL=http://127.0.0.1:5001\nDIFY_API_KEY=from-dot-env\n"
+        "DIFY_WORKSPACE_ID=ws\nAPI_METER_TOKEN=token-from-dot-env\n"
+    )
     monkeypatch.setenv("API_METER_TOKEN", "token-from-the-environment")
     for name in ("DIFY_API_URL", "DIFY_API_KEY", "DIFY_WORKSPACE_ID"):
         monkeypatch.setenv(name, "")  # recorded as unset, so that the test's end removes what `.env` put there

@@ -38,4 +38,6 @@ def test_the_check_sees_an_import_of_a_test_module(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from dify_meter_tests.usage.test_collect import day_window\nimport dify_meter_tests.support\n")
     assert {name for name in imported_modules(sample) if is_test_module(name)} == {
-        "dify_meter_tests.usage.test_collect", "dify_meter_tests.usage.test_collect.day_window"}
+        "dify_meter_tests.usage.test_collect",
+        "dify_meter_tests.usage.test_collect.day_window",
+    }

@@ -83,13 +83,22 @@ def write_dry_run(store: DuckDBStore, outcome: DeliveryOutcome, tenant_id: str) 
 
 
 def deliver_window(
-    sender: ApiMeterSender, store: DuckDBStore, first_day: date, last_day: date, *, timezone: ZoneInfo,
-    force: bool = False, dry_run: bool = False, run_id: str | None = None, now: Callable[[], datetime] = utc_now,
+    sender: ApiMeterSender,
+    store: DuckDBStore,
+    first_day: date,
+    last_day: date,
+    *,
+    timezone: ZoneInfo,
+    force: bool = False,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    now: Callable[[], datetime] = utc_now,
 ) -> DeliveryOutcome:
     """Days are those of `timezone` (DIFY_TIMEZONE); the spool replays a day at most `sender.max_retries` times."""
     rows, held_back, versions, delivered_before = read_per_model_rows(store, first_day, last_day)
-    plan = plan_delivery(rows, delivered_before, tenant_id=sender.tenant_id, timezone=timezone, force=force,
-                         hold_back=held_back)
+    plan = plan_delivery(
+        rows, delivered_before, tenant_id=sender.tenant_id, timezone=timezone, force=force, hold_back=held_back
+    )
     outcome = DeliveryOutcome(first_day, last_day, plan, dry_run=dry_run)
     if dry_run:
         outcome.payload_file = write_dry_run(store, outcome, sender.tenant_id)
@@ -99,8 +108,15 @@ def deliver_window(
     policy = spool.SpoolPolicy(max_retries=sender.max_retries)
     with store.connect() as conn:
         for day in days_to_send:
-            spool.spool_failure(conn, day, IN_FLIGHT.format(run=run_id or "a manual run", at=now().isoformat()),
-                                permanent=False, now=now(), data_version=versions.get(day), policy=policy)
+            spool.spool_failure(
+                conn,
+                day,
+                IN_FLIGHT.format(run=run_id or "a manual run", at=now().isoformat()),
+                permanent=False,
+                now=now(),
+                data_version=versions.get(day),
+                policy=policy,
+            )
 
     def write_batch(batch: BatchResult) -> None:
         with store.connect() as conn:
@@ -117,13 +133,28 @@ def deliver_window(
         not_attempted = outcome.report.not_attempted
         with store.connect() as conn:
             if not_attempted:
-                ledger.record_attempt(conn, not_attempted, outcome="failed", attempted_at=now(), http_status=None,
-                                      attempts=0, response_text=ledger.NOT_ATTEMPTED,
-                                      run_id=run_id, data_versions=versions)
+                ledger.record_attempt(
+                    conn,
+                    not_attempted,
+                    outcome="failed",
+                    attempted_at=now(),
+                    http_status=None,
+                    attempts=0,
+                    response_text=ledger.NOT_ATTEMPTED,
+                    run_id=run_id,
+                    data_versions=versions,
+                )
             for day, reason in outcome.failed_days.items():
-                spool.spool_failure(conn, day, reason, error.permanent, now(),
-                                    http_status=_status_of(error), data_version=versions.get(day),
-                                    policy=policy)
+                spool.spool_failure(
+                    conn,
+                    day,
+                    reason,
+                    error.permanent,
+                    now(),
+                    http_status=_status_of(error),
+                    data_version=versions.get(day),
+                    policy=policy,
+                )
     outcome.delivered_days = [day for day in _days(first_day, last_day) if day not in outcome.failed_days]
     with store.connect() as conn:
         for day in outcome.delivered_days:

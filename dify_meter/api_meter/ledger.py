@@ -24,9 +24,26 @@ Outcome = Literal["delivered", "failed"]
 NOT_ATTEMPTED = "not attempted: an earlier batch failed"
 
 _LEDGER_COLUMNS = (
-    "batch_id", "usage_date", "provider", "model", "payload_hash", "input_tokens", "output_tokens", "total_tokens",
-    "request_count", "cost", "currency", "attempted_at", "outcome", "http_status", "attempts", "inserted",
-    "updated", "response_text", "run_id", "data_version",
+    "batch_id",
+    "usage_date",
+    "provider",
+    "model",
+    "payload_hash",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "request_count",
+    "cost",
+    "currency",
+    "attempted_at",
+    "outcome",
+    "http_status",
+    "attempts",
+    "inserted",
+    "updated",
+    "response_text",
+    "run_id",
+    "data_version",
 )
 
 
@@ -108,12 +125,30 @@ def _rows(
     rows = []
     for record in records:
         key, values = record_key(record), record_values(record)
-        rows.append((
-            batch_id, key.usage_date, key.provider, key.model, values.payload_hash(), values.input_tokens,
-            values.output_tokens, values.total_tokens, values.request_count, values.cost, values.currency,
-            attempted_at, outcome, http_status, attempts, inserted, updated, response_text, run_id,
-            (data_versions or {}).get(key.usage_date),
-        ))
+        rows.append(
+            (
+                batch_id,
+                key.usage_date,
+                key.provider,
+                key.model,
+                values.payload_hash(),
+                values.input_tokens,
+                values.output_tokens,
+                values.total_tokens,
+                values.request_count,
+                values.cost,
+                values.currency,
+                attempted_at,
+                outcome,
+                http_status,
+                attempts,
+                inserted,
+                updated,
+                response_text,
+                run_id,
+                (data_versions or {}).get(key.usage_date),
+            )
+        )
     return rows
 
 
@@ -135,9 +170,17 @@ def record_attempt(
     """Record one request's final outcome for each of its records; returns the batch id used."""
     batch_id = batch_id or uuid.uuid4().hex
     rows = _rows(
-        records, outcome=outcome, attempted_at=attempted_at, http_status=http_status, attempts=attempts,
-        inserted=inserted, updated=updated, response_text=response_text, run_id=run_id,
-        data_versions=data_versions, batch_id=batch_id,
+        records,
+        outcome=outcome,
+        attempted_at=attempted_at,
+        http_status=http_status,
+        attempts=attempts,
+        inserted=inserted,
+        updated=updated,
+        response_text=response_text,
+        run_id=run_id,
+        data_versions=data_versions,
+        batch_id=batch_id,
     )
     with transaction(conn):
         _insert(conn, rows)
@@ -182,8 +225,23 @@ def last_delivered(conn: duckdb.DuckDBPyConnection, usage_dates: Iterable[date])
         return {}
     entries: dict[DeliveryKey, LedgerEntry] = {}
     for row in conn.execute(_LAST_DELIVERED, [days]).fetchall():
-        (day, provider, model, inputs, outputs, total, requests, cost, currency, digest, attempted_at,
-         data_version, run_id, batch_id, failed_since) = row
+        (
+            day,
+            provider,
+            model,
+            inputs,
+            outputs,
+            total,
+            requests,
+            cost,
+            currency,
+            digest,
+            attempted_at,
+            data_version,
+            run_id,
+            batch_id,
+            failed_since,
+        ) = row
         key = DeliveryKey(day, provider, model)
         entries[key] = LedgerEntry(
             key=key,
@@ -223,6 +281,24 @@ def history(conn: duckdb.DuckDBPyConnection, usage_date: date) -> list[LedgerAtt
             run_id=run_id,
             batch_id=batch_id,
         )
-        for (day, provider, model, inputs, outputs, total, requests, cost, currency, attempted_at, outcome,
-             status, attempts, inserted, updated, text, run_id, batch_id) in rows
+        for (
+            day,
+            provider,
+            model,
+            inputs,
+            outputs,
+            total,
+            requests,
+            cost,
+            currency,
+            attempted_at,
+            outcome,
+            status,
+            attempts,
+            inserted,
+            updated,
+            text,
+            run_id,
+            batch_id,
+        ) in rows
     ]

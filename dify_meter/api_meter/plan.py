@@ -58,9 +58,14 @@ class DeliveryPlan:
         shown.sort(key=lambda planned: planned.key)
         rows = [
             (
-                planned.key.usage_date.isoformat(), planned.key.provider, planned.key.model, planned.change,
-                _before_after(planned, "total_tokens"), _before_after(planned, "request_count"),
-                _before_after(planned, "cost"), planned.after.currency,
+                planned.key.usage_date.isoformat(),
+                planned.key.provider,
+                planned.key.model,
+                planned.change,
+                _before_after(planned, "total_tokens"),
+                _before_after(planned, "request_count"),
+                _before_after(planned, "cost"),
+                planned.after.currency,
             )
             for planned in shown
         ]

@@ -133,9 +133,7 @@ def day_bounds(usage_date: date, timezone: str | ZoneInfo) -> tuple[datetime, da
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def make_record(
-    key: DeliveryKey, values: UsageValues, *, tenant_id: str, timezone: str | ZoneInfo
-) -> dict[str, Any]:
+def make_record(key: DeliveryKey, values: UsageValues, *, tenant_id: str, timezone: str | ZoneInfo) -> dict[str, Any]:
     start, end = day_bounds(key.usage_date, timezone)
     return {
         "usage_date": key.usage_date.isoformat(),
@@ -156,16 +154,12 @@ def make_record(
     }
 
 
-def build_records(
-    rows: Iterable[PerModelRow], *, tenant_id: str, timezone: str | ZoneInfo
-) -> list[dict[str, Any]]:
+def build_records(rows: Iterable[PerModelRow], *, tenant_id: str, timezone: str | ZoneInfo) -> list[dict[str, Any]]:
     """One record per row, in the rows' order; `timezone` is DIFY_TIMEZONE, the zone of usage_date."""
     return [make_record(row.key, row.values, tenant_id=tenant_id, timezone=timezone) for row in rows]
 
 
-def zero_record(
-    key: DeliveryKey, *, currency: str, tenant_id: str, timezone: str | ZoneInfo
-) -> dict[str, Any]:
+def zero_record(key: DeliveryKey, *, currency: str, tenant_id: str, timezone: str | ZoneInfo) -> dict[str, Any]:
     """The record that clears a key delivered before that has no usage any more."""
     return make_record(key, UsageValues.zero(currency), tenant_id=tenant_id, timezone=timezone)
 

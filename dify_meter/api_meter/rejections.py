@@ -45,8 +45,14 @@ def explain_rejection(
     status = response.status_code
     answer = _answer(response)
     details = _details(answer)
-    text = explain(status, endpoint=endpoint, tenant_id=tenant_id, body=response.text.strip()[:200] or "no body",
-                   record=_describe_record(batch, 0), error=str(answer.get("error", response.text[:200])))
+    text = explain(
+        status,
+        endpoint=endpoint,
+        tenant_id=tenant_id,
+        body=response.text.strip()[:200] or "no body",
+        record=_describe_record(batch, 0),
+        error=str(answer.get("error", response.text[:200])),
+    )
     message = f"{text} {KEPT}"
     if status == 400:
         lines = [

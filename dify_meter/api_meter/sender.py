@@ -103,9 +103,7 @@ class ApiMeterSender:
     def __repr__(self) -> str:
         return f"ApiMeterSender(endpoint={self.endpoint!r}, tenant_id={self.tenant_id!r}, batch_size={self.batch_size})"
 
-    def send(
-        self, records: Sequence[Record], *, on_batch: Callable[[BatchResult], None] | None = None
-    ) -> SendReport:
+    def send(self, records: Sequence[Record], *, on_batch: Callable[[BatchResult], None] | None = None) -> SendReport:
         """Send every record, `batch_size` per request, stopping at the first batch that fails for good.
 
         Returns the report when everything was delivered; otherwise raises a DeliveryError whose
@@ -183,8 +181,11 @@ class ApiMeterSender:
             message = (
                 f"API_Meter delivery of {len(batch)} records ({', '.join(days)}) failed {outcome.attempts} times "
                 f"({self.max_retries} retries) on transient errors; last error: {last_error}. "
-                + (f"Could not reach POST {self.endpoint}: check API_METER_URL and that API_Meter is up. "
-                   if unreachable else "")
+                + (
+                    f"Could not reach POST {self.endpoint}: check API_METER_URL and that API_Meter is up. "
+                    if unreachable
+                    else ""
+                )
                 + "The data is kept: spool the days and replay them later."
             )
             error: DeliveryError = TransientDeliveryError(
@@ -196,7 +197,10 @@ class ApiMeterSender:
             inserted, updated = _counts(response)
             logger.info(
                 "API_Meter: %d records delivered (%s inserted, %s updated, %d attempts)",
-                len(batch), inserted, updated, outcome.attempts,
+                len(batch),
+                inserted,
+                updated,
+                outcome.attempts,
             )
             return self._result(batch, outcome, status, text, inserted=inserted, updated=updated), None
         rejection = explain_rejection(response, batch, endpoint=self.endpoint, tenant_id=self.tenant_id)
@@ -237,7 +241,9 @@ class ApiMeterSender:
         wait = state.next_action.sleep if state.next_action else 0.0
         logger.warning(
             "API_Meter attempt %d failed (%s); retrying in %.1f s",
-            state.attempt_number, _describe_failure(failure), wait,
+            state.attempt_number,
+            _describe_failure(failure),
+            wait,
         )
 
 

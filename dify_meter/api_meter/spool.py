@@ -123,8 +123,7 @@ def spool_failure(
             conn.execute(
                 f"INSERT OR REPLACE INTO api_meter_spool ({_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, NULL)",
-                [usage_date, status, permanent, reason, reason, http_status, now, now, now, next_attempt,
-                 data_version],
+                [usage_date, status, permanent, reason, reason, http_status, now, now, now, next_attempt, data_version],
             )
         else:
             exhausted = existing.attempts >= policy.max_retries

@@ -22,7 +22,8 @@ CHECK_TIMEOUT_SECONDS = 15.0
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "check", help="test the Dify and API_Meter connections without writing any usage",
+        "check",
+        help="test the Dify and API_Meter connections without writing any usage",
         description="Dify: authentication, version (X-Version), workspace, apps, and the account timezone "
         "against DIFY_TIMEZONE. API_Meter: URL, token and tenant, with requests that cannot store anything. "
         "Exit 0 when both work, 1 when one does not, 2 for bad configuration.",
@@ -37,8 +38,9 @@ def config_problems(settings: Settings) -> list[str]:
         settings.require_dify()
     except SettingsError as exc:
         problems.append(str(exc))
-    api_meter_set = any(value is not None for value in (
-        settings.api_meter_url, settings.api_meter_token, settings.api_meter_tenant_id))
+    api_meter_set = any(
+        value is not None for value in (settings.api_meter_url, settings.api_meter_token, settings.api_meter_tenant_id)
+    )
     if settings.dify_output_mode in SENDING_MODES or api_meter_set:
         try:
             settings.require_api_meter()
@@ -64,14 +66,18 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _timezone_meaning(account_timezone: str, settings: Settings) -> str:
     if account_timezone == settings.dify_timezone:
-        return (f"account {account_timezone}, DIFY_TIMEZONE {settings.dify_timezone}: the same, so the daily charts "
-                "in Dify count the same days as usage_date")
-    return (f"account {account_timezone}, DIFY_TIMEZONE {settings.dify_timezone}: they differ. The export is right "
-            f"either way: it converts each {settings.dify_timezone} day into {account_timezone} for Dify's start/end "
-            f"filters and never changes the account, so usage_date days are calendar days in "
-            f"{settings.dify_timezone}. But the daily charts in Dify count days in {account_timezone}, so a day "
-            "there holds other hours than the same usage_date here; totals over the same hours agree (the "
-            f"dify_numbers check compares those). Set DIFY_TIMEZONE={account_timezone} if the days should line up")
+        return (
+            f"account {account_timezone}, DIFY_TIMEZONE {settings.dify_timezone}: the same, so the daily charts "
+            "in Dify count the same days as usage_date"
+        )
+    return (
+        f"account {account_timezone}, DIFY_TIMEZONE {settings.dify_timezone}: they differ. The export is right "
+        f"either way: it converts each {settings.dify_timezone} day into {account_timezone} for Dify's start/end "
+        f"filters and never changes the account, so usage_date days are calendar days in "
+        f"{settings.dify_timezone}. But the daily charts in Dify count days in {account_timezone}, so a day "
+        "there holds other hours than the same usage_date here; totals over the same hours agree (the "
+        f"dify_numbers check compares those). Set DIFY_TIMEZONE={account_timezone} if the days should line up"
+    )
 
 
 def _auth_mode(settings: Settings) -> str:
@@ -92,8 +98,9 @@ def _refused(settings: Settings, error: Exception) -> str:
         "DIFY_WORKSPACE_ID against the workspace's id (GET /console/api/all-workspaces lists them)."
     )
     if not is_uuid(settings.dify_workspace_id):
-        problem += (f" DIFY_WORKSPACE_ID {settings.dify_workspace_id!r} is not even a UUID, as every Dify "
-                    "workspace id is.")
+        problem += (
+            f" DIFY_WORKSPACE_ID {settings.dify_workspace_id!r} is not even a UUID, as every Dify workspace id is."
+        )
     return problem
 
 
@@ -127,48 +134,60 @@ def check_dify(settings: Settings) -> CheckReport:
             report.problem = _refused(settings, exc)
             return report
         except DifyConnectionError as exc:
-            report.problem = (f"{exc}. Check DIFY_API_URL (the base URL of Dify, e.g. https://dify.example.com) and "
-                              "that Dify is running and reachable from this machine.")
+            report.problem = (
+                f"{exc}. Check DIFY_API_URL (the base URL of Dify, e.g. https://dify.example.com) and "
+                "that Dify is running and reachable from this machine."
+            )
             return report
         except DifyHTTPError as exc:
-            report.problem = (f"{exc}. " + (
+            report.problem = f"{exc}. " + (
                 f"There is no Dify console API at {client.base_url}: check DIFY_API_URL, the base URL of Dify "
-                "(e.g. https://dify.example.com; the exporter adds /console/api)." if exc.status == 404 else
-                "Dify answered, but refused to serve the exporter's reads."))
+                "(e.g. https://dify.example.com; the exporter adds /console/api)."
+                if exc.status == 404
+                else "Dify answered, but refused to serve the exporter's reads."
+            )
             return report
         except DifyResponseError as exc:
-            report.problem = (f"{client.base_url} answered, but not like Dify's console API: {exc}. Check "
-                              "DIFY_API_URL.")
+            report.problem = f"{client.base_url} answered, but not like Dify's console API: {exc}. Check DIFY_API_URL."
             return report
         except DifyError as exc:
             report.problem = str(exc)
             return report
         version = client.dify_version
-    report.facts.append(("Dify version", f"{version} (X-Version)" if version else
-                         "unknown: no X-Version header in Dify's answers"))
+    report.facts.append(
+        ("Dify version", f"{version} (X-Version)" if version else "unknown: no X-Version header in Dify's answers")
+    )
     behaviour = version_report(version)
     report.facts.append(("model from", behaviour.model_source))
     report.facts.append(("detail reads", behaviour.detail_reads))
     report.facts.append(("modes read", ", ".join(sorted(USAGE_MODES))))
     if behaviour.newer_than_recorded:
-        report.notes.append(f"Dify {version} is newer than the newest recorded version ({NEWEST_RECORDED}): "
-                            "check the apps_not_read and dify_numbers checks of the first export")
+        report.notes.append(
+            f"Dify {version} is newer than the newest recorded version ({NEWEST_RECORDED}): "
+            "check the apps_not_read and dify_numbers checks of the first export"
+        )
     report.facts.append(("acting as", f"{profile.name} <{profile.email}>"))
     report.facts.append(("workspace", f"{workspace.name} ({workspace.id})"))
     modes = Counter(app.mode for app in apps)
-    report.facts.append(("apps", f"{len(apps)}" + (f" ({', '.join(f'{m} {n}' for m, n in sorted(modes.items()))})"
-                                                   if apps else "")))
+    report.facts.append(
+        ("apps", f"{len(apps)}" + (f" ({', '.join(f'{m} {n}' for m, n in sorted(modes.items()))})" if apps else ""))
+    )
     report.facts.append(("agent apps", str(modes.get("agent", 0))))
     quiet = sum(n for mode, n in modes.items() if mode in NO_LLM_MODES)
     if quiet:
-        report.notes.append(f"{quiet} app(s) of modes that make no LLM usage Dify reports "
-                            f"({', '.join(sorted(NO_LLM_MODES))}) are skipped by the export")
+        report.notes.append(
+            f"{quiet} app(s) of modes that make no LLM usage Dify reports "
+            f"({', '.join(sorted(NO_LLM_MODES))}) are skipped by the export"
+        )
     not_read = sorted(f"{app.name} ({app.mode})" for app in apps if app.mode not in KNOWN_MODES)
     if not_read:
-        report.notes.append(f"{len(not_read)} app(s) of modes this exporter does not read: {', '.join(not_read)}; "
-                            "the export names them in the apps_not_read check with Dify's own figures")
+        report.notes.append(
+            f"{len(not_read)} app(s) of modes this exporter does not read: {', '.join(not_read)}; "
+            "the export names them in the apps_not_read check with Dify's own figures"
+        )
     report.facts.append(("timezone", _timezone_meaning(profile.timezone, settings)))
     if settings.dify_api_key is not None and workspace.id != settings.dify_workspace_id:
-        report.notes.append(f"Dify acts in workspace {workspace.id}, not in DIFY_WORKSPACE_ID "
-                            f"{settings.dify_workspace_id}")
+        report.notes.append(
+            f"Dify acts in workspace {workspace.id}, not in DIFY_WORKSPACE_ID {settings.dify_workspace_id}"
+        )
     return report

@@ -54,8 +54,13 @@ class CheckReport:
 
 def _empty_request(tenant_id: str) -> bytes:
     now = datetime.now(UTC)
-    return build_request([], tenant_id=tenant_id, exporter_version=__version__, export_timestamp=now,
-                         date_range=(now - timedelta(days=1), now))
+    return build_request(
+        [],
+        tenant_id=tenant_id,
+        exporter_version=__version__,
+        export_timestamp=now,
+        date_range=(now - timedelta(days=1), now),
+    )
 
 
 def _post(http: httpx.Client, endpoint: str, tenant_id: str, token: str | None) -> httpx.Response:
@@ -93,10 +98,17 @@ def _refusal(response: httpx.Response, endpoint: str, settings: Settings) -> str
     status = response.status_code
     body = response.text.strip()[:200] or "no body"
     if status == 400:
-        return (f"API_Meter refused the check request for more than its empty records list (HTTP 400: {body}): "
-                "this server does not follow the API_Meter contract the exporter implements.")
-    text = explain(status, endpoint=endpoint, tenant_id=settings.api_meter_tenant_id or "", body=body,
-                   location=response.headers.get("Location", "?"))
+        return (
+            f"API_Meter refused the check request for more than its empty records list (HTTP 400: {body}): "
+            "this server does not follow the API_Meter contract the exporter implements."
+        )
+    text = explain(
+        status,
+        endpoint=endpoint,
+        tenant_id=settings.api_meter_tenant_id or "",
+        body=body,
+        location=response.headers.get("Location", "?"),
+    )
     return text + _url_hint(settings.api_meter_url or "") if status == 404 else text
 
 
@@ -106,8 +118,9 @@ def check_api_meter(settings: Settings) -> CheckReport:
     endpoint = settings.api_meter_url + USAGE_PATH
     tenant = settings.api_meter_tenant_id
     token = settings.api_meter_token.get_secret_value()
-    report = CheckReport("API_Meter", facts=[("URL", endpoint), ("tenant", tenant),
-                                             ("token", "set (API_METER_TOKEN, not shown)")])
+    report = CheckReport(
+        "API_Meter", facts=[("URL", endpoint), ("tenant", tenant), ("token", "set (API_METER_TOKEN, not shown)")]
+    )
     timeout = min(settings.api_meter_timeout_seconds, CHECK_TIMEOUT_SECONDS)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as http:
@@ -118,11 +131,16 @@ def check_api_meter(settings: Settings) -> CheckReport:
             without_token = _post(http, endpoint, tenant, None).status_code
             other_tenant = _post(http, endpoint, NOBODYS_TENANT, token).status_code
     except httpx.TransportError as exc:
-        report.problem = (f"could not reach API_Meter at {settings.api_meter_url} ({type(exc).__name__}: {exc}). "
-                          "Check API_METER_URL, and that API_Meter is reachable from this machine.")
+        report.problem = (
+            f"could not reach API_Meter at {settings.api_meter_url} ({type(exc).__name__}: {exc}). "
+            "Check API_METER_URL, and that API_Meter is reachable from this machine."
+        )
         return report
-    said = ("HTTP 400, refused only for its empty records list" if answer.status_code == 400
-            else "HTTP 200 for an empty list (the contract says 400; nothing was stored)")
+    said = (
+        "HTTP 400, refused only for its empty records list"
+        if answer.status_code == 400
+        else "HTTP 200 for an empty list (the contract says 400; nothing was stored)"
+    )
     report.facts.append(("answer", f"{said} to POST {USAGE_PATH} with no records"))
     proofs = {"token": without_token == 401, "tenant": other_tenant == 403}
     accepted = ", ".join(["URL"] + [part for part, proven in proofs.items() if proven])
@@ -130,9 +148,13 @@ def check_api_meter(settings: Settings) -> CheckReport:
         accepted += " (this server checks both before the body: 401 without a token, 403 for another tenant)"
     report.facts.append(("accepted", accepted))
     if not proofs["token"]:
-        report.notes.append(f"the token is not proven: without any token this server answers HTTP {without_token}, "
-                            "not 401, so it reads the body before the token. The first delivery will tell.")
+        report.notes.append(
+            f"the token is not proven: without any token this server answers HTTP {without_token}, "
+            "not 401, so it reads the body before the token. The first delivery will tell."
+        )
     if not proofs["tenant"]:
-        report.notes.append(f"the tenant is not proven: for another tenant this server answers HTTP {other_tenant}, "
-                            "not 403. The first delivery will tell.")
+        report.notes.append(
+            f"the tenant is not proven: for another tenant this server answers HTTP {other_tenant}, "
+            "not 403. The first delivery will tell."
+        )
     return report

@@ -40,8 +40,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated workspace (default 7)")
     parser.add_argument("--timezone", default="UTC", help="DIFY_TIMEZONE of the export (default UTC)")
     parser.add_argument("--home", default="data/demo", help="folder for the demo DuckDB file and DAGSTER_HOME")
-    parser.add_argument("--ui", action="store_true",
-                        help="afterwards, start the Dagster UI on the demo's runs and data (Ctrl-C stops it)")
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="afterwards, start the Dagster UI on the demo's runs and data (Ctrl-C stops it)",
+    )
     parser.add_argument("--port", type=int, default=3000, help="port of the UI with --ui (default 3000)")
     parser.set_defaults(handler=run_demo)
 
@@ -72,9 +75,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"Generating a simulated Dify workspace (seed {args.seed}) for {first_day} .. {yesterday} ...")
     workspace = generate_workspace(seed=args.seed, start_date=first_day - timedelta(days=1), days=args.days + 2)
-    with DifySimulator(workspace) as dify, ApiMeterServer(
-        token=DEMO_API_METER_TOKEN, store_path=home / "api_meter.sqlite"
-    ) as api_meter:
+    with (
+        DifySimulator(workspace) as dify,
+        ApiMeterServer(token=DEMO_API_METER_TOKEN, store_path=home / "api_meter.sqlite") as api_meter,
+    ):
         env = {
             **os.environ,
             "DAGSTER_HOME": str(dagster_home),
@@ -89,11 +93,22 @@ def run_demo(args: argparse.Namespace) -> int:
             "API_METER_TENANT_ID": api_meter.tenant_id,
         }
         command = [
-            sys.executable, "-m", "dagster", "asset", "materialize", "--select", DEMO_ASSETS,
-            "--partition-range", f"{first_day}...{yesterday}", "-m", "dify_meter.definitions",
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "--select",
+            DEMO_ASSETS,
+            "--partition-range",
+            f"{first_day}...{yesterday}",
+            "-m",
+            "dify_meter.definitions",
         ]
-        print(f"Dify simulator on {dify.base_url}, API_Meter on {api_meter.base_url}; "
-              f"materializing {DEMO_ASSETS} through Dagster ...")
+        print(
+            f"Dify simulator on {dify.base_url}, API_Meter on {api_meter.base_url}; "
+            f"materializing {DEMO_ASSETS} through Dagster ..."
+        )
         started = time.monotonic()
         log_path = home / "last_run.log"
         with log_path.open("w") as log:
@@ -117,15 +132,27 @@ def run_demo(args: argparse.Namespace) -> int:
 
     # The UI shows the demo's runs, materializations, checks and metadata; the simulators are gone.
     partitions_start = first_day - timedelta(days=30)
-    os.environ.update({"DAGSTER_HOME": str(dagster_home), "DIFY_METER_DUCKDB": str(duckdb_path),
-                       "DIFY_TIMEZONE": args.timezone, "DIFY_PARTITIONS_START": partitions_start.isoformat()})
-    settings = args.settings.model_copy(update={"dify_meter_duckdb": str(duckdb_path), "dify_timezone": args.timezone,
-                                                "dify_partitions_start": partitions_start})
+    os.environ.update(
+        {
+            "DAGSTER_HOME": str(dagster_home),
+            "DIFY_METER_DUCKDB": str(duckdb_path),
+            "DIFY_TIMEZONE": args.timezone,
+            "DIFY_PARTITIONS_START": partitions_start.isoformat(),
+        }
+    )
+    settings = args.settings.model_copy(
+        update={
+            "dify_meter_duckdb": str(duckdb_path),
+            "dify_timezone": args.timezone,
+            "dify_partitions_start": partitions_start,
+        }
+    )
     return serve("127.0.0.1", args.port, settings)
 
 
-def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: list, dagster_home: Path,
-                   held: Totals) -> int:
+def _print_summary(
+    store: DuckDBStore, first_day: date, last_day: date, truth: list, dagster_home: Path, held: Totals
+) -> int:
     with store.connect_read_only() as conn:
         rows = conn.execute(
             "SELECT provider, model, sum(request_count), sum(input_tokens), sum(output_tokens), sum(total_tokens), "
@@ -139,31 +166,45 @@ def _print_summary(store: DuckDBStore, first_day: date, last_day: date, truth: l
         ).fetchone()
         assert totals is not None
         events, tokens = totals
-        costs = dict(conn.execute(
-            "SELECT currency, sum(cost) FROM usage_workspace WHERE usage_date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
-            [first_day, last_day],
-        ).fetchall())
+        costs = dict(
+            conn.execute(
+                "SELECT currency, sum(cost) FROM usage_workspace WHERE usage_date BETWEEN ? AND ? "
+                "GROUP BY 1 ORDER BY 1",
+                [first_day, last_day],
+            ).fetchall()
+        )
     print(f"Usage per model, {first_day} .. {last_day}:\n")
-    print(markdown_table(("provider", "model", "requests", "input", "output", "total", "cost", "currency"), rows,
-                         limit=40))
+    print(
+        markdown_table(
+            ("provider", "model", "requests", "input", "output", "total", "cost", "currency"), rows, limit=40
+        )
+    )
     truth_tokens = sum(e.total_tokens for e in truth)
     truth_costs: Counter[str] = Counter()
     for e in truth:
         if e.priced:
             truth_costs[e.currency or "USD"] += e.cost
-    exact = events == len(truth) and int(tokens) == truth_tokens and all(
-        costs.get(currency, Decimal(0)) == amount for currency, amount in truth_costs.items()
+    exact = (
+        events == len(truth)
+        and int(tokens) == truth_tokens
+        and all(costs.get(currency, Decimal(0)) == amount for currency, amount in truth_costs.items())
     )
     print(f"\nTotal: {events} LLM calls, {int(tokens):,} tokens, cost {amounts(costs)}.")
-    print(f"Simulator ground truth: {len(truth)} calls, {truth_tokens:,} tokens -> "
-          f"{'exact match' if exact else 'MISMATCH'}.")
+    print(
+        f"Simulator ground truth: {len(truth)} calls, {truth_tokens:,} tokens -> "
+        f"{'exact match' if exact else 'MISMATCH'}."
+    )
     delivered = held.total_tokens == int(tokens) and all(
         held.cost_by_currency.get(c, Decimal(0)) == a for c, a in costs.items() if a
     )
-    print(f"API_Meter holds {held.records} per-model records: {held.total_tokens:,} tokens, "
-          f"cost {amounts(held.cost_by_currency)} -> "
-          f"{'equal to the export' if delivered else 'DIFFERENT from the export'}.")
+    print(
+        f"API_Meter holds {held.records} per-model records: {held.total_tokens:,} tokens, "
+        f"cost {amounts(held.cost_by_currency)} -> "
+        f"{'equal to the export' if delivered else 'DIFFERENT from the export'}."
+    )
     print(f"\nDuckDB file: {store.path}")
-    print(f"See the runs in the Dagster UI:  dify-meter demo --ui  (or DAGSTER_HOME={dagster_home} "
-          f"dagster dev -w {dagster_home / 'workspace.yaml'})")
+    print(
+        f"See the runs in the Dagster UI:  dify-meter demo --ui  (or DAGSTER_HOME={dagster_home} "
+        f"dagster dev -w {dagster_home / 'workspace.yaml'})"
+    )
     return 0 if exact and delivered else 1

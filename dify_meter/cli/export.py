@@ -51,7 +51,8 @@ class ExportRequest:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "export", help="read a range of days from Dify, aggregate them, deliver per-model usage to API_Meter",
+        "export",
+        help="read a range of days from Dify, aggregate them, deliver per-model usage to API_Meter",
         description="One Dagster run over the range (recorded in DAGSTER_HOME, visible in the UI): Dify is read "
         "once for all the days, the aggregates of --mode are rebuilt, and per_model usage is delivered to "
         "API_Meter (only keys whose values changed). Ends with a summary table. Exit 0 on success, 1 when the "
@@ -59,16 +60,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog="Without dates: DIFY_START_DATE..DIFY_END_DATE, each defaulting to the previous month. Days are "
         "calendar days in DIFY_TIMEZONE.",
     )
-    parser.add_argument("--mode", choices=MODES, help="aggregates to build (default DIFY_OUTPUT_MODE); only "
-                        "per_model and all deliver to API_Meter")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="aggregates to build (default DIFY_OUTPUT_MODE); only per_model and all deliver to API_Meter",
+    )
     parser.add_argument("--date", type=day_argument, help="export this one day (YYYY-MM-DD)")
     parser.add_argument("--start-date", type=day_argument, help="first day of the range (inclusive); needs --end-date")
-    parser.add_argument("--end-date", type=day_argument,
-                        help="last day of the range (inclusive), at the latest yesterday")
-    parser.add_argument("--period", choices=PERIODS, help="period of the summary table (default "
-                        "DIFY_AGGREGATION_PERIOD); API_Meter always receives daily records")
-    parser.add_argument("--dry-run", action="store_true", help="send nothing: show what would change in "
-                        "API_Meter and write the exact payload to a file")
+    parser.add_argument(
+        "--end-date", type=day_argument, help="last day of the range (inclusive), at the latest yesterday"
+    )
+    parser.add_argument(
+        "--period",
+        choices=PERIODS,
+        help="period of the summary table (default DIFY_AGGREGATION_PERIOD); API_Meter always receives daily records",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: show what would change in API_Meter and write the exact payload to a file",
+    )
     parser.add_argument("--force", action="store_true", help="send every key again, also those API_Meter holds")
     parser.set_defaults(handler=run_export)
 
@@ -100,8 +111,14 @@ def export_request(args: argparse.Namespace, settings: Settings, today: date) ->
             f"{last_name} {last} is today or later in {settings.dify_timezone}: its partition exists only once "
             f"the day is over. The latest day to export is {today - timedelta(days=1)}."
         )
-    return ExportRequest(args.mode or settings.dify_output_mode, args.period or settings.dify_aggregation_period,
-                         first, last, dry_run=args.dry_run, force=args.force)
+    return ExportRequest(
+        args.mode or settings.dify_output_mode,
+        args.period or settings.dify_aggregation_period,
+        first,
+        last,
+        dry_run=args.dry_run,
+        force=args.force,
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -110,8 +127,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 def export_from_defaults(settings: Settings) -> int:
     """`dify-meter export` without arguments: the default range, mode and period of `settings`."""
-    defaults = argparse.Namespace(mode=None, date=None, start_date=None, end_date=None, period=None, dry_run=False,
-                                  force=False)
+    defaults = argparse.Namespace(
+        mode=None, date=None, start_date=None, end_date=None, period=None, dry_run=False, force=False
+    )
     return _checked_export(defaults, settings)
 
 
@@ -146,8 +164,9 @@ def export(request: ExportRequest, settings: Settings) -> int:
     definitions = build_definitions(settings)
     stale = fail_stale_runs_in_dagster_home(definitions)
     for run_id in stale.failed:
-        print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB "
-              "slot freed.")
+        print(
+            f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot freed."
+        )
     if stale.alive:
         print(f"Run {', '.join(stale.alive)} is in progress: this export waits for it (one DuckDB writer at a time).")
 
@@ -156,20 +175,27 @@ def export(request: ExportRequest, settings: Settings) -> int:
     try:
         progress = RunProgress(store.path.parent / "logs" / f"export-{stamp}.log", sys.stdout)
     except OSError as exc:  # the log goes next to the DuckDB file: its folder cannot be created or written
-        print(f"dify-meter export: cannot write the run log next to DuckDB file {store.path} ({exc}). Check "
-              "DIFY_METER_DUCKDB: its folder must be creatable and writable.", file=sys.stderr)
+        print(
+            f"dify-meter export: cannot write the run log next to DuckDB file {store.path} ({exc}). Check "
+            "DIFY_METER_DUCKDB: its folder must be creatable and writable.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     delivery_config = {"dry_run": request.dry_run, "force": request.force}
     run_config = {"ops": {"api_meter_sent": {"config": delivery_config}}} if delivers else None
     try:
         with progress.capturing_python_logs():
-            result = materialize(definitions, selection, request.first_day, request.last_day, run_config=run_config,
-                                 on_event=progress)
+            result = materialize(
+                definitions, selection, request.first_day, request.last_day, run_config=run_config, on_event=progress
+            )
     finally:
         progress.close()
     if progress.log_error is not None:
-        print(f"Warning: the run log {progress.log_path} is incomplete, it could not be written: "
-              f"{progress.log_error.strerror or progress.log_error}.", file=sys.stderr)
+        print(
+            f"Warning: the run log {progress.log_path} is incomplete, it could not be written: "
+            f"{progress.log_error.strerror or progress.log_error}.",
+            file=sys.stderr,
+        )
 
     print()
     _print_usage(store, request, materialized_assets(result))
@@ -177,8 +203,10 @@ def export(request: ExportRequest, settings: Settings) -> int:
         _print_delivery(store, request, asset_metadata(result, "api_meter_sent"))
     else:
         print(f"API_Meter: nothing sent; mode {request.mode} is local only (only per_model usage is delivered).")
-    where = (f"Full log: {progress.log_path}\nDagster UI: DAGSTER_HOME={_dagster_home()} dagster dev -w "
-             f"workspace.yaml (run {result.run_id})")
+    where = (
+        f"Full log: {progress.log_path}\nDagster UI: DAGSTER_HOME={_dagster_home()} dagster dev -w "
+        f"workspace.yaml (run {result.run_id})"
+    )
     if not result.success:
         print(f"\nThe run failed.\n{_short(failure_message(result))}\n{where}", file=sys.stderr)
         return EXIT_FAILED
@@ -188,12 +216,16 @@ def export(request: ExportRequest, settings: Settings) -> int:
 
 def _announce(request: ExportRequest, selection: list[str], settings: Settings) -> None:
     what = f"{request.first_day}" if request.days == 1 else f"{request.first_day} .. {request.last_day}"
-    print(f"Exporting {what} ({request.days} day{'s' if request.days > 1 else ''}, {settings.dify_timezone}), "
-          f"mode {request.mode}: {', '.join(selection)}, in one Dagster run (Dify is read once for the range).")
+    print(
+        f"Exporting {what} ({request.days} day{'s' if request.days > 1 else ''}, {settings.dify_timezone}), "
+        f"mode {request.mode}: {', '.join(selection)}, in one Dagster run (Dify is read once for the range)."
+    )
     if "api_meter_sent" in selection:
-        print(f"API_Meter: {settings.api_meter_url} tenant {settings.api_meter_tenant_id}"
-              + (" (dry run: nothing is sent)" if request.dry_run else "")
-              + (" (--force: every key is sent again)" if request.force else ""))
+        print(
+            f"API_Meter: {settings.api_meter_url} tenant {settings.api_meter_tenant_id}"
+            + (" (dry run: nothing is sent)" if request.dry_run else "")
+            + (" (--force: every key is sent again)" if request.force else "")
+        )
     if request.days > LONG_RANGE_DAYS:
         print(f"{request.days} days: reading Dify may take several minutes; progress is shown per phase.")
 

@@ -30,8 +30,10 @@ class Totals:
 
     def describe(self) -> str:
         costs = " + ".join(f"{cell(amount)} {currency}" for currency, amount in sorted(self.cost_by_currency.items()))
-        return (f"{self.requests:,} requests, {self.total_tokens:,} tokens ({self.input_tokens:,} in, "
-                f"{self.output_tokens:,} out), cost {costs or '0'}")
+        return (
+            f"{self.requests:,} requests, {self.total_tokens:,} tokens ({self.input_tokens:,} in, "
+            f"{self.output_tokens:,} out), cost {costs or '0'}"
+        )
 
 
 def _period_column(mode: str, period: str) -> tuple[str, str] | None:
@@ -42,8 +44,9 @@ def _period_column(mode: str, period: str) -> tuple[str, str] | None:
     return ("day", "usage_date") if mode == "workspace" else None
 
 
-def usage_table(conn: duckdb.DuckDBPyConnection, mode: str, period: str, first_day: date, last_day: date,
-                *, limit: int = 40) -> str:
+def usage_table(
+    conn: duckdb.DuckDBPyConnection, mode: str, period: str, first_day: date, last_day: date, *, limit: int = 40
+) -> str:
     """The mode's table over the exported days: summed per key (and per week or month when asked)."""
     spec = BY_MODE[mode]
     key_headers = tuple(header for header, _ in spec.summary_columns)
@@ -65,8 +68,9 @@ def usage_table(conn: duckdb.DuckDBPyConnection, mode: str, period: str, first_d
     note = ""
     if period in PERIOD_UNITS:
         weeks = " Weeks are ISO weeks, Monday first." if period == "weekly" else ""
-        note = (f"\n(The exported days only; view {AGGREGATE_TABLES[mode]}_{period} rolls up every day in "
-                f"DuckDB.{weeks})")
+        note = (
+            f"\n(The exported days only; view {AGGREGATE_TABLES[mode]}_{period} rolls up every day in DuckDB.{weeks})"
+        )
     return f"{title}:\n\n{markdown_table(headers, rows, limit=limit)}{note}"
 
 
@@ -80,8 +84,10 @@ def usage_totals(conn: duckdb.DuckDBPyConnection, mode: str, first_day: date, la
     for currency, _, _, _, _, cost in rows:
         costs[currency] += cost
     return Totals(
-        requests=sum(int(row[1]) for row in rows), input_tokens=sum(int(row[2]) for row in rows),
-        output_tokens=sum(int(row[3]) for row in rows), total_tokens=sum(int(row[4]) for row in rows),
+        requests=sum(int(row[1]) for row in rows),
+        input_tokens=sum(int(row[2]) for row in rows),
+        output_tokens=sum(int(row[3]) for row in rows),
+        total_tokens=sum(int(row[4]) for row in rows),
         cost_by_currency=dict(costs),
     )
 
@@ -99,8 +105,11 @@ def spooled_days(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: dat
     days = []
     for entry in spool.list_entries(conn, statuses=("pending", "failed")):
         if first_day <= entry.usage_date <= last_day:
-            then = ("spool_replay_sensor retries it" if entry.status == "pending"
-                    else f"waits for you: dify-meter spool replay --date {entry.usage_date}")
+            then = (
+                "spool_replay_sensor retries it"
+                if entry.status == "pending"
+                else f"waits for you: dify-meter spool replay --date {entry.usage_date}"
+            )
             days.append(f"{entry.usage_date} {entry.status} ({then})")
     return days
 
@@ -108,8 +117,10 @@ def spooled_days(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: dat
 def delivery_summary(delivery: dict[str, Any], *, held_back: list[str], spooled: list[str], force: bool) -> str:
     """What was sent to API_Meter, held back, left unchanged or spooled, from api_meter_sent's metadata."""
     if delivery.get("dry_run"):
-        return (f"Dry run: nothing was sent to API_Meter. What a delivery would change:\n\n{delivery.get('plan', '')}"
-                f"\n\nThe exact payload is in {delivery.get('payload_file')}")
+        return (
+            f"Dry run: nothing was sent to API_Meter. What a delivery would change:\n\n{delivery.get('plan', '')}"
+            f"\n\nThe exact payload is in {delivery.get('payload_file')}"
+        )
     lines = []
     if "records_sent" in delivery:
         new, changed, zeroed = (delivery.get(name, 0) for name in ("new_keys", "changed_keys", "zeroed_keys"))

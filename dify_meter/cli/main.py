@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dify_meter.cli.demo import register as register_demo
     from dify_meter.sandbox.api_meter import cli as api_meter_cli
     from dify_meter.sandbox.dify import cli as dify_cli
+
     parser = argparse.ArgumentParser(
         prog="dify-meter",
         description="Exact daily LLM usage from a Dify workspace, kept in DuckDB and delivered to API_Meter.",

@@ -61,8 +61,10 @@ class RunProgress:
 
     def __call__(self, event: RunEvent) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.timestamp))
-        self.write_log(f"{stamp}Z {event.kind} {event.step or '-'}: {event.message}\n"
-                       + (event.error.rstrip() + "\n" if event.error else ""))
+        self.write_log(
+            f"{stamp}Z {event.kind} {event.step or '-'}: {event.message}\n"
+            + (event.error.rstrip() + "\n" if event.error else "")
+        )
         line = progress_line(event)
         if line:
             print(f"[{time.monotonic() - self._started:6.1f}s] {line}", file=self.out, flush=True)

@@ -14,10 +14,13 @@ from dify_meter.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("spool", help="see and act on days whose delivery to API_Meter failed",
-                                 description="The spool (DuckDB table api_meter_spool) holds days whose delivery "
-                                 "failed. spool_replay_sensor retries pending days with backoff; failed days "
-                                 "wait for a person.")
+    parser = commands.add_parser(
+        "spool",
+        help="see and act on days whose delivery to API_Meter failed",
+        description="The spool (DuckDB table api_meter_spool) holds days whose delivery "
+        "failed. spool_replay_sensor retries pending days with backoff; failed days "
+        "wait for a person.",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="show pending and failed days (--all: resolved ones too)")
     listing.add_argument("--all", action="store_true", help="include resolved entries")
@@ -52,12 +55,19 @@ def list_spool(args: argparse.Namespace) -> int:
         print("The spool is empty: every delivered day reached API_Meter.")
         return 0
     rows = [
-        (e.usage_date, e.status, e.attempts, e.next_attempt_at.strftime("%Y-%m-%d %H:%M UTC") if e.next_attempt_at
-         else "-", e.http_status or "-", ((e.resolution or "") if e.status == "resolved" else e.last_error)[:160])
+        (
+            e.usage_date,
+            e.status,
+            e.attempts,
+            e.next_attempt_at.strftime("%Y-%m-%d %H:%M UTC") if e.next_attempt_at else "-",
+            e.http_status or "-",
+            ((e.resolution or "") if e.status == "resolved" else e.last_error)[:160],
+        )
         for e in entries
     ]
-    print(markdown_table(("day", "status", "replays", "next attempt", "HTTP", "last error / resolution"), rows,
-                         limit=500))
+    print(
+        markdown_table(("day", "status", "replays", "next attempt", "HTTP", "last error / resolution"), rows, limit=500)
+    )
     return 0
 
 
@@ -76,16 +86,18 @@ def replay_spool(args: argparse.Namespace) -> int:
     # A run killed mid-send (the reason a day is in the spool) keeps its DuckDB pool slot: the replay would wait
     # for it forever.
     for run_id in fail_stale_runs_in_dagster_home(definitions).failed:
-        print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot "
-              "freed.")
+        print(
+            f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot freed."
+        )
     failures = 0
     for day in days:
         if day in open_days:
             with store.connect() as conn:
                 spool.requeue(conn, day, datetime.now(UTC))
         # The outcome is printed below; Dagster's own console lines would bury it.
-        result = materialize(definitions, ["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"},
-                             on_event=lambda _: None)
+        result = materialize(
+            definitions, ["api_meter_sent"], day, day, tags={SPOOL_REPLAY_TAG: "true"}, on_event=lambda _: None
+        )
         if result.success:
             print(f"{day}: delivered (run {result.run_id})")
         else:

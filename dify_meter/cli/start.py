@@ -22,7 +22,8 @@ STOP_TIMEOUT_SECONDS = 150.0
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "start", help="run the Dagster webserver and daemon (SCHEDULE_ENABLED=true), else export once",
+        "start",
+        help="run the Dagster webserver and daemon (SCHEDULE_ENABLED=true), else export once",
         description="With SCHEDULE_ENABLED=true: `dagster dev` on the workspace.yaml it writes into "
         "DAGSTER_HOME (default data/dagster_home), so daily_usage_schedule and spool_replay_sensor run; stop it "
         "with Ctrl-C. Otherwise: one `dify-meter export` with the default range, mode and period.",
@@ -38,9 +39,11 @@ def run_start(args: argparse.Namespace) -> int:
         from dify_meter.cli.export import export_from_defaults
 
         code = export_from_defaults(settings)
-        print("\nThe daily schedule is off. To run it, set SCHEDULE_ENABLED=true and run `dify-meter start` again: "
-              "it starts the Dagster webserver and daemon, and daily_usage_schedule runs at "
-              f"'{settings.schedule_cron}' ({settings.dify_timezone}).")
+        print(
+            "\nThe daily schedule is off. To run it, set SCHEDULE_ENABLED=true and run `dify-meter start` again: "
+            "it starts the Dagster webserver and daemon, and daily_usage_schedule runs at "
+            f"'{settings.schedule_cron}' ({settings.dify_timezone})."
+        )
         return code
     return serve(args.host, args.port, settings)
 
@@ -57,20 +60,33 @@ def serve(host: str, port: int, settings: Settings) -> int:
 
     home = ensure_dagster_home()
     for run_id in fail_stale_runs_in_dagster_home(build_definitions(settings)).failed:
-        print(f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot "
-              "freed.")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace_file(home)),
-               "--host", host, "--port", str(port)]
-    print(f"Starting the Dagster webserver on http://{host}:{port} and the daemon (DAGSTER_HOME={home}); Ctrl-C stops "
-          "them.", flush=True)
+        print(
+            f"Run {run_id} was still marked in progress but its process is gone: marked failed, its DuckDB slot freed."
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(workspace_file(home)),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    print(
+        f"Starting the Dagster webserver on http://{host}:{port} and the daemon (DAGSTER_HOME={home}); Ctrl-C stops "
+        "them.",
+        flush=True,
+    )
     # A process started in the background by a shell ignores SIGINT, and so would dagster dev: handling it
     # here makes the child start with the default, so the SIGINT forwarded to it stops it.
     previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_terminate = signal.signal(signal.SIGTERM, _interrupt)
     # Its own session: a terminal's Ctrl-C reaches only this process, which then stops dagster dev in order
     # (it shuts down the webserver and daemon itself); the session lets a stuck tree be killed as a whole.
-    dev = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home)},
-                           start_new_session=True)
+    dev = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home)}, start_new_session=True)
     try:
         code = dev.wait()
         print(f"dagster dev exited with code {code}.")

@@ -46,8 +46,14 @@ def ui_link(ui_url: str | None, path: str) -> str | None:
 class AlertWebhook:
     """POSTs alerts to one webhook, trying at most ATTEMPTS times on network errors, 429 and 5xx."""
 
-    def __init__(self, url: str, *, secrets: Collection[str] = (), timeout: float = 10.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        secrets: Collection[str] = (),
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._url = url  # a credential: it is never logged or put into an exception
         self._secrets = [*secrets, url]
         self._timeout = timeout
@@ -76,6 +82,7 @@ class AlertWebhook:
                     wait = retry_after_seconds(response.headers.get("retry-after")) or wait
                 if attempt < ATTEMPTS:
                     self._sleep(min(wait, MAX_WAIT_SECONDS))
-        logger.warning("alert webhook did not take the alert \"%s\" (%s); the alert is only in this log",
-                       alert.title, problem)
+        logger.warning(
+            'alert webhook did not take the alert "%s" (%s); the alert is only in this log', alert.title, problem
+        )
         return False

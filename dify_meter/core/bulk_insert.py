@@ -18,8 +18,14 @@ ROWS_PER_STATEMENT = 10_000
 MONEY_TYPE = "DECIMAL(38, 10)"
 
 
-def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]], *, replace: bool = False) -> None:
+def insert_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    replace: bool = False,
+) -> None:
     """Insert `rows`; with `replace`, a row whose primary key exists replaces it (INSERT OR REPLACE)."""
     verb = "INSERT OR REPLACE INTO" if replace else "INSERT INTO"
     for start in range(0, len(rows), ROWS_PER_STATEMENT):

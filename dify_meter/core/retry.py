@@ -58,26 +58,42 @@ class RetryPolicy:
         return min(exponential + random.uniform(0, self.backoff_initial), self.backoff_max)
 
     def stop(self, state: RetryCallState) -> bool:
-        return (state.attempt_number >= self.max_attempts
-                or state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait)
+        return (
+            state.attempt_number >= self.max_attempts
+            or state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+        )
 
-    def retrying(self, worth_retrying: Callable[[BaseException], bool],
-                 before_sleep: Callable[[RetryCallState], None]) -> Retrying:
+    def retrying(
+        self, worth_retrying: Callable[[BaseException], bool], before_sleep: Callable[[RetryCallState], None]
+    ) -> Retrying:
         """A tenacity loop under this policy that re-raises the last failure once the tries are over."""
-        return Retrying(stop=self.stop, wait=self.wait, retry=retry_if_exception(worth_retrying), sleep=self.sleep,
-                        before_sleep=before_sleep, reraise=True)
+        return Retrying(
+            stop=self.stop,
+            wait=self.wait,
+            retry=retry_if_exception(worth_retrying),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
 
 
-DIFY_CONSOLE_RETRY = RetryPolicy(max_attempts=5, backoff_initial=0.5, backoff_max=20.0, max_retry_after=60.0,
-                                 max_total_wait=120.0)
+DIFY_CONSOLE_RETRY = RetryPolicy(
+    max_attempts=5, backoff_initial=0.5, backoff_max=20.0, max_retry_after=60.0, max_total_wait=120.0
+)
 API_METER_MAX_RETRY_AFTER = 300.0
 
 
-def api_meter_retry(max_retries: int, *, max_retry_after: float = API_METER_MAX_RETRY_AFTER,
-                    sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
+def api_meter_retry(
+    max_retries: int, *, max_retry_after: float = API_METER_MAX_RETRY_AFTER, sleep: Callable[[float], None] = time.sleep
+) -> RetryPolicy:
     """`max_retries` (MAX_RETRIES) retries after the first try; backoff from 1 s to 60 s."""
-    return RetryPolicy(max_attempts=max_retries + 1, backoff_initial=1.0, backoff_max=60.0,
-                       max_retry_after=max_retry_after, sleep=sleep)
+    return RetryPolicy(
+        max_attempts=max_retries + 1,
+        backoff_initial=1.0,
+        backoff_max=60.0,
+        max_retry_after=max_retry_after,
+        sleep=sleep,
+    )
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

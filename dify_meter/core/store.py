@@ -32,9 +32,7 @@ class StoreLockedError(StoreError):
 def migrations(directory: Path = MIGRATIONS_DIR) -> tuple[tuple[int, str], ...]:
     """(version, SQL text) of every migration file in `directory`, in order; versions must be 1, 2, 3, …"""
     found = sorted(
-        (int(match.group(1)), path)
-        for path in directory.glob("*.sql")
-        if (match := _MIGRATION_NAME.match(path.name))
+        (int(match.group(1)), path) for path in directory.glob("*.sql") if (match := _MIGRATION_NAME.match(path.name))
     )
     versions = [version for version, _ in found]
     if versions != list(range(1, len(found) + 1)):

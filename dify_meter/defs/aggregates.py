@@ -81,7 +81,9 @@ def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDef
         ],
     )
     def aggregate(
-        context: dg.AssetExecutionContext, meter: MeterResource, duckdb_store: DuckDBStoreResource,
+        context: dg.AssetExecutionContext,
+        meter: MeterResource,
+        duckdb_store: DuckDBStoreResource,
         meter_settings: MeterSettingsResource,
     ) -> dg.MaterializeResult:
         normalizer = meter.normalizer()
@@ -101,7 +103,6 @@ def build_aggregate_asset(mode: AggregateMode, partitions: dg.DailyPartitionsDef
         return dg.MaterializeResult(check_results=check_results)
 
     return aggregate
-
 
 
 def build_aggregate_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -35,8 +35,9 @@ def run_days(tags: Mapping[str, str]) -> str | None:
     return day_range(date.fromisoformat(first), date.fromisoformat(last)) if first and last else None
 
 
-def alert_failed_checks(settings: Settings, asset: str, first_day: date, last_day: date, run_id: str,
-                        outcomes: Mapping[str, CheckOutcome]) -> None:
+def alert_failed_checks(
+    settings: Settings, asset: str, first_day: date, last_day: date, run_id: str, outcomes: Mapping[str, CheckOutcome]
+) -> None:
     """Post one alert per check of `asset` that failed at ERROR severity in this run."""
     webhook = webhook_of(settings)
     if webhook is None:
@@ -45,11 +46,14 @@ def alert_failed_checks(settings: Settings, asset: str, first_day: date, last_da
     for name, outcome in outcomes.items():
         if outcome.passed or outcome.severity != "ERROR":
             continue
-        webhook.post(Alert(
-            title=f"check {asset}/{name} failed" + ("" if one_day else f" for {day_range(first_day, last_day)}"),
-            reason=outcome.summary, day=first_day if one_day else None,
-            link=ui_link(settings.dify_meter_ui_url, f"runs/{run_id}"),
-        ))
+        webhook.post(
+            Alert(
+                title=f"check {asset}/{name} failed" + ("" if one_day else f" for {day_range(first_day, last_day)}"),
+                reason=outcome.summary,
+                day=first_day if one_day else None,
+                link=ui_link(settings.dify_meter_ui_url, f"runs/{run_id}"),
+            )
+        )
 
 
 def _step_reason(failure: StepFailureData) -> str:
@@ -80,10 +84,13 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, meter_settings: Me
     reason = "\n".join(m for m in messages if m) or (context.failure_event.message or "the run failed").strip()
     if len(reason) > FAILURE_TEXT_LIMIT:
         reason = reason[:FAILURE_TEXT_LIMIT] + " …"
-    webhook.post(Alert(
-        title=f"run of {run.job_name} failed" + (f" for {days}" if days else ""), reason=reason,
-        link=ui_link(settings.dify_meter_ui_url, f"runs/{run.run_id}"),
-    ))
+    webhook.post(
+        Alert(
+            title=f"run of {run.job_name} failed" + (f" for {days}" if days else ""),
+            reason=reason,
+            link=ui_link(settings.dify_meter_ui_url, f"runs/{run.run_id}"),
+        )
+    )
 
 
 @dg.sensor(
@@ -93,8 +100,9 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, meter_settings: Me
     description="Posts a message once for each day whose delivery to API_Meter failed for good (permanent, or "
     "MAX_RETRIES replays spent): a person must fix the cause and run `dify-meter spool replay --date DAY`.",
 )
-def spool_exhausted_alert_sensor(context: dg.SensorEvaluationContext, duckdb_store: DuckDBStoreResource,
-                                 meter_settings: MeterSettingsResource) -> dg.SkipReason | dg.SensorResult:
+def spool_exhausted_alert_sensor(
+    context: dg.SensorEvaluationContext, duckdb_store: DuckDBStoreResource, meter_settings: MeterSettingsResource
+) -> dg.SkipReason | dg.SensorResult:
     try:
         with duckdb_store.store().connect_read_only() as conn:
             failed = spool.list_entries(conn, statuses=("failed",))
@@ -111,11 +119,14 @@ def spool_exhausted_alert_sensor(context: dg.SensorEvaluationContext, duckdb_sto
     for entry in new:
         why = "permanent error" if entry.permanent else f"{entry.attempts} automatic replays spent"
         if webhook:
-            webhook.post(Alert(
-                title="delivery to API_Meter gave up", day=entry.usage_date,
-                reason=f"{entry.last_error} ({why}). Fix the cause, then `dify-meter spool replay --date "
-                f"{entry.usage_date}`; `dify-meter spool list` shows the spool.",
-                link=ui_link(settings.dify_meter_ui_url, "assets/api_meter_sent"),
-            ))
+            webhook.post(
+                Alert(
+                    title="delivery to API_Meter gave up",
+                    day=entry.usage_date,
+                    reason=f"{entry.last_error} ({why}). Fix the cause, then `dify-meter spool replay --date "
+                    f"{entry.usage_date}`; `dify-meter spool list` shows the spool.",
+                    link=ui_link(settings.dify_meter_ui_url, "assets/api_meter_sent"),
+                )
+            )
     context.log.warning(f"delivery gave up for {', '.join(str(entry.usage_date) for entry in new)}")
     return dg.SensorResult(cursor=json.dumps(sorted(current)))

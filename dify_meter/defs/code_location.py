@@ -22,12 +22,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     daily_job = build_daily_job(settings)
     return dg.Definitions(
         assets=[
-            build_raw_usage_asset(partitions), *build_aggregate_assets(partitions), build_delivery_asset(partitions)
+            build_raw_usage_asset(partitions),
+            *build_aggregate_assets(partitions),
+            build_delivery_asset(partitions),
         ],
         jobs=[daily_job, api_meter_replay_job],
         schedules=[build_schedule(daily_job, settings)],
-        sensors=[build_spool_replay_sensor(partitions), alert_on_run_failure, spool_exhausted_alert_sensor,
-                 delivery_deadline_sensor],
+        sensors=[
+            build_spool_replay_sensor(partitions),
+            alert_on_run_failure,
+            spool_exhausted_alert_sensor,
+            delivery_deadline_sensor,
+        ],
         resources=build_resources(settings).by_key(),
         # DuckDB allows one writing process per file: run every step of a run in one process.
         executor=dg.in_process_executor,

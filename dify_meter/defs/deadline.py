@@ -45,10 +45,12 @@ def overdue_day(instance: dg.DagsterInstance, settings: Settings, now: datetime)
 
 def overdue_text(day: date, settings: Settings) -> str:
     deadline = deadline_of(day, settings.timezone, settings.dify_meter_delivery_deadline_hours)
-    return (f"{day} is overdue: not delivered to API_Meter by {deadline:%Y-%m-%d %H:%M} {settings.dify_timezone} "
-            f"({settings.dify_meter_delivery_deadline_hours} hours after the day's end, "
-            "DIFY_METER_DELIVERY_DEADLINE_HOURS). Look at the day's last run of daily_usage_job, then materialize "
-            f"api_meter_sent for {day}.")
+    return (
+        f"{day} is overdue: not delivered to API_Meter by {deadline:%Y-%m-%d %H:%M} {settings.dify_timezone} "
+        f"({settings.dify_meter_delivery_deadline_hours} hours after the day's end, "
+        "DIFY_METER_DELIVERY_DEADLINE_HOURS). Look at the day's last run of daily_usage_job, then materialize "
+        f"api_meter_sent for {day}."
+    )
 
 
 @dg.sensor(
@@ -58,8 +60,9 @@ def overdue_text(day: date, settings: Settings) -> str:
     description="Shows an overdue day: the latest day whose deadline (DIFY_METER_DELIVERY_DEADLINE_HOURS after its "
     "end) has passed and whose own partition of api_meter_sent was never materialized; alerts once per day.",
 )
-def delivery_deadline_sensor(context: dg.SensorEvaluationContext,
-                             meter_settings: MeterSettingsResource) -> dg.SkipReason | dg.SensorResult:
+def delivery_deadline_sensor(
+    context: dg.SensorEvaluationContext, meter_settings: MeterSettingsResource
+) -> dg.SkipReason | dg.SensorResult:
     settings = meter_settings.load()
     day = overdue_day(context.instance, settings, utc_now())
     if day is None:
@@ -70,6 +73,12 @@ def delivery_deadline_sensor(context: dg.SensorEvaluationContext,
         return dg.SkipReason(text)  # alerted already
     webhook = webhook_of(settings)
     if webhook:
-        webhook.post(Alert(title="API_Meter delivery overdue", day=day, reason=text,
-                           link=ui_link(settings.dify_meter_ui_url, "assets/api_meter_sent")))
+        webhook.post(
+            Alert(
+                title="API_Meter delivery overdue",
+                day=day,
+                reason=text,
+                link=ui_link(settings.dify_meter_ui_url, "assets/api_meter_sent"),
+            )
+        )
     return dg.SensorResult(skip_reason=text, cursor=day.isoformat())

@@ -67,7 +67,8 @@ def _day_metadata(outcome: DeliveryOutcome, day: date) -> dict[str, Any]:
         unchanged=[p for p in plan.unchanged if p.key.usage_date == day],
         zeroed=[p for p in plan.zeroed if p.key.usage_date == day],
         held_back=[key for key in plan.held_back if key.usage_date == day],
-        records=[r for r in plan.records if r["usage_date"] == day.isoformat()], forced=plan.forced,
+        records=[r for r in plan.records if r["usage_date"] == day.isoformat()],
+        forced=plan.forced,
     )
     delivered = outcome.report.delivered_records if outcome.report else []
     sent = [record for record in delivered if record["usage_date"] == day.isoformat()]
@@ -112,20 +113,36 @@ def api_meter_sent(
             for entry in spool.list_entries(conn, statuses=("pending",)):
                 if first_day <= entry.usage_date <= last_day:
                     spool.mark_replay_attempt(conn, entry.usage_date, utc_now(), policy=api_meter.spool_policy())
-    outcome = deliver_window(sender, store, first_day, last_day, timezone=meter.zone, force=config.force,
-                             dry_run=config.dry_run, run_id=context.run.run_id)
+    outcome = deliver_window(
+        sender,
+        store,
+        first_day,
+        last_day,
+        timezone=meter.zone,
+        force=config.force,
+        dry_run=config.dry_run,
+        run_id=context.run.run_id,
+    )
     metadata = _metadata(outcome)
     if outcome.dry_run:
-        context.log.info(f"Dry run: nothing sent. Payloads and diff written to {outcome.payload_file}\n"
-                         f"{outcome.plan.describe()}")
-        metadata.update({"dry_run": True, "payload_file": str(outcome.payload_file),
-                         "payload_preview": dg.MetadataValue.json(payload_preview(outcome))})
+        context.log.info(
+            f"Dry run: nothing sent. Payloads and diff written to {outcome.payload_file}\n{outcome.plan.describe()}"
+        )
+        metadata.update(
+            {
+                "dry_run": True,
+                "payload_file": str(outcome.payload_file),
+                "payload_preview": dg.MetadataValue.json(payload_preview(outcome)),
+            }
+        )
         context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=metadata))
         return  # a dry run yields no materialization: nothing was delivered
     if outcome.ok:
         report = outcome.report
-        context.log.info(f"Delivered {day_range(first_day, last_day)} in {report.requests if report else 0} "
-                         f"requests: {outcome.plan.describe(limit=20)}")
+        context.log.info(
+            f"Delivered {day_range(first_day, last_day)} in {report.requests if report else 0} "
+            f"requests: {outcome.plan.describe(limit=20)}"
+        )
         # The run's totals (requests, inserted, updated) belong to no one day: one observation of the run.
         context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=metadata))
         add_per_partition(context, {day: _day_metadata(outcome, day) for day in days_of(first_day, last_day)})
@@ -133,20 +150,26 @@ def api_meter_sent(
         return
     # The step fails, so no partition is materialized by the result: the delivered days get their own events.
     for day in outcome.delivered_days:
-        context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=day.isoformat(),
-                                                  metadata=_day_metadata(outcome, day)))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=context.asset_key, partition=day.isoformat(), metadata=_day_metadata(outcome, day)
+            )
+        )
     failed = ", ".join(str(day) for day in outcome.failed_days)  # a list people and scripts grep
     reason = next(iter(outcome.failed_days.values()))
     raise dg.Failure(
         description=(
             f"API_Meter delivery failed for {failed}: {reason}\n"
             + (f"Delivered: {sentence(outcome.delivered_days)}.\n" if outcome.delivered_days else "")
-            + ("This is permanent: fix the cause, then `dify-meter spool replay --date DAY`."
-               if outcome.permanent else
-               "The day is in the spool; spool_replay_sensor will retry it with backoff (`dify-meter spool list`)."
-               if api_meter.max_retries else
-               "The day is in the spool; MAX_RETRIES=0 allows no automatic replay: "
-               "`dify-meter spool replay --date DAY` sends it again.")
+            + (
+                "This is permanent: fix the cause, then `dify-meter spool replay --date DAY`."
+                if outcome.permanent
+                else "The day is in the spool; spool_replay_sensor will retry it with backoff "
+                "(`dify-meter spool list`)."
+                if api_meter.max_retries
+                else "The day is in the spool; MAX_RETRIES=0 allows no automatic replay: "
+                "`dify-meter spool replay --date DAY` sends it again."
+            )
         ),
         metadata=metadata,
         allow_retries=False,

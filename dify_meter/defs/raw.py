@@ -21,13 +21,22 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
         owners=["team:platform"],
         pool="duckdb",
         metadata=table_definition_metadata("raw_usage_events"),
-    check_specs=[
-            dg.AssetCheckSpec("dify_numbers", asset="raw_usage_events",
-                              description="Per app, tokens and cost against Dify's own statistics/token-costs."),
-            dg.AssetCheckSpec("approximate_usage", asset="raw_usage_events",
-                              description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never)."),
-            dg.AssetCheckSpec("apps_not_read", asset="raw_usage_events",
-                              description="Apps of a mode this exporter does not know: named, with Dify's figures."),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "dify_numbers",
+                asset="raw_usage_events",
+                description="Per app, tokens and cost against Dify's own statistics/token-costs.",
+            ),
+            dg.AssetCheckSpec(
+                "approximate_usage",
+                asset="raw_usage_events",
+                description="Usage on an app's current model or skipped (DIFY_DETAIL_READS=never).",
+            ),
+            dg.AssetCheckSpec(
+                "apps_not_read",
+                asset="raw_usage_events",
+                description="Apps of a mode this exporter does not know: named, with Dify's figures.",
+            ),
         ],
         description=(
             "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
@@ -47,10 +56,18 @@ def raw_usage_events(
     with store.connect() as conn:
         per_day = {day: summarize_window(conn, day, day) for day in days_of(refresh.first_day, refresh.last_day)}
         check_results = [
-            check_result("dify_numbers", check_dify_numbers(
-                conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
-            check_result("approximate_usage", check_approximate_usage(
-                conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids)),
+            check_result(
+                "dify_numbers",
+                check_dify_numbers(
+                    conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids
+                ),
+            ),
+            check_result(
+                "approximate_usage",
+                check_approximate_usage(
+                    conn, refresh.first_day, refresh.last_day, refresh.dify_totals, refresh.skipped_app_ids
+                ),
+            ),
             check_result("apps_not_read", check_apps_not_read(refresh.read.skipped_apps, refresh.dify_totals)),
         ]
     summary, read = refresh.summary, refresh.read

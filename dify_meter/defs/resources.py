@@ -53,26 +53,50 @@ class DifyResource(dg.ConfigurableResource):
 
     def client(self, *, retry: RetryPolicy | None = None, timeout: float = 30.0) -> DifyClient:
         """The client of DIFY_API_URL, with the admin key if DIFY_API_KEY is set, else DIFY_EMAIL/DIFY_PASSWORD."""
-        require_dify(self.api_url, api_key_set=self.api_key is not None, workspace_id=self.workspace_id,
-                     email=self.email, password_set=self.password is not None)
+        require_dify(
+            self.api_url,
+            api_key_set=self.api_key is not None,
+            workspace_id=self.workspace_id,
+            email=self.email,
+            password_set=self.password is not None,
+        )
         assert self.api_url
         if self.api_key is not None:
-            return DifyClient(self.api_url, api_key=self.api_key, workspace_id=self.workspace_id, timeout=timeout,
-                              max_concurrency=self.max_concurrency, retry=retry)
-        return DifyClient(self.api_url, email=self.email, password=self.password, timeout=timeout,
-                          max_concurrency=self.max_concurrency, retry=retry)
+            return DifyClient(
+                self.api_url,
+                api_key=self.api_key,
+                workspace_id=self.workspace_id,
+                timeout=timeout,
+                max_concurrency=self.max_concurrency,
+                retry=retry,
+            )
+        return DifyClient(
+            self.api_url,
+            email=self.email,
+            password=self.password,
+            timeout=timeout,
+            max_concurrency=self.max_concurrency,
+            retry=retry,
+        )
 
     def usage_source(self, store: DuckDBStore, *, retry: RetryPolicy | None = None) -> UsageSource:
         """The source DIFY_SOURCE names; `store` keeps what it caches between reads."""
         if self.source not in SOURCES:
-            raise SettingsError(f"DIFY_SOURCE={self.source} cannot feed the pipeline yet: it does not implement "
-                                f"core.source.UsageSource. Use {' or '.join(SOURCES)}.")
+            raise SettingsError(
+                f"DIFY_SOURCE={self.source} cannot feed the pipeline yet: it does not implement "
+                f"core.source.UsageSource. Use {' or '.join(SOURCES)}."
+            )
         return SOURCES[self.source](self, store, retry)
 
 
 def console_source(dify: DifyResource, store: DuckDBStore, retry: RetryPolicy | None) -> UsageSource:
-    return ConsoleSource(lambda: dify.client(retry=retry), store, timezone=dify.timezone,
-                         detail_reads=dify.detail_reads, max_run_seconds=dify.max_run_seconds)
+    return ConsoleSource(
+        lambda: dify.client(retry=retry),
+        store,
+        timezone=dify.timezone,
+        detail_reads=dify.detail_reads,
+        max_run_seconds=dify.max_run_seconds,
+    )
 
 
 # DIFY_SOURCE -> how its source is built: a new source is one entry here.
@@ -94,8 +118,15 @@ class ApiMeterResource(dg.ConfigurableResource):
     def sender(self) -> ApiMeterSender:
         require_api_meter(self.url, token_set=self.token is not None, tenant_id=self.tenant_id)
         assert self.url and self.token and self.tenant_id
-        return ApiMeterSender(self.url, self.token, self.tenant_id, exporter_version=__version__,
-                              batch_size=self.batch_size, timeout=self.timeout_seconds, max_retries=self.max_retries)
+        return ApiMeterSender(
+            self.url,
+            self.token,
+            self.tenant_id,
+            exporter_version=__version__,
+            batch_size=self.batch_size,
+            timeout=self.timeout_seconds,
+            max_retries=self.max_retries,
+        )
 
     def spool_policy(self) -> SpoolPolicy:
         return SpoolPolicy(max_retries=self.max_retries)
@@ -152,15 +183,18 @@ class MeterResources:
 
     def resolved(self) -> MeterResources:
         """With their `dg.EnvVar`s read, for code that runs outside a Dagster run (the CLI)."""
-        return MeterResources(**{key: resource.process_config_and_initialize()
-                                 for key, resource in self.by_key().items()})  # type: ignore[arg-type]
+        return MeterResources(
+            **{key: resource.process_config_and_initialize() for key, resource in self.by_key().items()}
+        )  # type: ignore[arg-type]
 
 
 def shaping_settings(settings: Settings) -> dict[str, str]:
     """The settings the partitions and jobs are built from: a run whose own differ would read other days."""
-    return {"DIFY_TIMEZONE": settings.dify_timezone,
-            "DIFY_PARTITIONS_START": settings.dify_partitions_start.isoformat(),
-            "DIFY_OUTPUT_MODE": settings.dify_output_mode}
+    return {
+        "DIFY_TIMEZONE": settings.dify_timezone,
+        "DIFY_PARTITIONS_START": settings.dify_partitions_start.isoformat(),
+        "DIFY_OUTPUT_MODE": settings.dify_output_mode,
+    }
 
 
 def build_resources(settings: Settings, *, secrets_from_env: bool = True) -> MeterResources:
@@ -178,18 +212,30 @@ def build_resources(settings: Settings, *, secrets_from_env: bool = True) -> Met
     return MeterResources(
         duckdb_store=DuckDBStoreResource(path=settings.dify_meter_duckdb),
         dify=DifyResource(
-            source=settings.dify_source, api_url=settings.dify_api_url, workspace_id=settings.dify_workspace_id,
+            source=settings.dify_source,
+            api_url=settings.dify_api_url,
+            workspace_id=settings.dify_workspace_id,
             api_key=secret("DIFY_API_KEY"),
-            email=settings.dify_email, password=secret("DIFY_PASSWORD"), timezone=settings.dify_timezone,
-            detail_reads=settings.dify_detail_reads, max_concurrency=settings.dify_max_concurrency,
+            email=settings.dify_email,
+            password=secret("DIFY_PASSWORD"),
+            timezone=settings.dify_timezone,
+            detail_reads=settings.dify_detail_reads,
+            max_concurrency=settings.dify_max_concurrency,
             max_run_seconds=settings.dify_max_run_seconds,
         ),
         api_meter=ApiMeterResource(
-            url=settings.api_meter_url, token=secret("API_METER_TOKEN"), tenant_id=settings.api_meter_tenant_id,
-            batch_size=settings.api_meter_batch_size, timeout_seconds=settings.api_meter_timeout_seconds,
+            url=settings.api_meter_url,
+            token=secret("API_METER_TOKEN"),
+            tenant_id=settings.api_meter_tenant_id,
+            batch_size=settings.api_meter_batch_size,
+            timeout_seconds=settings.api_meter_timeout_seconds,
             max_retries=settings.max_retries,
         ),
-        meter=MeterResource(timezone=settings.dify_timezone, normalization_file=settings.dify_meter_normalization_file,
-                            log_level=settings.log_level, definitions_built_with=shaping_settings(settings)),
+        meter=MeterResource(
+            timezone=settings.dify_timezone,
+            normalization_file=settings.dify_meter_normalization_file,
+            log_level=settings.log_level,
+            definitions_built_with=shaping_settings(settings),
+        ),
         meter_settings=MeterSettingsResource(),
     )

@@ -36,15 +36,16 @@ def launcher_settings(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[
     return None
 
 
-def check_launched_with_same_settings(instance: dg.DagsterInstance, run: dg.DagsterRun,
-                                      own: dict[str, str]) -> None:
+def check_launched_with_same_settings(instance: dg.DagsterInstance, run: dg.DagsterRun, own: dict[str, str]) -> None:
     launched_with = launcher_settings(instance, run)
     if launched_with is None:
         return
     differing = sorted(name for name in own.keys() | launched_with.keys() if own.get(name) != launched_with.get(name))
     if differing:
-        details = "; ".join(f"{name} is {own.get(name, 'unset')!r} here but was {launched_with.get(name, 'unset')!r}"
-                            for name in differing)
+        details = "; ".join(
+            f"{name} is {own.get(name, 'unset')!r} here but was {launched_with.get(name, 'unset')!r}"
+            for name in differing
+        )
         raise SettingsMismatchError(
             f"this run's settings differ from those of the definitions that launched it: {details}. Give the "
             "webserver, the daemon and the run workers the same environment (.env), then reload the code "

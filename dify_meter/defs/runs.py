@@ -30,7 +30,6 @@ _IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.Da
 _START_TIME_SLACK_SECONDS = 1.0
 
 
-
 @dataclass(frozen=True)
 class RunEvent:
     """One event of a run, without Dagster types, for progress output and log files."""
@@ -56,17 +55,32 @@ def _run_event(entry: dg.EventLogEntry) -> RunEvent:
     if event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
         evaluation = event.asset_check_evaluation_data
         result = evaluation.metadata.get("result")
-        fields.update(check_name=evaluation.check_name, check_passed=evaluation.passed,
-                      check_severity=evaluation.severity.value,
-                      check_result=str(result.value) if result is not None else None)
+        fields.update(
+            check_name=evaluation.check_name,
+            check_passed=evaluation.passed,
+            check_severity=evaluation.severity.value,
+            check_result=str(result.value) if result is not None else None,
+        )
     level = entry.level if isinstance(entry.level, int) else logging.getLevelName(entry.level)  # "INFO" -> 20
-    return RunEvent(entry.run_id, entry.timestamp, event.event_type_value if event else "LOG", entry.step_key,
-                    level, entry.user_message, **fields)
+    return RunEvent(
+        entry.run_id,
+        entry.timestamp,
+        event.event_type_value if event else "LOG",
+        entry.step_key,
+        level,
+        entry.user_message,
+        **fields,
+    )
 
 
 def materialize(
-    definitions: dg.Definitions, selection: list[str], first_day: date, last_day: date, *,
-    tags: dict[str, str] | None = None, run_config: dict[str, Any] | None = None,
+    definitions: dg.Definitions,
+    selection: list[str],
+    first_day: date,
+    last_day: date,
+    *,
+    tags: dict[str, str] | None = None,
+    run_config: dict[str, Any] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of `selection` of `definitions` (the code location's, as the caller built them) over
@@ -87,8 +101,12 @@ def materialize(
         if on_event is not None:
             instance.add_event_listener(run_id, lambda entry: on_event(_run_event(entry)))
         return job.execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey(name) for name in selection], tags=run_tags,
-            run_config=run_config, raise_on_error=False, run_id=run_id,
+            instance=instance,
+            asset_selection=[dg.AssetKey(name) for name in selection],
+            tags=run_tags,
+            run_config=run_config,
+            raise_on_error=False,
+            run_id=run_id,
         )
 
 
@@ -133,8 +151,11 @@ def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, A
 
 def materialized_assets(result: dg.ExecuteInProcessResult) -> set[str]:
     """Names of the assets the run materialized (at least one partition)."""
-    return {event.asset_key.to_user_string() for event in result.all_events
-            if event.is_step_materialization and event.asset_key}
+    return {
+        event.asset_key.to_user_string()
+        for event in result.all_events
+        if event.is_step_materialization and event.asset_key
+    }
 
 
 @dataclass
@@ -167,8 +188,10 @@ def fail_stale_runs(instance: dg.DagsterInstance, job_names: set[str] | None = N
         if _process_alive(pid, started_at):
             found.alive.append(run.run_id)
             continue
-        message = (f"Marked failed by dify-meter: its process (pid {pid}) is gone, e.g. killed, and the run "
-                   "would keep its DuckDB pool slot forever.")
+        message = (
+            f"Marked failed by dify-meter: its process (pid {pid}) is gone, e.g. killed, and the run "
+            "would keep its DuckDB pool slot forever."
+        )
         instance.report_run_failed(run, message)
         if instance.event_log_storage.supports_global_concurrency_limits:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
@@ -189,13 +212,15 @@ def _of_this_location(run: dg.DagsterRun, job_names: set[str] | None) -> bool:
     # Without job names (a sensor evaluated outside a repository, in tests) every job counts.
     origin = run.remote_job_origin
     return (job_names is None or run.job_name in job_names) and (
-        origin is None or origin.location_name == CODE_LOCATION)
+        origin is None or origin.location_name == CODE_LOCATION
+    )
 
 
 def _run_start(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
     """(pid, timestamp) of the run's latest RUN_START event, None before the run started."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, ascending=False,
-                                           limit=1).records
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.RUN_START, ascending=False, limit=1
+    ).records
     if not records or records[0].event_log_entry.dagster_event is None:
         return None
     entry = records[0].event_log_entry
@@ -225,6 +250,6 @@ def _proc_stat(pid: int) -> tuple[str, float] | None:
         boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
     except (OSError, StopIteration):
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # the command name in parentheses may hold spaces
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name in parentheses may hold spaces
     state, start_ticks = fields[0], int(fields[19])
     return state, int(boot.split()[1]) + start_ticks / os.sysconf("SC_CLK_TCK")

@@ -14,9 +14,14 @@ from dify_meter.core.store import migrations
 RAW = dg.AssetKey("raw_usage_events")
 # Aggregate columns computed from raw columns of another name; same-named columns come from their namesake.
 DERIVED_FROM = {
-    "provider": ("provider_raw",), "model": ("model_raw",), "publisher": ("provider_raw", "model_raw"),
-    "raw_models": ("model_raw",), "request_count": ("event_id",), "unpriced_events": ("priced",),
-    "approximate_events": ("approximate",), "currency_conflict": ("currency", "priced"),
+    "provider": ("provider_raw",),
+    "model": ("model_raw",),
+    "publisher": ("provider_raw", "model_raw"),
+    "raw_models": ("model_raw",),
+    "request_count": ("event_id",),
+    "unpriced_events": ("priced",),
+    "approximate_events": ("approximate",),
+    "currency_conflict": ("currency", "priced"),
 }
 
 
@@ -25,8 +30,10 @@ def _columns() -> dict[str, tuple[tuple[str, str], ...]]:
     with duckdb.connect(":memory:") as conn:
         for _, sql in migrations():
             conn.execute(sql)
-        rows = conn.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                            "ORDER BY table_name, ordinal_position").fetchall()
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "ORDER BY table_name, ordinal_position"
+        ).fetchall()
     columns: dict[str, list[tuple[str, str]]] = {}
     for table, column, data_type in rows:
         columns.setdefault(table, []).append((column, data_type))

@@ -60,14 +60,25 @@ class LoopbackServer:
 
     `port=0` takes a free port; `idle_timeout` closes a connection that sends nothing for that many seconds."""
 
-    def __init__(self, answer: Answer, *, host: str = "127.0.0.1", port: int = 0, idle_timeout: float | None = None,
-                 name: str = "loopback") -> None:
+    def __init__(
+        self,
+        answer: Answer,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        idle_timeout: float | None = None,
+        name: str = "loopback",
+    ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"a loopback server listens on loopback addresses only, not {host!r}")
         self.host = host
         self._wire = _Wire((host.strip("[]"), port), answer, idle_timeout)
-        self._thread = threading.Thread(target=self._wire.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
-                                        name=f"{name}-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._wire.serve_forever,
+            kwargs={"poll_interval": POLL_SECONDS},
+            name=f"{name}-{self.port}",
+            daemon=True,
+        )
         self._stopped = False
 
     @property

@@ -25,19 +25,50 @@ class AggregateModeRow:
 
 
 AGGREGATE_MODES = (
-    AggregateModeRow("per_model", "usage_per_model", ("usage_date", "provider", "model"),
-                     ("usage_date", "provider", "model"), delivered=True, title="Usage per model",
-                     phase="aggregating per model", summary_columns=(("provider", "provider"), ("model", "model"))),
-    AggregateModeRow("per_user", "usage_per_user", ("usage_date", "user_type", "user_id", "currency"),
-                     ("usage_date", "user_type", "user_id"), delivered=False, title="Usage per user",
-                     phase="aggregating per user", summary_columns=(("user type", "user_type"), ("user", "user_id"))),
-    AggregateModeRow("per_app", "usage_per_app", ("usage_date", "app_id", "currency"),
-                     ("usage_date", "app_name", "app_mode"), delivered=False, title="Usage per app",
-                     phase="aggregating per app",
-                     summary_columns=(("app", "arg_max(app_name, usage_date)"),
-                                      ("mode", "arg_max(app_mode, usage_date)"), ("app id", "app_id"))),
-    AggregateModeRow("workspace", "usage_workspace", ("usage_date", "currency"), ("usage_date",), delivered=False,
-                     title="Usage of the workspace", phase="aggregating the workspace", summary_columns=()),
+    AggregateModeRow(
+        "per_model",
+        "usage_per_model",
+        ("usage_date", "provider", "model"),
+        ("usage_date", "provider", "model"),
+        delivered=True,
+        title="Usage per model",
+        phase="aggregating per model",
+        summary_columns=(("provider", "provider"), ("model", "model")),
+    ),
+    AggregateModeRow(
+        "per_user",
+        "usage_per_user",
+        ("usage_date", "user_type", "user_id", "currency"),
+        ("usage_date", "user_type", "user_id"),
+        delivered=False,
+        title="Usage per user",
+        phase="aggregating per user",
+        summary_columns=(("user type", "user_type"), ("user", "user_id")),
+    ),
+    AggregateModeRow(
+        "per_app",
+        "usage_per_app",
+        ("usage_date", "app_id", "currency"),
+        ("usage_date", "app_name", "app_mode"),
+        delivered=False,
+        title="Usage per app",
+        phase="aggregating per app",
+        summary_columns=(
+            ("app", "arg_max(app_name, usage_date)"),
+            ("mode", "arg_max(app_mode, usage_date)"),
+            ("app id", "app_id"),
+        ),
+    ),
+    AggregateModeRow(
+        "workspace",
+        "usage_workspace",
+        ("usage_date", "currency"),
+        ("usage_date",),
+        delivered=False,
+        title="Usage of the workspace",
+        phase="aggregating the workspace",
+        summary_columns=(),
+    ),
 )
 
 BY_MODE: dict[str, AggregateModeRow] = {row.mode: row for row in AGGREGATE_MODES}

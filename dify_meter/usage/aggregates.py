@@ -21,8 +21,9 @@ from dify_meter.usage.normalize import Normalizer
 from dify_meter.usage.sql import read_sql
 
 
-def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
-                           normalizer: Normalizer) -> int:
+def load_normalized_models(
+    conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date, normalizer: Normalizer
+) -> int:
     """Fill temp table window_ids with the window's distinct raw ids (window_ids.sql), and temp table
     normalized_models with each raw (provider, model) id normalized in Python."""
     conn.execute(read_sql("window_ids.sql"), {"first_day": first_day, "last_day": last_day})
@@ -40,8 +41,9 @@ def load_normalized_models(conn: duckdb.DuckDBPyConnection, first_day: date, las
     return len(rows)
 
 
-def prepare_window_events(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
-                          normalizer: Normalizer) -> None:
+def prepare_window_events(
+    conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date, normalizer: Normalizer
+) -> None:
     load_normalized_models(conn, first_day, last_day, normalizer)
     conn.execute(read_sql("window_keys.sql"))
     conn.execute(read_sql("window_events.sql"))
@@ -64,8 +66,9 @@ class AggregateSummary:
     preview: list[tuple] = field(default_factory=list)  # top rows by tokens
 
 
-def rebuild_aggregate(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date, last_day: date,
-                      normalizer: Normalizer) -> AggregateSummary:
+def rebuild_aggregate(
+    conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date, last_day: date, normalizer: Normalizer
+) -> AggregateSummary:
     table = AGGREGATE_TABLES[mode]
     with transaction(conn):
         prepare_window_events(conn, first_day, last_day, normalizer)
@@ -74,8 +77,9 @@ def rebuild_aggregate(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, firs
     return summarize_aggregate(conn, mode, first_day, last_day)
 
 
-def summarize_aggregate(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
-                        last_day: date) -> AggregateSummary:
+def summarize_aggregate(
+    conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date, last_day: date
+) -> AggregateSummary:
     table = AGGREGATE_TABLES[mode]
     window = [first_day, last_day]
     where = "usage_date BETWEEN ? AND ?"
@@ -87,13 +91,18 @@ def summarize_aggregate(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, fi
     ).fetchone()
     assert row is not None
     summary = AggregateSummary(
-        mode=mode, table=table, rows=row[0], events=int(row[1]), input_tokens=int(row[2]),
-        output_tokens=int(row[3]), total_tokens=int(row[4]), unpriced_events=int(row[5]),
+        mode=mode,
+        table=table,
+        rows=row[0],
+        events=int(row[1]),
+        input_tokens=int(row[2]),
+        output_tokens=int(row[3]),
+        total_tokens=int(row[4]),
+        unpriced_events=int(row[5]),
         approximate_events=int(row[6]),
     )
     summary.cost_by_currency = dict(
-        conn.execute(f"SELECT currency, sum(cost) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1", window)
-        .fetchall()
+        conn.execute(f"SELECT currency, sum(cost) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1", window).fetchall()
     )
     distinct_columns = {
         "per_model": {"providers": "provider", "models": "provider || '/' || model"},

@@ -33,7 +33,6 @@ NO_PROVIDER = {"", "unknown"}  # what raw events carry when Dify recorded no pro
 LEFTOVER_WRAPPING = re.compile(r"^(us|eu|apac|global)\.|^(anthropic|amazon|meta|mistral|cohere|ai21)\.|-v\d+:\d+$|@")
 
 
-
 @dataclass
 class CheckOutcome:
     passed: bool
@@ -47,8 +46,9 @@ def _window(first_day: date, last_day: date) -> dict[str, date]:
     return {"first_day": first_day, "last_day": last_day}
 
 
-def check_normalization(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
-                        normalizer: Normalizer) -> CheckOutcome:
+def check_normalization(
+    conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date, normalizer: Normalizer
+) -> CheckOutcome:
     """Every per_model provider is known (or `unknown`), every model well formed and unwrapped."""
     rows = conn.execute(
         "SELECT provider, model, sum(total_tokens), sum(cost) FROM usage_per_model "
@@ -80,23 +80,34 @@ def check_normalization(conn: duckdb.DuckDBPyConnection, first_day: date, last_d
         )
     if bad_provider or bad_model:
         tables["malformed"] = markdown_table(("provider", "model", "tokens", "cost"), bad_provider + bad_model)
-        return CheckOutcome(False, "ERROR", "malformed provider or model names reached usage_per_model", facts,
-                            tables)
+        return CheckOutcome(False, "ERROR", "malformed provider or model names reached usage_per_model", facts, tables)
     # Usage for which Dify itself names no provider cannot be mapped: it is shown, not warned about.
     mappable = [r for r in unknown if (r[0] or "").strip().lower() not in NO_PROVIDER]
     facts["unmapped_raw_ids"] = len(mappable)
     if mappable:
-        return CheckOutcome(False, "WARN", f"{len(mappable)} raw provider/model ids normalize to provider "
-                            "'unknown': extend the mapping (DIFY_METER_NORMALIZATION_FILE)", facts, tables)
+        return CheckOutcome(
+            False,
+            "WARN",
+            f"{len(mappable)} raw provider/model ids normalize to provider "
+            "'unknown': extend the mapping (DIFY_METER_NORMALIZATION_FILE)",
+            facts,
+            tables,
+        )
     if unknown:
-        return CheckOutcome(True, "ERROR", "every provider Dify names is known and every model is well formed "
-                            "(Dify names no provider for some usage: it is delivered as provider 'unknown')",
-                            facts, tables)
+        return CheckOutcome(
+            True,
+            "ERROR",
+            "every provider Dify names is known and every model is well formed "
+            "(Dify names no provider for some usage: it is delivered as provider 'unknown')",
+            facts,
+            tables,
+        )
     return CheckOutcome(True, "ERROR", "every provider is known and every model is well formed", facts, tables)
 
 
-def check_conservation(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
-                       last_day: date) -> CheckOutcome:
+def check_conservation(
+    conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date, last_day: date
+) -> CheckOutcome:
     """The aggregate's daily sums equal the raw events' daily sums, exactly."""
     table = AGGREGATE_TABLES[mode]
     differences = conn.execute(
@@ -110,36 +121,65 @@ def check_conservation(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, fir
     assert totals is not None
     facts: dict[str, int | str] = {
         "compared": f"{table} vs raw_usage_events, {first_day}..{last_day}: input, output and total tokens, "
-                    "requests, cost, unpriced and approximate events per day",
+        "requests, cost, unpriced and approximate events per day",
         "raw_events": int(totals[0]),
         "raw_total_tokens": int(totals[1]),
         "raw_cost_all_currencies": decimal_text(totals[2]),
         "days_differing": len(differences),
     }
     if differences:
-        headers = ("day", "raw in", f"{mode} in", "raw out", f"{mode} out", "raw total", f"{mode} total",
-                   "raw requests", f"{mode} requests", "raw cost", f"{mode} cost", "raw unpriced",
-                   f"{mode} unpriced", "raw approx", f"{mode} approx")
-        return CheckOutcome(False, "ERROR", f"{table} does not add up to the raw events on "
-                            f"{len(differences)} day(s)", facts, {"differences": markdown_table(headers, differences)})
+        headers = (
+            "day",
+            "raw in",
+            f"{mode} in",
+            "raw out",
+            f"{mode} out",
+            "raw total",
+            f"{mode} total",
+            "raw requests",
+            f"{mode} requests",
+            "raw cost",
+            f"{mode} cost",
+            "raw unpriced",
+            f"{mode} unpriced",
+            "raw approx",
+            f"{mode} approx",
+        )
+        return CheckOutcome(
+            False,
+            "ERROR",
+            f"{table} does not add up to the raw events on {len(differences)} day(s)",
+            facts,
+            {"differences": markdown_table(headers, differences)},
+        )
     return CheckOutcome(True, "ERROR", f"{table} sums equal the raw events exactly", facts)
 
 
-def check_key_uniqueness(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
-                         last_day: date) -> CheckOutcome:
+def check_key_uniqueness(
+    conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date, last_day: date
+) -> CheckOutcome:
     table, keys = AGGREGATE_TABLES[mode], KEY_COLUMNS[mode]
     duplicates = conn.execute(
         f"SELECT {', '.join(keys)}, count(*) FROM {table} WHERE usage_date BETWEEN ? AND ? "
         f"GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL",
         [first_day, last_day],
     ).fetchall()
-    rows = conn.execute(f"SELECT count(*) FROM {table} WHERE usage_date BETWEEN ? AND ?",
-                        [first_day, last_day]).fetchone()
-    facts: dict[str, int | str] = {"key": ", ".join(keys), "rows": rows[0] if rows else 0,
-                                   "duplicated_keys": len(duplicates)}
+    rows = conn.execute(
+        f"SELECT count(*) FROM {table} WHERE usage_date BETWEEN ? AND ?", [first_day, last_day]
+    ).fetchone()
+    facts: dict[str, int | str] = {
+        "key": ", ".join(keys),
+        "rows": rows[0] if rows else 0,
+        "duplicated_keys": len(duplicates),
+    }
     if duplicates:
-        return CheckOutcome(False, "ERROR", f"{len(duplicates)} keys of {table} have more than one row", facts,
-                            {"duplicates": markdown_table((*keys, "rows"), duplicates)})
+        return CheckOutcome(
+            False,
+            "ERROR",
+            f"{len(duplicates)} keys of {table} have more than one row",
+            facts,
+            {"duplicates": markdown_table((*keys, "rows"), duplicates)},
+        )
     return CheckOutcome(True, "ERROR", f"one row per ({', '.join(keys)})", facts)
 
 
@@ -153,17 +193,19 @@ def check_currency(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: d
     facts: dict[str, int | str] = {"keys_held_back": len(conflicts)}
     if conflicts:
         return CheckOutcome(
-            False, "ERROR",
+            False,
+            "ERROR",
             f"{len(conflicts)} per-model keys mix currencies in their priced events; they are held back from "
             "API_Meter (the rest of the day is delivered). Check the model's pricing in Dify.",
-            facts, {"held_back": markdown_table(("day", "provider", "model", "currencies", "requests", "cost"),
-                                          conflicts)},
+            facts,
+            {"held_back": markdown_table(("day", "provider", "model", "currencies", "requests", "cost"), conflicts)},
         )
     return CheckOutcome(True, "ERROR", "every per-model key has a single currency", facts)
 
 
-def check_token_arithmetic(conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date,
-                           last_day: date) -> CheckOutcome:
+def check_token_arithmetic(
+    conn: duckdb.DuckDBPyConnection, mode: AggregateMode, first_day: date, last_day: date
+) -> CheckOutcome:
     table = AGGREGATE_TABLES[mode]
     counts = {}
     for name in ("raw_usage_events", table):
@@ -179,8 +221,9 @@ def check_token_arithmetic(conn: duckdb.DuckDBPyConnection, mode: AggregateMode,
     return CheckOutcome(True, "ERROR", "total = input + output on every raw and aggregate row", facts)
 
 
-def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
-                   normalizer: Normalizer | None = None) -> CheckOutcome:
+def check_unpriced(
+    conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date, normalizer: Normalizer | None = None
+) -> CheckOutcome:
     """Models with cost-0 usage warn, unless the normalization file declares them free (free_models)."""
     found = conn.execute(
         "SELECT provider, model, sum(unpriced_events), sum(total_tokens) FROM usage_per_model "
@@ -189,18 +232,28 @@ def check_unpriced(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: d
     ).fetchall()
     free = [r for r in found if normalizer and normalizer.is_free(r[0], r[1])]
     rows = [r for r in found if r not in free]
-    facts: dict[str, int | str] = {"unpriced_models": len(rows), "unpriced_events": sum(int(r[2]) for r in rows),
-                                   "free_models_seen": len(free)}
+    facts: dict[str, int | str] = {
+        "unpriced_models": len(rows),
+        "unpriced_events": sum(int(r[2]) for r in rows),
+        "free_models_seen": len(free),
+    }
     if rows:
         return CheckOutcome(
-            False, "WARN", f"{len(rows)} models have usage with cost 0 (no pricing configured in Dify): "
+            False,
+            "WARN",
+            f"{len(rows)} models have usage with cost 0 (no pricing configured in Dify): "
             "their tokens are exact, their cost is not known. Configure the model's pricing in Dify, or, if it "
             "really costs nothing (self-hosted), list it under free_models in DIFY_METER_NORMALIZATION_FILE",
             facts,
             {"unpriced": markdown_table(("provider", "model", "unpriced events", "tokens of the key"), rows)},
         )
-    return CheckOutcome(True, "WARN", "every event carries a price" + (
-        f" or is of a model declared free ({sentence(f'{p}/{m}' for p, m, *_ in free)})" if free else ""), facts)
+    return CheckOutcome(
+        True,
+        "WARN",
+        "every event carries a price"
+        + (f" or is of a model declared free ({sentence(f'{p}/{m}' for p, m, *_ in free)})" if free else ""),
+        facts,
+    )
 
 
 def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, tuple]:
@@ -211,8 +264,7 @@ def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: dat
         "FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? GROUP BY app_id",
         [first_day, last_day],
     ).fetchall()
-    return {row[0]: (int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5] or 0), int(row[6] or 0))
-            for row in rows}
+    return {row[0]: (int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5] or 0), int(row[6] or 0)) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -221,12 +273,16 @@ class Explanation:
     text: str
 
 
-def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool,
-             account_tokens: int) -> Explanation:
+def _explain(
+    mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool, account_tokens: int
+) -> Explanation:
     if skipped:
-        return Explanation("explained", "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
-                           if mode == "completion" else
-                           "not read: a mode this exporter does not know (check apps_not_read)")
+        return Explanation(
+            "explained",
+            "skipped: completion apps are not read with DIFY_DETAIL_READS=never"
+            if mode == "completion"
+            else "not read: a mode this exporter does not know (check apps_not_read)",
+        )
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return Explanation("match", "match")
     excess = ours_tokens - dify.tokens
@@ -235,20 +291,33 @@ def _explain(mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotal
         # The console cannot tell debugger from explore conversations, both are a console account's: the bound
         # is that account usage.
         if excess <= account_tokens:
-            return Explanation("explained", f"more here: debugger conversations are counted here and excluded by "
-                               f"Dify; {excess:,} more tokens, within the {account_tokens:,} tokens of console-account "
-                               f"conversations (slack {account_tokens - excess:,})")
-        return Explanation("unexplained", f"unexplained: {excess:,} more tokens here, more than the "
-                           f"{account_tokens:,} tokens of console-account conversations; compare the app's logs "
-                           "in Dify")
+            return Explanation(
+                "explained",
+                f"more here: debugger conversations are counted here and excluded by "
+                f"Dify; {excess:,} more tokens, within the {account_tokens:,} tokens of console-account "
+                f"conversations (slack {account_tokens - excess:,})",
+            )
+        return Explanation(
+            "unexplained",
+            f"unexplained: {excess:,} more tokens here, more than the "
+            f"{account_tokens:,} tokens of console-account conversations; compare the app's logs "
+            "in Dify",
+        )
     if ours_tokens == dify.tokens and ours_cost < dify.price:
-        return Explanation("explained", "cost lower here: messages without usage metadata are unpriced here; Dify "
-                           "prices them from its database")
+        return Explanation(
+            "explained",
+            "cost lower here: messages without usage metadata are unpriced here; Dify prices them from its database",
+        )
     return Explanation("unexplained", "unexplained: compare the app's logs in Dify")
 
 
-def check_dify_numbers(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
-                       totals: Sequence[DifyAppTotals], skipped_app_ids: Collection[str]) -> CheckOutcome:
+def check_dify_numbers(
+    conn: duckdb.DuckDBPyConnection,
+    first_day: date,
+    last_day: date,
+    totals: Sequence[DifyAppTotals],
+    skipped_app_ids: Collection[str],
+) -> CheckOutcome:
     """Per app, the window's tokens and cost against Dify's own statistics/token-costs.
 
     Passes when every difference has a known explanation (listed in the metadata); advanced-chat and workflow
@@ -263,36 +332,73 @@ def check_dify_numbers(conn: duckdb.DuckDBPyConnection, first_day: date, last_da
             explained.append(dify.app_name)
         elif explanation.kind == "unexplained":
             unexplained.append(dify.app_name)
-        rows.append((dify.app_name, dify.app_mode, tokens, dify.tokens, tokens - dify.tokens, cost, dify.price,
-                     explanation.text))
+        rows.append(
+            (
+                dify.app_name,
+                dify.app_mode,
+                tokens,
+                dify.tokens,
+                tokens - dify.tokens,
+                cost,
+                dify.price,
+                explanation.text,
+            )
+        )
     facts: dict[str, int | str] = {
         "compared": "per messages-based app over the window: tokens and cost here vs Dify's statistics/token-costs "
-                    "(Dify labels every currency USD; costs are compared as sums)",
+        "(Dify labels every currency USD; costs are compared as sums)",
         "apps_compared": len(rows),
         "apps_differing": len(explained) + len(unexplained),
         "apps_explained": len(explained),
         "apps_unexplained": len(unexplained),
     }
-    tables = {"per_app": markdown_table(
-        ("app", "mode", "tokens here", "tokens in Dify", "difference", "cost here", "cost in Dify", "why"), rows,
-        limit=50,
-    )} if rows else {}
+    tables = (
+        {
+            "per_app": markdown_table(
+                ("app", "mode", "tokens here", "tokens in Dify", "difference", "cost here", "cost in Dify", "why"),
+                rows,
+                limit=50,
+            )
+        }
+        if rows
+        else {}
+    )
     if unexplained:
-        return CheckOutcome(False, "WARN", f"{sentence(unexplained)} differ from Dify's own statistics without a "
-                            "known explanation: compare their logs in Dify (table per_app)", facts, tables)
+        return CheckOutcome(
+            False,
+            "WARN",
+            f"{sentence(unexplained)} differ from Dify's own statistics without a "
+            "known explanation: compare their logs in Dify (table per_app)",
+            facts,
+            tables,
+        )
     if explained:
-        return CheckOutcome(True, "WARN", f"every difference from Dify's own statistics is explained "
-                            f"({sentence(explained)}: see why in table per_app)", facts, tables)
+        return CheckOutcome(
+            True,
+            "WARN",
+            f"every difference from Dify's own statistics is explained "
+            f"({sentence(explained)}: see why in table per_app)",
+            facts,
+            tables,
+        )
     return CheckOutcome(True, "WARN", "every messages-based app matches Dify's own statistics", facts, tables)
 
 
-def check_approximate_usage(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date,
-                            totals: Sequence[DifyAppTotals], skipped_app_ids: Collection[str]) -> CheckOutcome:
+def check_approximate_usage(
+    conn: duckdb.DuckDBPyConnection,
+    first_day: date,
+    last_day: date,
+    totals: Sequence[DifyAppTotals],
+    skipped_app_ids: Collection[str],
+) -> CheckOutcome:
     """With DIFY_DETAIL_READS=never: usage on an app's current model (approximate) and skipped apps."""
     ours = _raw_per_app(conn, first_day, last_day)
     names = {t.app_id: (t.app_name, t.app_mode) for t in totals}
-    approximate = [(names.get(app_id, (app_id, "?"))[0], values[3], values[4])
-                   for app_id, values in sorted(ours.items()) if values[3]]
+    approximate = [
+        (names.get(app_id, (app_id, "?"))[0], values[3], values[4])
+        for app_id, values in sorted(ours.items())
+        if values[3]
+    ]
     skipped = [(t.app_name, t.app_mode, t.tokens, t.price) for t in totals if t.app_id in skipped_app_ids]
     facts: dict[str, int | str] = {
         "approximate_events": sum(r[1] for r in approximate),
@@ -306,8 +412,13 @@ def check_approximate_usage(conn: duckdb.DuckDBPyConnection, first_day: date, la
     if skipped:
         tables["skipped"] = markdown_table(("app", "mode", "tokens per Dify", "cost per Dify"), skipped)
     if approximate or skipped:
-        return CheckOutcome(False, "WARN", "some usage is approximate (model = the app's current one) or skipped "
-                            "because DIFY_DETAIL_READS=never", facts, tables)
+        return CheckOutcome(
+            False,
+            "WARN",
+            "some usage is approximate (model = the app's current one) or skipped because DIFY_DETAIL_READS=never",
+            facts,
+            tables,
+        )
     return CheckOutcome(True, "WARN", "no approximate or skipped usage", facts, tables)
 
 
@@ -315,17 +426,28 @@ def check_apps_not_read(skipped_apps: Sequence[SkippedApp], totals: Sequence[Dif
     """Apps whose usage was not read because this exporter does not know their mode, with Dify's own figures."""
     by_app = {t.app_id: t for t in totals}
     unread = [app for app in skipped_apps if app.unread_usage]
-    rows = [(app.app_name, app.app_id, app.mode,
-             by_app[app.app_id].tokens if app.app_id in by_app else "no statistics",
-             by_app[app.app_id].price if app.app_id in by_app else "no statistics") for app in unread]
+    rows = [
+        (
+            app.app_name,
+            app.app_id,
+            app.mode,
+            by_app[app.app_id].tokens if app.app_id in by_app else "no statistics",
+            by_app[app.app_id].price if app.app_id in by_app else "no statistics",
+        )
+        for app in unread
+    ]
     facts: dict[str, int | str] = {
         "apps_not_read": len(unread),
         "tokens_not_read_per_dify": sum(by_app[app.app_id].tokens for app in unread if app.app_id in by_app),
     }
     if unread:
         names = ", ".join(f"{app.app_name} ({app.mode})" for app in unread)
-        return CheckOutcome(False, "WARN", f"{len(unread)} apps of modes this exporter does not know were not read: "
-                            f"{names}; the rest of the window is delivered", facts,
-                            {"not_read": markdown_table(("app", "id", "mode", "tokens per Dify", "cost per Dify"),
-                                                        rows)})
+        return CheckOutcome(
+            False,
+            "WARN",
+            f"{len(unread)} apps of modes this exporter does not know were not read: "
+            f"{names}; the rest of the window is delivered",
+            facts,
+            {"not_read": markdown_table(("app", "id", "mode", "tokens per Dify", "cost per Dify"), rows)},
+        )
     return CheckOutcome(True, "WARN", "every app of a mode with LLM usage was read", facts)

@@ -120,18 +120,14 @@ class _FileReader:
 
     def _table(self, key: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(
-                key, f'expected a table ([{key}] with "name" = "value" lines), got {type(value).__name__}'
-            )
+            raise self.fail(key, f'expected a table ([{key}] with "name" = "value" lines), got {type(value).__name__}')
         return value
 
     def _pairs(self, key: str, value: Any) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
         for name, target in self._table(key, value).items():
             if not isinstance(target, str):
-                raise self.fail(
-                    f"{key}.{name!r}", f"expected a string, got {type(target).__name__} {target!r}"
-                )
+                raise self.fail(f"{key}.{name!r}", f"expected a string, got {type(target).__name__} {target!r}")
             pairs.append((name, target))
         return pairs
 
@@ -143,8 +139,7 @@ class _FileReader:
             if not MODEL_PATTERN.fullmatch(source):
                 raise self.fail(
                     where,
-                    "the name cannot match any normalized model: use letters, digits "
-                    "and . _ : + - (spaces count as -)",
+                    "the name cannot match any normalized model: use letters, digits and . _ : + - (spaces count as -)",
                 )
             if not MODEL_PATTERN.fullmatch(target):
                 suggestion = _finish_model(_spell_model(target))
@@ -157,8 +152,7 @@ class _FileReader:
             if table.get(source, target) != target:
                 raise self.fail(
                     where,
-                    f"same name as another entry after normalization ({source!r}) "
-                    f"but a different target; keep one",
+                    f"same name as another entry after normalization ({source!r}) but a different target; keep one",
                 )
             table[source] = target
         return table
@@ -188,8 +182,7 @@ class _FileReader:
             if not _PROVIDER_ID.fullmatch(alias) or alias.count("/") not in (0, 2):
                 raise self.fail(
                     f"provider_aliases.{name!r}",
-                    'expected a Dify provider id: "provider" or '
-                    '"org/plugin/provider" of letters, digits, _ - and .',
+                    'expected a Dify provider id: "provider" or "org/plugin/provider" of letters, digits, _ - and .',
                 )
             mapping.provider_aliases[alias] = target
 
@@ -216,26 +209,24 @@ class _FileReader:
             elif key == "keep_version_suffix":
                 mapping.bedrock_keep_version = self._strings(where, item, MODEL_PATTERN, "a normalized model")
             else:
-                raise self.fail(
-                    where, "unknown key; [bedrock] has region_prefixes, publishers, keep_version_suffix"
-                )
+                raise self.fail(where, "unknown key; [bedrock] has region_prefixes, publishers, keep_version_suffix")
 
     def _ollama(self, mapping: _Mapping, value: Any) -> None:
         for key, item in self._table("ollama", value).items():
             if key != "drop_tags":
                 raise self.fail(f"ollama.{key}", 'unknown key; [ollama] has only "drop_tags"')
-            mapping.ollama_drop_tags = self._strings(
-                "ollama.drop_tags", item, MODEL_PATTERN, 'a tag such as "latest"'
-            )
-
+            mapping.ollama_drop_tags = self._strings("ollama.drop_tags", item, MODEL_PATTERN, 'a tag such as "latest"')
 
     def _free_models(self, mapping: _Mapping, value: Any) -> None:
         keys = self._strings("free_models", value, re.compile(r".+"), 'a normalized "provider/model"')
         for key in sorted(keys):
             provider, _, model = key.partition("/")
             if not _PROVIDER_NAME.fullmatch(provider) or not MODEL_PATTERN.fullmatch(model):
-                raise self.fail("free_models", f'"{key}" is not a normalized "provider/model" such as '
-                                '"ollama/llama3.1:8b" (as usage_per_model shows it)')
+                raise self.fail(
+                    "free_models",
+                    f'"{key}" is not a normalized "provider/model" such as '
+                    '"ollama/llama3.1:8b" (as usage_per_model shows it)',
+                )
         mapping.free_models = keys
 
 
@@ -258,8 +249,7 @@ def _check_references(path: str, mapping: _Mapping, known: frozenset[str]) -> No
     strangers = sorted(mapping.publisher_prefixed - known)
     if strangers:
         raise NormalizationConfigError(
-            f"{path}: publisher_prefixed_providers: {', '.join(map(repr, strangers))} "
-            f"not a known provider; {choices}"
+            f"{path}: publisher_prefixed_providers: {', '.join(map(repr, strangers))} not a known provider; {choices}"
         )
 
 
@@ -269,8 +259,7 @@ def _read_user_file(user_file: str | os.PathLike[str]) -> tuple[str, str]:
         return path, Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise NormalizationConfigError(
-            f"{path}: cannot read the normalization file ({exc.strerror or exc}); "
-            f"check DIFY_METER_NORMALIZATION_FILE"
+            f"{path}: cannot read the normalization file ({exc.strerror or exc}); check DIFY_METER_NORMALIZATION_FILE"
         ) from None
     except UnicodeDecodeError:
         raise NormalizationConfigError(f"{path}: not UTF-8 text; save the TOML file as UTF-8") from None

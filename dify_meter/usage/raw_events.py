@@ -38,13 +38,16 @@ def _stage(conn: duckdb.DuckDBPyConnection, fetch_id: str, events: Sequence[Usag
     insert_rows(conn, STAGING_TABLE, _STAGED_COLUMNS, [(fetch_id, *_event_row(event)) for event in events])
 
 
-def _move_into_window(conn: duckdb.DuckDBPyConnection, fetch_id: str, first_day: date, last_day: date,
-                      expected: int) -> None:
+def _move_into_window(
+    conn: duckdb.DuckDBPyConnection, fetch_id: str, first_day: date, last_day: date, expected: int
+) -> None:
     """Inside the caller's transaction: the window's rows (and any row with a staged event's id) become
     exactly the fetch's staged events."""
     duplicate = conn.execute(
         f"SELECT event_id, count(*) FROM {STAGING_TABLE} WHERE fetch_id = ? "
-        "GROUP BY event_id HAVING count(*) > 1 LIMIT 1", [fetch_id]).fetchone()
+        "GROUP BY event_id HAVING count(*) > 1 LIMIT 1",
+        [fetch_id],
+    ).fetchone()
     if duplicate:
         raise ValueError(f"event {duplicate[0]} was collected {duplicate[1]} times in one fetch")
     staged = conn.execute(f"SELECT count(*) FROM {STAGING_TABLE} WHERE fetch_id = ?", [fetch_id]).fetchone()
@@ -62,7 +65,9 @@ def _move_into_window(conn: duckdb.DuckDBPyConnection, fetch_id: str, first_day:
     )
     conn.execute(
         f"INSERT INTO raw_usage_events ({', '.join(EVENT_COLUMNS)}) "
-        f"SELECT {', '.join(EVENT_COLUMNS)} FROM {STAGING_TABLE} WHERE fetch_id = ?", [fetch_id])
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM {STAGING_TABLE} WHERE fetch_id = ?",
+        [fetch_id],
+    )
     conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ?", [fetch_id])
 
 
@@ -99,7 +104,9 @@ class StagedWindow:
         with store.connect() as conn:
             conn.execute(
                 f"DELETE FROM {STAGING_TABLE} WHERE fetch_id IN (SELECT fetch_id FROM {STAGING_TABLE} "
-                "GROUP BY fetch_id HAVING max(staged_at) < ?)", [datetime.now(UTC) - STALE_STAGING])
+                "GROUP BY fetch_id HAVING max(staged_at) < ?)",
+                [datetime.now(UTC) - STALE_STAGING],
+            )
         return staged
 
     def write(self, events: Sequence[UsageEvent]) -> None:
@@ -110,8 +117,10 @@ class StagedWindow:
 
     def drop_apps(self, app_ids: Collection[str]) -> int:
         with self.store.connect() as conn:
-            row = conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ? AND app_id IN (SELECT unnest(?))",
-                               [self.fetch_id, list(app_ids)]).fetchone()
+            row = conn.execute(
+                f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ? AND app_id IN (SELECT unnest(?))",
+                [self.fetch_id, list(app_ids)],
+            ).fetchone()
         dropped = row[0] if row else 0
         self.staged -= dropped
         return dropped
@@ -151,8 +160,13 @@ def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day:
     ).fetchone()
     assert row is not None
     summary = RawSummary(
-        events=row[0], input_tokens=int(row[1]), output_tokens=int(row[2]), total_tokens=int(row[3]),
-        unpriced_events=row[4], approximate_events=row[5], apps=row[6],
+        events=row[0],
+        input_tokens=int(row[1]),
+        output_tokens=int(row[2]),
+        total_tokens=int(row[3]),
+        unpriced_events=row[4],
+        approximate_events=row[5],
+        apps=row[6],
     )
     summary.cost_by_currency = dict(
         conn.execute(
@@ -167,8 +181,7 @@ def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day:
         params,
     ).fetchall()
     summary.per_day = conn.execute(
-        f"SELECT usage_date, count(*), sum(total_tokens) FROM raw_usage_events WHERE {where} "
-        "GROUP BY 1 ORDER BY 1",
+        f"SELECT usage_date, count(*), sum(total_tokens) FROM raw_usage_events WHERE {where} GROUP BY 1 ORDER BY 1",
         params,
     ).fetchall()
     return summary

@@ -29,8 +29,12 @@ def sleeps() -> list[float]:
 def make_sender(meter: ApiMeterServer, sleeps: list[float]) -> Callable[..., ApiMeterSender]:
     def make(**overrides: Any) -> ApiMeterSender:
         options: dict[str, Any] = {
-            "url": meter.base_url, "token": TOKEN, "tenant_id": TENANT_ID, "exporter_version": "0.1.0-test",
-            "sleep": sleeps.append, "timeout": 5.0,
+            "url": meter.base_url,
+            "token": TOKEN,
+            "tenant_id": TENANT_ID,
+            "exporter_version": "0.1.0-test",
+            "sleep": sleeps.append,
+            "timeout": 5.0,
         }
         options.update(overrides)
         return ApiMeterSender(options.pop("url"), options.pop("token"), options.pop("tenant_id"), **options)

@@ -30,7 +30,6 @@ api_meter_sent = _BUILT.get_assets_def("api_meter_sent")
 spool_replay_sensor = _BUILT.resolve_sensor_def("spool_replay_sensor")
 
 
-
 def resources(store: DuckDBStore) -> dict:
     return resources_on(store.path)
 
@@ -40,10 +39,21 @@ def send(store, instance, *, partition=None, first=None, last=None, config=None,
     kwargs = {"partition_key": partition.isoformat()} if partition else {}
     all_tags = dict(tags or {})
     if first:
-        all_tags.update({"dagster/asset_partition_range_start": first.isoformat(),
-                         "dagster/asset_partition_range_end": last.isoformat()})
-    return dg.materialize([api_meter_sent], resources=resources(store), instance=instance, raise_on_error=False,
-                          run_config=run_config, tags=all_tags, **kwargs)
+        all_tags.update(
+            {
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            }
+        )
+    return dg.materialize(
+        [api_meter_sent],
+        resources=resources(store),
+        instance=instance,
+        raise_on_error=False,
+        run_config=run_config,
+        tags=all_tags,
+        **kwargs,
+    )
 
 
 def spool_entries(store):
@@ -114,7 +124,8 @@ def test_range_run_records_delivered_days_and_fails_naming_the_others(store, ser
         materialized = instance.get_materialized_partitions(api_meter_sent.key)
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "API_Meter delivery failed for 2026-11-10, 2026-11-11, 2026-11-12" in failure.message + str(
-        failure.event_specific_data.error)
+        failure.event_specific_data.error
+    )
     assert recovered.success and materialized == {str(DAY1), str(DAY2), str(DAY3)}
     assert held(server) == expected(store)
     assert all(e.status == "resolved" for e in spool_entries(store).values())
@@ -184,15 +195,24 @@ def test_sensor_replays_due_days_skips_when_locked_and_never_sends_stale_values(
 def test_a_pending_entry_superseded_by_a_newer_delivery_is_not_replayed(store, server):
     load_day(store, DAY1, day_events(DAY1))
     with store.connect() as conn:
-        spool.spool_failure(conn, DAY1, "old failure", False, datetime.now(UTC) - timedelta(hours=1),
-                            data_version=datetime.now(UTC) - timedelta(hours=2))
+        spool.spool_failure(
+            conn,
+            DAY1,
+            "old failure",
+            False,
+            datetime.now(UTC) - timedelta(hours=1),
+            data_version=datetime.now(UTC) - timedelta(hours=2),
+        )
     with dg.instance_for_test() as instance:
         with store.connect() as conn:  # keep the entry open as if another process had spooled it after a delivery
             send(store, instance, partition=DAY1)
-            conn.execute("UPDATE api_meter_spool SET status = 'pending', "
-                         "next_attempt_at = now() - INTERVAL 1 MINUTE, last_failed_at = now() - INTERVAL 1 HOUR")
-        assert isinstance(spool_replay_sensor(dg.build_sensor_context(instance=instance, resources=resources(store))),
-                          dg.SkipReason)
+            conn.execute(
+                "UPDATE api_meter_spool SET status = 'pending', "
+                "next_attempt_at = now() - INTERVAL 1 MINUTE, last_failed_at = now() - INTERVAL 1 HOUR"
+            )
+        assert isinstance(
+            spool_replay_sensor(dg.build_sensor_context(instance=instance, resources=resources(store))), dg.SkipReason
+        )
 
 
 CHILD = textwrap.dedent("""
@@ -227,7 +247,8 @@ def test_a_process_killed_between_sending_and_the_ledger_is_replayed_exactly(sto
         conn.execute("UPDATE api_meter_spool SET next_attempt_at = now() - INTERVAL 1 MINUTE")
     with dg.instance_for_test() as instance:
         (request,) = spool_replay_sensor(
-            dg.build_sensor_context(instance=instance, resources=resources(store))).run_requests
+            dg.build_sensor_context(instance=instance, resources=resources(store))
+        ).run_requests
         replay = send(store, instance, partition=date.fromisoformat(request.partition_key), tags=request.tags)
     assert replay.success
     assert held(server) == expected(store)

@@ -27,8 +27,17 @@ T0 = datetime(2025, 12, 6, 1, 0, tzinfo=UTC)
 
 def deliver(conn: duckdb.DuckDBPyConnection, rows: list[PerModelRow], at: datetime, **kwargs: object) -> None:
     records = build_records(rows, tenant_id=TENANT_ID, timezone="UTC")
-    record_attempt(conn, records, outcome="delivered", attempted_at=at, http_status=200, attempts=1,
-                   inserted=len(records), updated=0, **kwargs)  # type: ignore[arg-type]
+    record_attempt(
+        conn,
+        records,
+        outcome="delivered",
+        attempted_at=at,
+        http_status=200,
+        attempts=1,
+        inserted=len(records),
+        updated=0,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def plan(rows: list[PerModelRow], conn: duckdb.DuckDBPyConnection, *, force: bool = False) -> DeliveryPlan:
@@ -73,7 +82,8 @@ def test_plan_classifies_new_changed_unchanged_and_zeroed(conn: duckdb.DuckDBPyC
     assert [(p.key, p.before, p.after) for p in result.changed] == [(before[1].key, before[1].values, now[1].values)]
     assert [(p.key, p.before) for p in result.new] == [(now[2].key, None)]
     assert {p.key: p.after for p in result.zeroed} == {
-        before[2].key: UsageValues.zero("USD"), before[3].key: UsageValues.zero("RMB")
+        before[2].key: UsageValues.zero("USD"),
+        before[3].key: UsageValues.zero("RMB"),
     }
     sent = {record_key(record): record for record in result.records}
     assert set(sent) == {before[1].key, now[2].key, before[2].key, before[3].key}
@@ -95,8 +105,9 @@ def test_a_zeroed_key_is_zeroed_once(conn: duckdb.DuckDBPyConnection) -> None:
     deliver(conn, rows, T0)
     first = plan(rows[:1], conn)
     assert [p.key for p in first.zeroed] == [rows[1].key]
-    record_attempt(conn, first.records, outcome="delivered", attempted_at=T0 + timedelta(hours=1), http_status=200,
-                   attempts=1)
+    record_attempt(
+        conn, first.records, outcome="delivered", attempted_at=T0 + timedelta(hours=1), http_status=200, attempts=1
+    )
     second = plan(rows[:1], conn)
     assert second.is_empty and {p.key for p in second.unchanged} == {rows[0].key, rows[1].key}
     assert len(plan(rows[:1], conn, force=True).records) == 2
@@ -107,7 +118,10 @@ def test_held_back_keys_are_neither_sent_nor_zeroed(conn: duckdb.DuckDBPyConnect
     deliver(conn, before, T0)
     conflict = replace(before[1], currency="RMB/USD", cost=Decimal("9"))  # two currencies: a data error
     result = plan_delivery(
-        [before[0], conflict], last_delivered(conn, {DAY}), tenant_id=TENANT_ID, timezone="UTC",
+        [before[0], conflict],
+        last_delivered(conn, {DAY}),
+        tenant_id=TENANT_ID,
+        timezone="UTC",
         hold_back=[before[1].key, before[2].key],
     )
     assert result.is_empty and result.zeroed == [] and result.held_back == [before[1].key, before[2].key]
@@ -148,8 +162,16 @@ def test_a_real_send_recorded_then_planned_again(
     report = raised.value.report
     for batch in report.batches:
         record_batch(conn, batch, run_id="run-1")
-    record_attempt(conn, report.not_attempted, outcome="failed", attempted_at=T0, http_status=None, attempts=0,
-                   response_text=NOT_ATTEMPTED, run_id="run-1")
+    record_attempt(
+        conn,
+        report.not_attempted,
+        outcome="failed",
+        attempted_at=T0,
+        http_status=None,
+        attempts=0,
+        response_text=NOT_ATTEMPTED,
+        run_id="run-1",
+    )
     assert last_delivered(conn, {DAY}) == {}
     attempts = history(conn, DAY)
     assert [(a.outcome, a.http_status, a.attempts) for a in attempts] == [("failed", 503, 1)] * 2 + [

@@ -50,8 +50,18 @@ def test_source_event_id_hashes_utf8() -> None:
 
 
 def test_record_has_every_contract_field_with_exact_values() -> None:
-    row = PerModelRow(date(2025, 12, 5), "anthropic", "claude-3-5-sonnet-20241022", 10000, 5000, 15000, 25,
-                      Decimal("0.1050000000"), "USD", unpriced_events=2)
+    row = PerModelRow(
+        date(2025, 12, 5),
+        "anthropic",
+        "claude-3-5-sonnet-20241022",
+        10000,
+        5000,
+        15000,
+        25,
+        Decimal("0.1050000000"),
+        "USD",
+        unpriced_events=2,
+    )
     (record,) = build_records([row], tenant_id=TENANT_ID, timezone="UTC")
     assert record == {
         "usage_date": "2025-12-05",
@@ -107,14 +117,19 @@ def test_json_body_refuses_float_and_non_finite_amounts() -> None:
 def test_json_body_escapes_strings_like_json() -> None:
     value = {"model": 'a"b\\c\n中文', "flag": True, "none": None, "list": [1, Decimal("2.50")]}
     assert json.loads(encode_json(value), parse_float=Decimal) == {
-        "model": 'a"b\\c\n中文', "flag": True, "none": None, "list": [1, Decimal("2.5")]
+        "model": 'a"b\\c\n中文',
+        "flag": True,
+        "none": None,
+        "list": [1, Decimal("2.5")],
     }
 
 
 def test_build_request_wraps_records_with_export_metadata() -> None:
     records = sample_records(2, day=date(2025, 12, 5)) + sample_records(1, day=date(2025, 12, 7))
     body = build_request(
-        records, tenant_id=TENANT_ID, exporter_version="0.1.0",
+        records,
+        tenant_id=TENANT_ID,
+        exporter_version="0.1.0",
         export_timestamp=datetime(2025, 12, 8, 1, 0, 3, tzinfo=UTC),
     )
     parsed = json.loads(body, parse_float=Decimal)

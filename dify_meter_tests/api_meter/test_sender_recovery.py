@@ -27,8 +27,13 @@ MakeSender = Callable[..., ApiMeterSender]
 
 def held(meter: ApiMeterServer) -> tuple:
     totals = meter.totals()
-    return (totals.input_tokens, totals.output_tokens, totals.total_tokens, totals.request_count,
-            totals.cost_by_currency.get("USD"))
+    return (
+        totals.input_tokens,
+        totals.output_tokens,
+        totals.total_tokens,
+        totals.request_count,
+        totals.cost_by_currency.get("USD"),
+    )
 
 
 def test_transient_faults_then_recovery_end_with_exact_totals(
@@ -69,8 +74,9 @@ def test_server_restart_between_batches_keeps_what_it_had(tmp_path: Path, sleeps
         if len(servers) == 1:
             servers.append(ApiMeterServer(token=TOKEN, tenant_id=TENANT_ID, store_path=store, port=first.port).start())
 
-    sender = ApiMeterSender(first.base_url, TOKEN, TENANT_ID, exporter_version="t", batch_size=2,
-                            sleep=restart_instead_of_sleeping)
+    sender = ApiMeterSender(
+        first.base_url, TOKEN, TENANT_ID, exporter_version="t", batch_size=2, sleep=restart_instead_of_sleeping
+    )
     try:
         report = sender.send(sample_records(5), on_batch=stop_after_first_batch)
     finally:

@@ -37,7 +37,11 @@ def assert_server_holds(meter: ApiMeterServer, count: int) -> None:
     totals = meter.totals()
     inputs, outputs, total, requests, cost = expected_totals(sample_rows(count))
     assert (totals.records, totals.input_tokens, totals.output_tokens, totals.total_tokens, totals.request_count) == (
-        count, inputs, outputs, total, requests
+        count,
+        inputs,
+        outputs,
+        total,
+        requests,
     )
     assert totals.cost_by_currency == {"USD": cost}
 
@@ -47,7 +51,8 @@ def test_200_is_recorded_as_delivered_with_inserted_and_updated(meter: ApiMeterS
     first = sender.send(sample_records(3))
     assert first.ok and first.inserted == 3 and first.updated == 0
     assert [(b.delivered, b.status, b.inserted, b.updated, b.attempts) for b in first.batches] == [
-        (True, 200, 2, 0, 1), (True, 200, 1, 0, 1)
+        (True, 200, 2, 0, 1),
+        (True, 200, 1, 0, 1),
     ]
     again = sender.send(sample_records(3))  # re-sending is harmless: an upsert
     assert again.inserted == 0 and again.updated == 3
@@ -103,8 +108,9 @@ def test_404_says_the_url_is_wrong(meter: ApiMeterServer, make_sender: MakeSende
 
 
 def body_size(records: list[dict]) -> int:
-    return len(build_request(records, tenant_id=TENANT_ID, exporter_version="0.1.0-test",
-                             export_timestamp=datetime.now(UTC)))
+    return len(
+        build_request(records, tenant_id=TENANT_ID, exporter_version="0.1.0-test", export_timestamp=datetime.now(UTC))
+    )
 
 
 def test_413_splits_the_batch_until_the_halves_fit(meter: ApiMeterServer, make_sender: MakeSender) -> None:
@@ -196,8 +202,9 @@ def free_port() -> int:
 
 def test_connection_errors_are_retried_then_reported(sleeps: list[float]) -> None:
     port = free_port()  # nothing listens there
-    sender = ApiMeterSender(f"http://127.0.0.1:{port}", TOKEN, TENANT_ID, exporter_version="t", max_retries=2,
-                            sleep=sleeps.append)
+    sender = ApiMeterSender(
+        f"http://127.0.0.1:{port}", TOKEN, TENANT_ID, exporter_version="t", max_retries=2, sleep=sleeps.append
+    )
     with pytest.raises(TransientDeliveryError) as raised:
         sender.send(sample_records(1))
     assert raised.value.attempts == 3 and raised.value.last_status is None and len(sleeps) == 2
@@ -212,8 +219,9 @@ def test_connection_error_then_the_server_comes_up() -> None:
         if not servers:
             servers.append(ApiMeterServer(token=TOKEN, tenant_id=TENANT_ID, port=port).start())
 
-    sender = ApiMeterSender(f"http://127.0.0.1:{port}", TOKEN, TENANT_ID, exporter_version="t",
-                            sleep=start_server_instead_of_sleeping)
+    sender = ApiMeterSender(
+        f"http://127.0.0.1:{port}", TOKEN, TENANT_ID, exporter_version="t", sleep=start_server_instead_of_sleeping
+    )
     try:
         report = sender.send(sample_records(2))
         assert report.ok and report.batches[0].attempts == 2

@@ -26,14 +26,22 @@ MINUTE = timedelta(minutes=1)
 
 
 def fail(conn: duckdb.DuckDBPyConnection, at: datetime, *, permanent: bool = False, version: datetime | None = None):  # type: ignore[no-untyped-def]
-    return spool_failure(conn, DAY, "HTTP 503 after 4 attempts", permanent, at, http_status=503,
-                         data_version=version, policy=POLICY)
+    return spool_failure(
+        conn, DAY, "HTTP 503 after 4 attempts", permanent, at, http_status=503, data_version=version, policy=POLICY
+    )
 
 
 def ledger_row(conn: duckdb.DuckDBPyConnection, outcome: str, at: datetime, version: datetime | None = None) -> None:
     records = build_records(sample_rows(1), tenant_id=TENANT_ID, timezone="UTC")
-    record_attempt(conn, records, outcome=outcome, attempted_at=at, http_status=200 if outcome == "delivered" else 503,  # type: ignore[arg-type]
-                   attempts=1, data_versions={DAY: version} if version else None)
+    record_attempt(
+        conn,
+        records,
+        outcome=outcome,
+        attempted_at=at,
+        http_status=200 if outcome == "delivered" else 503,  # type: ignore[arg-type]
+        attempts=1,
+        data_versions={DAY: version} if version else None,
+    )
 
 
 def test_a_transient_failure_is_pending_and_due_after_the_first_backoff(conn: duckdb.DuckDBPyConnection) -> None:

@@ -13,14 +13,24 @@ from dify_meter_tests.support.fixture_files import SEED_FILE
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize(("version", "model_from", "details", "newer"), [
-    ("1.12.1", "model from:   each conversation's detail", "detail reads: chat, agent-chat, completion", False),
-    ("1.14.1", "model from:   the conversation list items", "detail reads: completion only", False),
-    ("1.16.1", "model from:   the conversation list items", "detail reads: completion only", False),
-    ("1.18.0", "model from:   the conversation list items", "detail reads: completion only", True),
-])
-def test_check_names_the_version_behaviours(version, model_from, details, newer, configured,  # noqa: F811
-                                            monkeypatch, capsys) -> None:
+@pytest.mark.parametrize(
+    ("version", "model_from", "details", "newer"),
+    [
+        ("1.12.1", "model from:   each conversation's detail", "detail reads: chat, agent-chat, completion", False),
+        ("1.14.1", "model from:   the conversation list items", "detail reads: completion only", False),
+        ("1.16.1", "model from:   the conversation list items", "detail reads: completion only", False),
+        ("1.18.0", "model from:   the conversation list items", "detail reads: completion only", True),
+    ],
+)
+def test_check_names_the_version_behaviours(
+    version,
+    model_from,
+    details,
+    newer,
+    configured,  # noqa: F811
+    monkeypatch,
+    capsys,
+) -> None:
     ws = fixture_workspace(SEED_FILE)
     agent_apps = 0
     if version >= "1.16":

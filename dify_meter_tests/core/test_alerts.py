@@ -10,16 +10,24 @@ from dify_meter.core.alerts import ATTEMPTS, Alert, AlertWebhook, ui_link
 from dify_meter.settings import SettingsError, load_settings
 from dify_meter_tests.support.webhook_receiver import WebhookReceiver
 
-ALERT = Alert(title="API_Meter delivery overdue", day=date(2026, 11, 10), reason="token tok-123 was refused",
-              link=ui_link("http://dagster.example:3000/", "assets/api_meter_sent"))
+ALERT = Alert(
+    title="API_Meter delivery overdue",
+    day=date(2026, 11, 10),
+    reason="token tok-123 was refused",
+    link=ui_link("http://dagster.example:3000/", "assets/api_meter_sent"),
+)
 
 
 def test_posts_the_day_the_reason_and_a_link_without_secrets():
     with WebhookReceiver() as receiver:
         assert AlertWebhook(receiver.url, secrets=["tok-123"]).post(ALERT)
-    assert receiver.bodies == [{"text": "*dify_meter: API_Meter delivery overdue for 2026-11-10*\n"
-                                        "token [secret removed] was refused\n"
-                                        "<http://dagster.example:3000/assets/api_meter_sent|Open in Dagster>"}]
+    assert receiver.bodies == [
+        {
+            "text": "*dify_meter: API_Meter delivery overdue for 2026-11-10*\n"
+            "token [secret removed] was refused\n"
+            "<http://dagster.example:3000/assets/api_meter_sent|Open in Dagster>"
+        }
+    ]
 
 
 def test_retries_a_busy_webhook_a_bounded_number_of_times(caplog):
@@ -52,5 +60,7 @@ def test_a_bad_webhook_url_is_a_clear_configuration_error_that_hides_it(url):
 def test_the_ui_url_is_checked_like_every_url():
     with pytest.raises(SettingsError, match="DIFY_METER_UI_URL"):
         load_settings(_env_file=None, dify_meter_ui_url="dagster:3000")
-    assert load_settings(_env_file=None, dify_meter_ui_url="http://dagster:3000/").dify_meter_ui_url == \
-        "http://dagster:3000"
+    assert (
+        load_settings(_env_file=None, dify_meter_ui_url="http://dagster:3000/").dify_meter_ui_url
+        == "http://dagster:3000"
+    )

@@ -48,12 +48,28 @@ def stored_version(store: DuckDBStore) -> int:
 
 def event(event_id: str, day: date) -> UsageEvent:
     return UsageEvent(
-        event_id=event_id, source="message", usage_date=day,
+        event_id=event_id,
+        source="message",
+        usage_date=day,
         occurred_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
-        app_id="app-1", app_name="Support Chat", app_mode="chat", user_type="end_user", user_id="alice",
-        provider_raw="openai", model_raw="gpt-4o", input_tokens=100, output_tokens=20, total_tokens=120,
-        cost=Decimal("0.0012345"), currency="USD", priced=True, approximate=False,
-        conversation_id="c1", message_id=event_id, workflow_run_id=None, node_type=None,
+        app_id="app-1",
+        app_name="Support Chat",
+        app_mode="chat",
+        user_type="end_user",
+        user_id="alice",
+        provider_raw="openai",
+        model_raw="gpt-4o",
+        input_tokens=100,
+        output_tokens=20,
+        total_tokens=120,
+        cost=Decimal("0.0012345"),
+        currency="USD",
+        priced=True,
+        approximate=False,
+        conversation_id="c1",
+        message_id=event_id,
+        workflow_run_id=None,
+        node_type=None,
     )
 
 
@@ -62,8 +78,14 @@ def test_a_file_made_before_migrations_keeps_every_row_and_works(tmp_path):
     build_store_v0(path)
     before = all_rows(path)
     assert all(len(rows) >= 3 for rows in before.values()), before.keys()
-    assert {"raw_usage_events", "api_meter_ledger", "api_meter_spool", "usage_per_model",
-            "dify_conversation_details", "dify_finished_runs"} <= set(before)
+    assert {
+        "raw_usage_events",
+        "api_meter_ledger",
+        "api_meter_spool",
+        "usage_per_model",
+        "dify_conversation_details",
+        "dify_finished_runs",
+    } <= set(before)
 
     store = DuckDBStore(path)
     day = date(2026, 12, 1)
@@ -120,9 +142,7 @@ def with_migration(tmp_path: Path, name: str, sql: str) -> Path:
 
 def raw_columns(store: DuckDBStore) -> set[str]:
     with store.connect_read_only() as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw_usage_events'"
-        ).fetchall()
+        rows = conn.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw_usage_events'").fetchall()
     return {row[0] for row in rows}
 
 
@@ -131,7 +151,8 @@ def test_a_failing_migration_leaves_the_file_at_its_previous_version(tmp_path):
     with DuckDBStore(path).connect() as conn:
         replace_window(conn, date(2026, 12, 1), date(2026, 12, 1), [event("kept", date(2026, 12, 1))])
     broken = with_migration(
-        tmp_path, "0002_read_from.sql",
+        tmp_path,
+        "0002_read_from.sql",
         "ALTER TABLE raw_usage_events ADD COLUMN read_from VARCHAR;\nSELECT * FROM no_such_table;\n",
     )
     store = DuckDBStore(path, migrations_dir=broken)

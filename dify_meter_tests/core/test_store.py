@@ -20,8 +20,10 @@ def test_lock_held_by_another_process_is_a_clear_error(tmp_path):
     holder.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(StoreLockedError, match="locked by another process"), \
-                DuckDBStore(path, lock_wait_seconds=0.3).connect():
+        with (
+            pytest.raises(StoreLockedError, match="locked by another process"),
+            DuckDBStore(path, lock_wait_seconds=0.3).connect(),
+        ):
             pass
         with pytest.raises(StoreLockedError), DuckDBStore(path).connect_read_only():
             pass

@@ -7,8 +7,16 @@ TENANT = "12345678-1234-1234-1234-123456789abc"
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("localhost", True), ("::1", True), ("[::1]", True),
-     ("10.0.0.1", False), ("meter.example.com", False), (None, False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("10.0.0.1", False),
+        ("meter.example.com", False),
+        (None, False),
+    ],
 )
 def test_loopback_hosts(host, loopback):
     assert is_loopback_host(host) is loopback

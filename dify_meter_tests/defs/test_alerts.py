@@ -33,8 +33,10 @@ def receiver(monkeypatch, tmp_path):
 
 
 def resources(tmp_path) -> dict:
-    return {"duckdb_store": DuckDBStoreResource(path=str(tmp_path / "m.duckdb")),
-            "meter_settings": MeterSettingsResource()}
+    return {
+        "duckdb_store": DuckDBStoreResource(path=str(tmp_path / "m.duckdb")),
+        "meter_settings": MeterSettingsResource(),
+    }
 
 
 def test_a_failed_run_posts_its_day_its_reason_and_a_link_without_secrets(receiver, tmp_path):
@@ -46,8 +48,11 @@ def test_a_failed_run_posts_its_day_its_reason_and_a_link_without_secrets(receiv
         result = dg.materialize([sending], instance=instance, partition_key=DAY.isoformat(), raise_on_error=False)
         assert not result.success
         context = dg.build_run_status_sensor_context(
-            sensor_name="alert_on_run_failure", dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance, dagster_run=result.dagster_run, resources=resources(tmp_path),
+            sensor_name="alert_on_run_failure",
+            dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources=resources(tmp_path),
         ).for_run_failure()
         alert_on_run_failure(context)
     [text] = receiver.texts
@@ -59,13 +64,20 @@ def test_a_failed_run_posts_its_day_its_reason_and_a_link_without_secrets(receiv
 
 def test_a_day_the_spool_gave_up_on_is_posted_once(receiver, tmp_path):
     with DuckDBStore(tmp_path / "m.duckdb").connect() as conn:
-        spool.spool_failure(conn, DAY, "API_Meter answered 422: unknown model", permanent=True,
-                            now=datetime(2026, 11, 11, 2, tzinfo=UTC), http_status=422)
+        spool.spool_failure(
+            conn,
+            DAY,
+            "API_Meter answered 422: unknown model",
+            permanent=True,
+            now=datetime(2026, 11, 11, 2, tzinfo=UTC),
+            http_status=422,
+        )
     with dg.instance_for_test() as instance:
         first = spool_exhausted_alert_sensor(dg.build_sensor_context(instance=instance, resources=resources(tmp_path)))
         assert isinstance(first, dg.SensorResult) and first.cursor
-        again = spool_exhausted_alert_sensor(dg.build_sensor_context(
-            instance=instance, resources=resources(tmp_path), cursor=first.cursor))
+        again = spool_exhausted_alert_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources(tmp_path), cursor=first.cursor)
+        )
     assert isinstance(again, dg.SkipReason) and "1 days wait for a person" in (again.skip_message or "")
     [text] = receiver.texts
     assert text.startswith(f"*dify_meter: delivery to API_Meter gave up for {DAY}*\nAPI_Meter answered 422")
@@ -78,8 +90,13 @@ def test_a_currency_conflict_posts_the_error_check(receiver, tmp_path):
         replace_window(conn, DAY, DAY, [make_event("a", DAY), make_event("b", DAY, currency="EUR")])
     per_model = load_defs().get_assets_def("usage_per_model")
     with dg.instance_for_test() as instance:
-        result = dg.materialize([per_model], resources=resources(tmp_path), instance=instance,
-                                partition_key=DAY.isoformat(), raise_on_error=False)
+        result = dg.materialize(
+            [per_model],
+            resources=resources(tmp_path),
+            instance=instance,
+            partition_key=DAY.isoformat(),
+            raise_on_error=False,
+        )
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert failed == {"currency"}
     [text] = receiver.texts

@@ -40,9 +40,13 @@ def test_delivering_an_older_day_leaves_the_due_day_overdue(tmp_path, monkeypatc
     sent = load_defs().get_assets_def("api_meter_sent")
     resources = {"duckdb_store": DuckDBStoreResource(path=str(store.path)), "meter_settings": MeterSettingsResource()}
     with ApiMeterServer() as api_meter, WebhookReceiver() as webhook, dg.instance_for_test() as instance:
-        for name, value in {"API_METER_URL": api_meter.base_url, "API_METER_TOKEN": DEFAULT_TOKEN,
-                            "API_METER_TENANT_ID": DEFAULT_TENANT_ID, "DIFY_METER_ALERT_WEBHOOK_URL": webhook.url,
-                            "DIFY_METER_DUCKDB": str(store.path)}.items():
+        for name, value in {
+            "API_METER_URL": api_meter.base_url,
+            "API_METER_TOKEN": DEFAULT_TOKEN,
+            "API_METER_TENANT_ID": DEFAULT_TENANT_ID,
+            "DIFY_METER_ALERT_WEBHOOK_URL": webhook.url,
+            "DIFY_METER_DUCKDB": str(store.path),
+        }.items():
             monkeypatch.setenv(name, value)
         assert dg.materialize([sent], resources=resources, instance=instance, partition_key=older.isoformat()).success
         assert overdue_day(instance, settings, utc_now()) == due
@@ -50,11 +54,13 @@ def test_delivering_an_older_day_leaves_the_due_day_overdue(tmp_path, monkeypatc
         first = delivery_deadline_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert isinstance(first, dg.SensorResult) and first.cursor == due.isoformat()
         assert f"{due} is overdue: not delivered to API_Meter by" in str(first.skip_reason)
-        again = delivery_deadline_sensor(dg.build_sensor_context(instance=instance, resources=resources,
-                                                                 cursor=first.cursor))
+        again = delivery_deadline_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
+        )
         assert isinstance(again, dg.SkipReason) and f"{due} is overdue" in (again.skip_message or "")
         assert len(webhook.texts) == 1 and webhook.texts[0].startswith(
-            f"*dify_meter: API_Meter delivery overdue for {due}*")
+            f"*dify_meter: API_Meter delivery overdue for {due}*"
+        )
 
         assert dg.materialize([sent], resources=resources, instance=instance, partition_key=due.isoformat()).success
         assert overdue_day(instance, settings, utc_now()) is None

@@ -27,7 +27,10 @@ def test_definitions_load_with_every_asset_and_check(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
-        "raw_usage_events", *AGGREGATES, "api_meter_sent"}
+        "raw_usage_events",
+        *AGGREGATES,
+        "api_meter_sent",
+    }
     assert defs.resolve_job_def("daily_usage_job") and defs.resolve_job_def("api_meter_replay_job")
     assert defs.resolve_schedule_def("daily_usage_schedule").job_name == "daily_usage_job"
     assert defs.resolve_sensor_def("spool_replay_sensor").job_name == "api_meter_replay_job"
@@ -48,12 +51,20 @@ def test_every_asset_is_documented_grouped_and_daily(defs):
 def test_aggregates_materialize_with_passing_checks(tmp_path):
     store = DuckDBStore(tmp_path / "m.duckdb")
     with store.connect() as conn:
-        replace_window(conn, DAY, DAY, [
-            make_event("a", DAY), make_event("b", DAY, provider_raw="langgenius/openai/openai"),
-        ])
+        replace_window(
+            conn,
+            DAY,
+            DAY,
+            [
+                make_event("a", DAY),
+                make_event("b", DAY, provider_raw="langgenius/openai/openai"),
+            ],
+        )
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [usage_per_model, usage_workspace], resources=resources_on(store.path), partition_key=DAY.isoformat(),
+            [usage_per_model, usage_workspace],
+            resources=resources_on(store.path),
+            partition_key=DAY.isoformat(),
             instance=instance,
         )
     assert result.success
@@ -70,15 +81,21 @@ def test_a_failing_blocking_check_stops_downstream_assets(tmp_path):
         replace_window(conn, DAY, DAY, [make_event("a", DAY)])
         conn.execute("UPDATE raw_usage_events SET total_tokens = total_tokens + 1")  # Dify sent bad arithmetic
 
-    @dg.asset(deps=[usage_per_model], partitions_def=usage_per_model.partitions_def,
-              backfill_policy=dg.BackfillPolicy.single_run())
+    @dg.asset(
+        deps=[usage_per_model],
+        partitions_def=usage_per_model.partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
     def downstream_of_per_model() -> None:
         raise AssertionError("must not run after a failing blocking check")
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [usage_per_model, downstream_of_per_model], resources=resources_on(store.path),
-            partition_key=DAY.isoformat(), instance=instance, raise_on_error=False,
+            [usage_per_model, downstream_of_per_model],
+            resources=resources_on(store.path),
+            partition_key=DAY.isoformat(),
+            instance=instance,
+            raise_on_error=False,
         )
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert "token_arithmetic" in failed

@@ -30,14 +30,17 @@ def test_each_partition_carries_its_own_days_sums(demo_run, asset):
         for day in demo_run.days():
             metadata = by_day[day.isoformat()]
             assert "days" not in metadata  # no range-level key on a partition
-            rows, tokens = conn.execute(f"SELECT count(*), coalesce(sum(total_tokens), 0) FROM {asset} "
-                                        "WHERE usage_date = ?", [day]).fetchone()
+            rows, tokens = conn.execute(
+                f"SELECT count(*), coalesce(sum(total_tokens), 0) FROM {asset} WHERE usage_date = ?", [day]
+            ).fetchone()
             assert rows > 0 and metadata["dagster/row_count"] == rows
             assert metadata["total_tokens"] == tokens
             assert metadata["events" if asset == "raw_usage_events" else "rows"] == rows
-            cost_sql = ("SELECT currency, sum(cost) FROM raw_usage_events WHERE usage_date = ? AND priced GROUP BY 1"
-                        if asset == "raw_usage_events" else
-                        f"SELECT currency, sum(cost) FROM {asset} WHERE usage_date = ? GROUP BY 1")
+            cost_sql = (
+                "SELECT currency, sum(cost) FROM raw_usage_events WHERE usage_date = ? AND priced GROUP BY 1"
+                if asset == "raw_usage_events"
+                else f"SELECT currency, sum(cost) FROM {asset} WHERE usage_date = ? GROUP BY 1"
+            )
             if asset in ("usage_per_model", "usage_workspace", "raw_usage_events"):
                 for currency, cost in conn.execute(cost_sql, [day]).fetchall():
                     if cost:
@@ -50,17 +53,24 @@ def test_each_delivered_day_says_what_was_sent_for_it(demo_run):
     with demo_run.store.connect_read_only() as conn:
         for day in demo_run.days():
             metadata = by_day[day.isoformat()]
-            keys, tokens = conn.execute("SELECT count(*), sum(total_tokens) FROM usage_per_model "
-                                        "WHERE usage_date = ? AND NOT currency_conflict", [day]).fetchone()
+            keys, tokens = conn.execute(
+                "SELECT count(*), sum(total_tokens) FROM usage_per_model "
+                "WHERE usage_date = ? AND NOT currency_conflict",
+                [day],
+            ).fetchone()
             assert (metadata["records_sent"], metadata["new_keys"], metadata["total_tokens_sent"]) == (
-                keys, keys, tokens)
+                keys,
+                keys,
+                tokens,
+            )
             assert metadata["zeroed_keys"] == metadata["unchanged_keys"] == 0
             assert f"**{keys} records to send**" in metadata["plan"]
 
 
 def test_all_assets_ran_in_one_run(demo_run):
     assert set(ALL_ASSETS) == {
-        event.asset_key.to_user_string() for event in demo_run.result.get_asset_materialization_events()}
+        event.asset_key.to_user_string() for event in demo_run.result.get_asset_materialization_events()
+    }
 
 
 def test_tables_declare_their_name_columns_and_lineage(demo_run):
@@ -70,8 +80,14 @@ def test_tables_declare_their_name_columns_and_lineage(demo_run):
             spec = built.get_assets_def(asset).specs_by_key[dg.AssetKey(asset)]
             assert spec.metadata["dagster/table_name"] == f"main.{asset}"
             declared = [(c.name, c.type) for c in spec.metadata["dagster/column_schema"].columns]
-            assert declared == conn.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                            "WHERE table_name = ? ORDER BY ordinal_position", [asset]).fetchall()
+            assert (
+                declared
+                == conn.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = ? ORDER BY ordinal_position",
+                    [asset],
+                ).fetchall()
+            )
     lineage = materializations(demo_run, "usage_per_model")["2026-11-10"]["dagster/column_lineage"]
     assert [dep.column_name for dep in lineage.deps_by_column["model"]] == ["model_raw"]
     assert [dep.column_name for dep in lineage.deps_by_column["cost"]] == ["cost"]

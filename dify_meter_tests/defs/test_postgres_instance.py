@@ -58,23 +58,30 @@ def test_an_existing_home_moves_to_postgres_and_runs_there(dagster_pg_url, tmp_p
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1  # DuckDB: one step at a time
-        result = dg.materialize([built.get_assets_def("usage_per_model")], resources=resources, instance=instance,
-                                partition_key=day.isoformat())
+        result = dg.materialize(
+            [built.get_assets_def("usage_per_model")],
+            resources=resources,
+            instance=instance,
+            partition_key=day.isoformat(),
+        )
         assert result.success
 
         sensor = delivery_deadline_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert isinstance(sensor, dg.SensorResult) and " is overdue: " in str(sensor.skip_reason)  # read from PG
         schedule = built.resolve_schedule_def("daily_usage_schedule")
-        tick = schedule.evaluate_tick(dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime.now(UTC)))
+        tick = schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC))
+        )
         assert tick.run_requests and tick.run_requests[0].tags["dagster/asset_partition_range_end"] == str(
-            (datetime.now(UTC) - timedelta(days=1)).date())
+            (datetime.now(UTC) - timedelta(days=1)).date()
+        )
 
     with psycopg.connect(dagster_pg_url.replace("+psycopg2", "")) as connection:
         runs = connection.execute("SELECT count(*) FROM runs WHERE run_id = %s", [result.run_id]).fetchone()
         materialized = connection.execute(
             "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
-            [result.run_id]).fetchone()
+            [result.run_id],
+        ).fetchone()
     assert runs == (1,) and materialized == (1,)
 
 

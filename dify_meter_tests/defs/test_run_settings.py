@@ -52,18 +52,28 @@ def launch_and_run_in_worker(worker_env: dict[str, str]) -> tuple[dg.DagsterRun,
             tags={"dagster/partition": DAY.isoformat()},
             job_code_origin=ReconstructableRepository.for_module(
                 "dify_meter.definitions", "defs", working_directory=str(REPO_ROOT)
-            ).get_reconstructable_job(job.name).get_python_origin(),
+            )
+            .get_reconstructable_job(job.name)
+            .get_python_origin(),
         )
-        arguments = ExecuteRunArgs(job_origin=run.job_code_origin, run_id=run.run_id,
-                                   instance_ref=instance.get_ref())
-        subprocess.run([sys.executable, "-m", "dagster", "api", "execute_run", serialize_value(arguments)],
-                       env={**os.environ, **worker_env}, capture_output=True, text=True, timeout=240, check=False)
+        arguments = ExecuteRunArgs(job_origin=run.job_code_origin, run_id=run.run_id, instance_ref=instance.get_ref())
+        subprocess.run(
+            [sys.executable, "-m", "dagster", "api", "execute_run", serialize_value(arguments)],
+            env={**os.environ, **worker_env},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
         finished = instance.get_run_by_id(run.run_id)
         assert finished is not None
-        errors = [entry.dagster_event.event_specific_data.error.to_string()  # type: ignore[union-attr]
-                  for entry in instance.all_logs(run.run_id)
-                  if entry.dagster_event and entry.dagster_event.is_failure
-                  and getattr(entry.dagster_event.event_specific_data, "error", None)]
+        errors = [
+            entry.dagster_event.event_specific_data.error.to_string()  # type: ignore[union-attr]
+            for entry in instance.all_logs(run.run_id)
+            if entry.dagster_event
+            and entry.dagster_event.is_failure
+            and getattr(entry.dagster_event.event_specific_data, "error", None)
+        ]
         return finished, "\n".join(errors)
 
 

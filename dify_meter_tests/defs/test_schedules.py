@@ -35,7 +35,10 @@ print(json.dumps({
 
 def tick(when: str, **env: str) -> dict:
     completed = subprocess.run(
-        [sys.executable, "-c", EVALUATE_TICK, when], env={**os.environ, **env}, capture_output=True, text=True,
+        [sys.executable, "-c", EVALUATE_TICK, when],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -50,8 +53,13 @@ def test_lookback_window():
 
 @pytest.mark.e2e
 def test_tick_requests_yesterday_and_lookback_in_the_configured_timezone_on_a_dst_day():
-    result = tick("2026-11-02T01:00:00", DIFY_TIMEZONE="America/New_York", SCHEDULE_CRON="0 1 * * *",
-                  DIFY_LOOKBACK_DAYS="2", SCHEDULE_ENABLED="true")
+    result = tick(
+        "2026-11-02T01:00:00",
+        DIFY_TIMEZONE="America/New_York",
+        SCHEDULE_CRON="0 1 * * *",
+        DIFY_LOOKBACK_DAYS="2",
+        SCHEDULE_ENABLED="true",
+    )
     assert (result["cron"], result["timezone"]) == ("0 1 * * *", "America/New_York")
     assert result["status"].endswith("RUNNING")
     (tags,) = result["requests"]
@@ -62,11 +70,18 @@ def test_tick_requests_yesterday_and_lookback_in_the_configured_timezone_on_a_ds
 
 @pytest.mark.e2e
 def test_cron_timezone_and_output_mode_need_no_code_change():
-    result = tick("2026-06-15T06:30:00", DIFY_TIMEZONE="Asia/Tokyo", SCHEDULE_CRON="30 6 * * *",
-                  DIFY_LOOKBACK_DAYS="0", DIFY_OUTPUT_MODE="per_user")
+    result = tick(
+        "2026-06-15T06:30:00",
+        DIFY_TIMEZONE="Asia/Tokyo",
+        SCHEDULE_CRON="30 6 * * *",
+        DIFY_LOOKBACK_DAYS="0",
+        DIFY_OUTPUT_MODE="per_user",
+    )
     assert (result["cron"], result["timezone"]) == ("30 6 * * *", "Asia/Tokyo")
     assert result["status"].endswith("STOPPED")  # SCHEDULE_ENABLED defaults to false
     (tags,) = result["requests"]
     assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
-        "2026-06-14", "2026-06-14")
+        "2026-06-14",
+        "2026-06-14",
+    )
     assert result["job_assets"] == ["raw_usage_events", "usage_per_user"]

@@ -27,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # (the definitions factory reads the settings of each in-process run).
 # --- usage errors: exit code 2 before anything runs ---------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -34,23 +35,41 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
         (["--start-date", "yesterday", "--end-date", "2026-06-08"], {}, "expected a date as YYYY-MM-DD"),
         (["--mode", "per_team"], {}, "argument --mode: invalid choice: 'per_team'"),
         (["--period", "hourly"], {}, "argument --period: invalid choice: 'hourly'"),
-        (["--date", "2026-06-06", "--start-date", "2026-06-06", "--end-date", "2026-06-07"], {},
-         "give either --date D or --start-date A --end-date B, not both"),
+        (
+            ["--date", "2026-06-06", "--start-date", "2026-06-06", "--end-date", "2026-06-07"],
+            {},
+            "give either --date D or --start-date A --end-date B, not both",
+        ),
         (["--start-date", "2026-06-06"], {}, "give both --start-date and --end-date (or --date D for one day)"),
-        (["--start-date", "2026-06-08", "--end-date", "2026-06-06"], {},
-         "--start-date 2026-06-08 is after --end-date 2026-06-06"),
-        (["--date", "2024-12-31"], {},
-         "--date 2024-12-31 is before DIFY_PARTITIONS_START (2025-01-01): there is no partition for it"),
+        (
+            ["--start-date", "2026-06-08", "--end-date", "2026-06-06"],
+            {},
+            "--start-date 2026-06-08 is after --end-date 2026-06-06",
+        ),
+        (
+            ["--date", "2024-12-31"],
+            {},
+            "--date 2024-12-31 is before DIFY_PARTITIONS_START (2025-01-01): there is no partition for it",
+        ),
         (["--date", str(TODAY)], {}, f"--date {TODAY} is today or later in UTC: its partition exists only once"),
-        (["--start-date", "2026-06-06", "--end-date", str(TODAY + timedelta(days=3))], {},
-         f"The latest day to export is {TODAY - timedelta(days=1)}."),
-        ([], {"DIFY_START_DATE": "2024-06-01", "DIFY_END_DATE": "2024-06-30"},
-         "DIFY_START_DATE 2024-06-01 is before DIFY_PARTITIONS_START (2025-01-01)"),
+        (
+            ["--start-date", "2026-06-06", "--end-date", str(TODAY + timedelta(days=3))],
+            {},
+            f"The latest day to export is {TODAY - timedelta(days=1)}.",
+        ),
+        (
+            [],
+            {"DIFY_START_DATE": "2024-06-01", "DIFY_END_DATE": "2024-06-30"},
+            "DIFY_START_DATE 2024-06-01 is before DIFY_PARTITIONS_START (2025-01-01)",
+        ),
         ([], {"DIFY_END_DATE": str(TODAY)}, f"DIFY_END_DATE {TODAY} is today or later in UTC"),
         ([], {"DIFY_OUTPUT_MODE": "per_team"}, "DIFY_OUTPUT_MODE: Input should be"),
         (["--date", "2026-06-06"], {"DIFY_API_URL": ""}, "DIFY_API_URL is required"),
-        (["--date", "2026-06-06", "--mode", "per_model"], {"API_METER_TOKEN": ""},
-         "API_METER_TOKEN required to send to API_Meter"),
+        (
+            ["--date", "2026-06-06", "--mode", "per_model"],
+            {"API_METER_TOKEN": ""},
+            "API_METER_TOKEN required to send to API_Meter",
+        ),
     ],
 )
 def test_bad_arguments_and_ranges_are_usage_errors(argv, env, message, configured, dify, capsys, monkeypatch):
@@ -105,8 +124,12 @@ def test_dry_run_sends_nothing_then_the_export_delivers_the_ground_truth(configu
 
 
 def test_weekly_period_shows_the_roll_up_of_the_exported_days(configured, workspace, api_meter, capsys):
-    assert exit_code(["export", "--start-date", str(SAT), "--end-date", str(MON), "--mode", "workspace",
-                      "--period", "weekly"]) == 0
+    assert (
+        exit_code(
+            ["export", "--start-date", str(SAT), "--end-date", str(MON), "--mode", "workspace", "--period", "weekly"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Usage of the workspace, 2026-06-06 .. 2026-06-08, per week:" in out
     assert "| week of | requests | input | output | total tokens | cost | currency |" in out
@@ -133,7 +156,8 @@ def test_a_failed_delivery_exits_1_saying_why_and_where_the_logs_are(configured,
     assert "Stack Trace:" in log.read_text()  # the whole story is in the log file
     assert "Usage per model, 2026-06-07 .. 2026-06-07" in captured.out  # the aggregate was built all the same
     assert "Days in the spool: 2026-06-07 failed (waits for you: dify-meter spool replay --date 2026-06-07)" in (
-        captured.out)
+        captured.out
+    )
     assert api_meter.records() == {}
 
 
@@ -183,10 +207,12 @@ def test_the_spool_sensor_fails_a_killed_run_and_frees_its_slot(configured, dify
 
     run_id = kill_a_run_holding_the_duckdb_slot(configured, dify)
     with dg.DagsterInstance.get() as instance:
-        spool_replay_sensor(dg.build_sensor_context(
-            instance=instance,
-            resources=build_resources(load_settings()).by_key(),
-        ))
+        spool_replay_sensor(
+            dg.build_sensor_context(
+                instance=instance,
+                resources=build_resources(load_settings()).by_key(),
+            )
+        )
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
 

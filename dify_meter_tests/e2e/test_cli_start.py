@@ -21,7 +21,8 @@ SCHEDULES_QUERY = """{ schedulesOrError(repositorySelector: {repositoryName: "__
 
 
 def test_with_the_schedule_off_it_runs_the_default_export_and_says_how_to_turn_it_on(
-        configured, workspace, api_meter, monkeypatch, capsys):
+    configured, workspace, api_meter, monkeypatch, capsys
+):
     monkeypatch.setenv("DIFY_START_DATE", str(SAT))  # the default range, instead of the previous month
     monkeypatch.setenv("DIFY_END_DATE", str(SUN))
     assert exit_code(["start"]) == 0
@@ -32,8 +33,10 @@ def test_with_the_schedule_off_it_runs_the_default_export_and_says_how_to_turn_i
     assert (requests, tokens) == (len(expected), sum(e.total_tokens for e in expected))
     assert api_meter.totals().total_tokens == tokens
     assert {c: a for c, a in costs.items() if a} == truth_costs(expected)
-    assert ("The daily schedule is off. To run it, set SCHEDULE_ENABLED=true and run `dify-meter start` again: it "
-            "starts the Dagster webserver and daemon, and daily_usage_schedule runs at '0 1 * * *' (UTC).") in out
+    assert (
+        "The daily schedule is off. To run it, set SCHEDULE_ENABLED=true and run `dify-meter start` again: it "
+        "starts the Dagster webserver and daemon, and daily_usage_schedule runs at '0 1 * * *' (UTC)."
+    ) in out
 
 
 def test_with_the_schedule_off_a_default_range_into_today_is_a_usage_error(configured, monkeypatch):
@@ -58,8 +61,14 @@ def _processes_with(dagster_home: Path) -> list[int]:
 def test_with_the_schedule_on_it_serves_the_ui_with_the_schedule_running_and_stops_on_ctrl_c(configured):
     port = closed_port()
     env = {**os.environ, "SCHEDULE_ENABLED": "true"}
-    server = subprocess.Popen([sys.executable, "-m", "dify_meter.cli.main", "start", "--port", str(port)], env=env,
-                              cwd=configured, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dify_meter.cli.main", "start", "--port", str(port)],
+        env=env,
+        cwd=configured,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS

@@ -40,9 +40,23 @@ def dagster_env(tmp_path: Path, simulator: DifySimulator, timezone: str) -> dict
 
 def materialize(env: dict[str, str], *partition_args: str, select: str = "raw_usage_events"):
     return subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", select, *partition_args,
-         "-m", "dify_meter.definitions"],
-        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "--select",
+            select,
+            *partition_args,
+            "-m",
+            "dify_meter.definitions",
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -61,8 +75,12 @@ def test_single_partition_with_everything_downstream_and_a_clear_config_error(tm
     day = date(2026, 6, 3)
     workspace = generate_workspace(seed=3, start_date=day - timedelta(days=1), days=3)
     with DifySimulator(workspace) as simulator, ApiMeterServer() as api_meter:
-        env = {**dagster_env(tmp_path, simulator, "UTC"), "API_METER_URL": api_meter.base_url,
-               "API_METER_TOKEN": DEFAULT_TOKEN, "API_METER_TENANT_ID": DEFAULT_TENANT_ID}
+        env = {
+            **dagster_env(tmp_path, simulator, "UTC"),
+            "API_METER_URL": api_meter.base_url,
+            "API_METER_TOKEN": DEFAULT_TOKEN,
+            "API_METER_TENANT_ID": DEFAULT_TENANT_ID,
+        }
         result = materialize(env, "--partition", day.isoformat(), select="raw_usage_events*")
         held_tokens = api_meter.totals().total_tokens
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -71,8 +89,12 @@ def test_single_partition_with_everything_downstream_and_a_clear_config_error(tm
         raw_tokens = conn.execute("SELECT sum(total_tokens) FROM raw_usage_events").fetchone()[0]
         model_tokens = conn.execute("SELECT sum(total_tokens) FROM usage_per_model").fetchone()[0]
     start, end = day_window(day, day, "UTC")
-    assert raw_tokens == model_tokens == held_tokens == sum(
-        e.total_tokens for e in workspace.ground_truth(start, end, "UTC"))
+    assert (
+        raw_tokens
+        == model_tokens
+        == held_tokens
+        == sum(e.total_tokens for e in workspace.ground_truth(start, end, "UTC"))
+    )
     assert bad.returncode != 0
     assert "DIFY_MAX_CONCURRENCY" in bad.stdout + bad.stderr
 
@@ -80,7 +102,10 @@ def test_single_partition_with_everything_downstream_and_a_clear_config_error(tm
 def test_demo_runs_end_to_end_and_matches_the_ground_truth(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "dify_meter.cli.main", "demo", "--days", "2", "--home", str(tmp_path / "demo")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "exact match" in result.stdout
@@ -92,8 +117,16 @@ def test_demo_ui_opens_the_dagster_ui_on_the_demo_home(tmp_path, monkeypatch):
     from dify_meter.cli.main import main
 
     served = []
-    monkeypatch.setattr(cli_start, "serve", lambda host, port, settings: served.append(
-        (host, port, os.environ["DAGSTER_HOME"], os.environ["DIFY_METER_DUCKDB"], settings.dify_meter_duckdb)) or 0)
+    monkeypatch.setattr(
+        cli_start,
+        "serve",
+        lambda host, port, settings: (
+            served.append(
+                (host, port, os.environ["DAGSTER_HOME"], os.environ["DIFY_METER_DUCKDB"], settings.dify_meter_duckdb)
+            )
+            or 0
+        ),
+    )
     for name in ("DAGSTER_HOME", "DIFY_METER_DUCKDB", "DIFY_TIMEZONE", "DIFY_PARTITIONS_START"):
         monkeypatch.setenv(name, "")  # recorded, so what the demo sets for the UI is undone after the test
         monkeypatch.delenv(name)

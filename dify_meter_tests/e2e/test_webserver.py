@@ -53,8 +53,11 @@ def test_webserver_serves_the_code_location(tmp_path):
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -76,8 +79,14 @@ def test_webserver_serves_the_code_location(tmp_path):
     (repository,) = data
     assert repository["location"]["name"] == "dify_meter"
     assets = {"/".join(node["assetKey"]["path"]): node for node in repository["assetNodes"]}
-    assert set(assets) == {"raw_usage_events", "usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace",
-                           "api_meter_sent"}
+    assert set(assets) == {
+        "raw_usage_events",
+        "usage_per_model",
+        "usage_per_user",
+        "usage_per_app",
+        "usage_workspace",
+        "api_meter_sent",
+    }
     assert all(node["groupName"] and node["description"] for node in assets.values())
     per_model_checks = {c["name"]: c["blocking"] for c in assets["usage_per_model"]["assetChecksOrError"]["checks"]}
     assert per_model_checks["normalization"] is True and per_model_checks["currency"] is False
@@ -86,4 +95,8 @@ def test_webserver_serves_the_code_location(tmp_path):
     assert {"daily_usage_job", "api_meter_replay_job"} <= {job["name"] for job in repository["jobs"]}
     assert [s["name"] for s in repository["schedules"]] == ["daily_usage_schedule"]
     assert sorted(s["name"] for s in repository["sensors"]) == [
-        "alert_on_run_failure", "delivery_deadline_sensor", "spool_exhausted_alert_sensor", "spool_replay_sensor"]
+        "alert_on_run_failure",
+        "delivery_deadline_sensor",
+        "spool_exhausted_alert_sensor",
+        "spool_replay_sensor",
+    ]

@@ -87,8 +87,9 @@ def meter(tmp_path, golden, monkeypatch):
         setup.apply(monkeypatch, MAX_RETRIES="0")
         setup.store.path.parent.mkdir(parents=True)
         shutil.copyfile(golden.path, setup.store.path)
-        monkeypatch.setitem(resources.SOURCES, "console",
-                            lambda dify, store, retry: console_source(dify, store, NO_WAIT))
+        monkeypatch.setitem(
+            resources.SOURCES, "console", lambda dify, store, retry: console_source(dify, store, NO_WAIT)
+        )
         yield setup
 
 
@@ -110,31 +111,68 @@ def export(capsys, *arguments: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("env", "arguments", "message"),
     [
-        ({"DIFY_API_URL": "dify.example.com"}, ONE_DAY,
-         "DIFY_API_URL: expected an http(s) URL such as https://host.example.com, got 'dify.example.com'"),
-        ({"DIFY_WORKSPACE_ID": ""}, ONE_DAY,
-         "DIFY_WORKSPACE_ID is required with DIFY_API_KEY: the workspace (tenant) id"),
+        (
+            {"DIFY_API_URL": "dify.example.com"},
+            ONE_DAY,
+            "DIFY_API_URL: expected an http(s) URL such as https://host.example.com, got 'dify.example.com'",
+        ),
+        (
+            {"DIFY_WORKSPACE_ID": ""},
+            ONE_DAY,
+            "DIFY_WORKSPACE_ID is required with DIFY_API_KEY: the workspace (tenant) id",
+        ),
         ({"DIFY_API_KEY": ""}, ONE_DAY, "Dify credentials are missing: set DIFY_API_KEY and DIFY_WORKSPACE_ID"),
-        ({"DIFY_TIMEZONE": "Mars/Olympus"}, ONE_DAY,
-         "DIFY_TIMEZONE: expected an IANA timezone name such as UTC or Europe/Berlin, got 'Mars/Olympus'"),
-        ({}, ["--start-date", "2026-06-04", "--end-date", "2026-06-02"],
-         "--start-date 2026-06-04 is after --end-date 2026-06-02"),
-        ({"DIFY_START_DATE": "2026-06-04", "DIFY_END_DATE": "2026-06-02"}, ["--mode", "all"],
-         "DIFY_START_DATE (2026-06-04) is after DIFY_END_DATE (2026-06-02)"),
-        ({}, ["--start-date", "2024-12-30", "--end-date", "2024-12-31"],
-         "--start-date 2024-12-30 is before DIFY_PARTITIONS_START (2025-01-01): there is no partition for it. "
-         "Pick a later day, or set DIFY_PARTITIONS_START earlier."),
-        ({"API_METER_URL": "http://meter.example.com"}, ONE_DAY,
-         "API_METER_URL: must use https:// (http:// is allowed only for loopback hosts)"),
-        ({"API_METER_TENANT_ID": "tenant-1"}, ONE_DAY,
-         "API_METER_TENANT_ID: expected a UUID such as 12345678-1234-1234-1234-123456789abc, got 'tenant-1'"),
-        ({"DIFY_OUTPUT_MODE": "per_team"}, ONE_DAY,
-         "DIFY_OUTPUT_MODE: Input should be 'per_model', 'per_user', 'per_app', 'workspace' or 'all'"),
+        (
+            {"DIFY_TIMEZONE": "Mars/Olympus"},
+            ONE_DAY,
+            "DIFY_TIMEZONE: expected an IANA timezone name such as UTC or Europe/Berlin, got 'Mars/Olympus'",
+        ),
+        (
+            {},
+            ["--start-date", "2026-06-04", "--end-date", "2026-06-02"],
+            "--start-date 2026-06-04 is after --end-date 2026-06-02",
+        ),
+        (
+            {"DIFY_START_DATE": "2026-06-04", "DIFY_END_DATE": "2026-06-02"},
+            ["--mode", "all"],
+            "DIFY_START_DATE (2026-06-04) is after DIFY_END_DATE (2026-06-02)",
+        ),
+        (
+            {},
+            ["--start-date", "2024-12-30", "--end-date", "2024-12-31"],
+            "--start-date 2024-12-30 is before DIFY_PARTITIONS_START (2025-01-01): there is no partition for it. "
+            "Pick a later day, or set DIFY_PARTITIONS_START earlier.",
+        ),
+        (
+            {"API_METER_URL": "http://meter.example.com"},
+            ONE_DAY,
+            "API_METER_URL: must use https:// (http:// is allowed only for loopback hosts)",
+        ),
+        (
+            {"API_METER_TENANT_ID": "tenant-1"},
+            ONE_DAY,
+            "API_METER_TENANT_ID: expected a UUID such as 12345678-1234-1234-1234-123456789abc, got 'tenant-1'",
+        ),
+        (
+            {"DIFY_OUTPUT_MODE": "per_team"},
+            ONE_DAY,
+            "DIFY_OUTPUT_MODE: Input should be 'per_model', 'per_user', 'per_app', 'workspace' or 'all'",
+        ),
         ({"DIFY_LOOKBACK_DAYS": "-1"}, ONE_DAY, "DIFY_LOOKBACK_DAYS: Input should be greater than or equal to 0"),
     ],
-    ids=["bad DIFY_API_URL", "no DIFY_WORKSPACE_ID", "no credentials", "bad DIFY_TIMEZONE", "start after end",
-         "DIFY_START_DATE after DIFY_END_DATE", "before the partitions start", "http API_Meter not on loopback",
-         "non-UUID tenant", "unknown DIFY_OUTPUT_MODE", "negative DIFY_LOOKBACK_DAYS"],
+    ids=[
+        "bad DIFY_API_URL",
+        "no DIFY_WORKSPACE_ID",
+        "no credentials",
+        "bad DIFY_TIMEZONE",
+        "start after end",
+        "DIFY_START_DATE after DIFY_END_DATE",
+        "before the partitions start",
+        "http API_Meter not on loopback",
+        "non-UUID tenant",
+        "unknown DIFY_OUTPUT_MODE",
+        "negative DIFY_LOOKBACK_DAYS",
+    ],
 )
 def test_bad_configuration_is_refused_naming_the_setting(env, arguments, message, meter, golden, monkeypatch, capsys):
     for name, value in env.items():
@@ -163,6 +201,7 @@ def test_a_duckdb_folder_that_cannot_be_created_is_refused_naming_the_setting(me
 
 def serve_instead(path_end: str, reply: Reply):
     """An intercept answering every request whose path ends with `path_end` with `reply`."""
+
     def answer(request: Request) -> Reply | None:
         return reply if request.path.endswith(path_end) else None
 
@@ -175,41 +214,108 @@ NON_UTF8_PAGE = b'{"data": [], "has_more": false, "limit": 100, "total": 0, "pag
 @pytest.mark.parametrize(
     ("env", "faults", "intercept", "messages"),
     [
-        ({"DIFY_API_KEY": "not-the-admin-key"}, [], None,
-         ["GET /account/profile was refused with 401",
-          "Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with "
-          "ADMIN_API_KEY_ENABLE=true."]),
-        ({"DIFY_WORKSPACE_ID": "00000000-0000-4000-8000-000000000000"}, [], None,
-         ["GET /account/profile was refused with 401", "Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and "
-          "DIFY_WORKSPACE_ID"]),
-        ({"DIFY_API_URL": "http://127.0.0.1:{closed}"}, [], None,
-         ["GET /account/profile: could not reach Dify at http://127.0.0.1:{closed}/console/api after 5 attempts",
-          "Check DIFY_API_URL and that Dify is up."]),
-        ({}, ["503:next=1000"], None,
-         ["GET /account/profile failed with HTTP 503 (service_unavailable) after 5 attempts",
-          "Dify did not recover within the retries: run again later."]),
-        ({}, ["malformed:path=/account/profile:next=2"], None,
-         ["GET /account/profile: expected JSON, got text/html; charset=utf-8 starting with '<!DOCTYPE html>",
-          "2 times in a row. Is a proxy or a maintenance page answering for Dify at {dify}/console/api? "
-          "Run again once Dify answers normally."]),
-        ({}, ["malformed:path=workflow-app-logs:body=json:next=1000"], None,
-         ["/workflow-app-logs for app", "expected JSON, got application/json starting with '{",
-          "Run again once Dify answers normally."]),
-        ({}, ["truncated:path=/apps:next=1000"], None,
-         ["GET /apps: Dify at {dify}/console/api did not answer completely after 5 attempts (RemoteProtocolError",
-          "Run again once Dify and the network to it are stable."]),
-        ({}, [], serve_instead("/chat-conversations", Reply(200, NON_UTF8_PAGE)),
-         ["/chat-conversations for app", "expected JSON, got application/json starting with",
-          "Run again once Dify answers normally."]),
-        ({}, [], serve_instead("/chat-conversations", Reply(200, b"\x00garbage" * (TEN_MB // 8))),
-         ["/chat-conversations for app", "expected JSON, got application/json starting with '\\x00garbage",
-          "Run again once Dify answers normally."]),
+        (
+            {"DIFY_API_KEY": "not-the-admin-key"},
+            [],
+            None,
+            [
+                "GET /account/profile was refused with 401",
+                "Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with "
+                "ADMIN_API_KEY_ENABLE=true.",
+            ],
+        ),
+        (
+            {"DIFY_WORKSPACE_ID": "00000000-0000-4000-8000-000000000000"},
+            [],
+            None,
+            [
+                "GET /account/profile was refused with 401",
+                "Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID",
+            ],
+        ),
+        (
+            {"DIFY_API_URL": "http://127.0.0.1:{closed}"},
+            [],
+            None,
+            [
+                "GET /account/profile: could not reach Dify at http://127.0.0.1:{closed}/console/api after 5 attempts",
+                "Check DIFY_API_URL and that Dify is up.",
+            ],
+        ),
+        (
+            {},
+            ["503:next=1000"],
+            None,
+            [
+                "GET /account/profile failed with HTTP 503 (service_unavailable) after 5 attempts",
+                "Dify did not recover within the retries: run again later.",
+            ],
+        ),
+        (
+            {},
+            ["malformed:path=/account/profile:next=2"],
+            None,
+            [
+                "GET /account/profile: expected JSON, got text/html; charset=utf-8 starting with '<!DOCTYPE html>",
+                "2 times in a row. Is a proxy or a maintenance page answering for Dify at {dify}/console/api? "
+                "Run again once Dify answers normally.",
+            ],
+        ),
+        (
+            {},
+            ["malformed:path=workflow-app-logs:body=json:next=1000"],
+            None,
+            [
+                "/workflow-app-logs for app",
+                "expected JSON, got application/json starting with '{",
+                "Run again once Dify answers normally.",
+            ],
+        ),
+        (
+            {},
+            ["truncated:path=/apps:next=1000"],
+            None,
+            [
+                "GET /apps: Dify at {dify}/console/api did not answer completely after 5 attempts (RemoteProtocolError",
+                "Run again once Dify and the network to it are stable.",
+            ],
+        ),
+        (
+            {},
+            [],
+            serve_instead("/chat-conversations", Reply(200, NON_UTF8_PAGE)),
+            [
+                "/chat-conversations for app",
+                "expected JSON, got application/json starting with",
+                "Run again once Dify answers normally.",
+            ],
+        ),
+        (
+            {},
+            [],
+            serve_instead("/chat-conversations", Reply(200, b"\x00garbage" * (TEN_MB // 8))),
+            [
+                "/chat-conversations for app",
+                "expected JSON, got application/json starting with '\\x00garbage",
+                "Run again once Dify answers normally.",
+            ],
+        ),
     ],
-    ids=["wrong DIFY_API_KEY", "wrong DIFY_WORKSPACE_ID", "unreachable Dify", "Dify 503 throughout",
-         "HTML page from a proxy", "malformed JSON", "truncated body", "non-UTF-8 bytes", "10 MB of garbage"],
+    ids=[
+        "wrong DIFY_API_KEY",
+        "wrong DIFY_WORKSPACE_ID",
+        "unreachable Dify",
+        "Dify 503 throughout",
+        "HTML page from a proxy",
+        "malformed JSON",
+        "truncated body",
+        "non-UTF-8 bytes",
+        "10 MB of garbage",
+    ],
 )
-def test_a_failing_dify_stops_the_run_clearly_and_the_day_keeps_its_rows(env, faults, intercept, messages, meter,
-                                                                          golden, monkeypatch, capsys):
+def test_a_failing_dify_stops_the_run_clearly_and_the_day_keeps_its_rows(
+    env, faults, intercept, messages, meter, golden, monkeypatch, capsys
+):
     closed = closed_port()
     for name, value in env.items():
         monkeypatch.setenv(name, value.format(closed=closed))
@@ -262,16 +368,26 @@ def test_a_10_mb_page_that_is_valid_json_is_read_exactly(meter, capsys):
 @pytest.mark.parametrize(
     ("env", "messages", "status"),
     [
-        ({"API_METER_URL": "http://127.0.0.1:{closed}"},
-         ["Could not reach POST http://127.0.0.1:{closed}/v1/usage: check API_METER_URL and that API_Meter is up.",
-          "The data is kept"], "failed"),
-        ({"API_METER_TOKEN": "not-the-token"},
-         ["API_Meter refused the token (HTTP 401): the bearer token is wrong", "Check API_METER_TOKEN"], "failed"),
+        (
+            {"API_METER_URL": "http://127.0.0.1:{closed}"},
+            [
+                "Could not reach POST http://127.0.0.1:{closed}/v1/usage: "
+                "check API_METER_URL and that API_Meter is up.",
+                "The data is kept",
+            ],
+            "failed",
+        ),
+        (
+            {"API_METER_TOKEN": "not-the-token"},
+            ["API_Meter refused the token (HTTP 401): the bearer token is wrong", "Check API_METER_TOKEN"],
+            "failed",
+        ),
     ],
     ids=["unreachable API_Meter", "wrong API_METER_TOKEN"],
 )
-def test_a_failing_delivery_keeps_the_data_and_spools_the_day(env, messages, status, meter, golden, monkeypatch,
-                                                              capsys):
+def test_a_failing_delivery_keeps_the_data_and_spools_the_day(
+    env, messages, status, meter, golden, monkeypatch, capsys
+):
     closed = closed_port()
     for name, value in env.items():
         monkeypatch.setenv(name, value.format(closed=closed))
@@ -302,7 +418,7 @@ def test_a_duckdb_file_that_is_not_a_database_is_named_and_left_alone(meter, cap
     meter.store.path.write_bytes(text)
     code, err = export(capsys)
     assert code == 1, err
-    assert f'raw_usage_events: dify_meter.core.store.StoreError: cannot open DuckDB file {meter.store.path}' in err
+    assert f"raw_usage_events: dify_meter.core.store.StoreError: cannot open DuckDB file {meter.store.path}" in err
     assert "it is not a valid DuckDB database file" in err and "Check DIFY_METER_DUCKDB" in err
     assert meter.store.path.read_bytes() == text
     assert meter.api_meter.request_log == []
@@ -310,13 +426,21 @@ def test_a_duckdb_file_that_is_not_a_database_is_named_and_left_alone(meter, cap
 
 def test_a_provider_name_with_quotes_and_sql_is_data_normalized_to_unknown(meter, capsys):
     provider = "openai'); DROP TABLE raw_usage_events; --"
-    model = 'gpt-4o"; DELETE FROM usage_per_model WHERE \'1\'=\'1'
+    model = "gpt-4o\"; DELETE FROM usage_per_model WHERE '1'='1"
     workspace = meter.dify.workspace
-    app = next(a for a in workspace.apps.values() if a.mode == "workflow" and a.status == "normal"
-               and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id)))
+    app = next(
+        a
+        for a in workspace.apps.values()
+        if a.mode == "workflow"
+        and a.status == "normal"
+        and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id))
+    )
     (run,) = add_workflow_runs(workspace, app.id, [datetime(2026, 6, 3, 12, tzinfo=UTC)])  # a new run arrives
-    node = next(node for node in workspace.nodes_of(run.id)
-                if node.node_type == "llm" and (node.process_data or {}).get("usage"))
+    node = next(
+        node
+        for node in workspace.nodes_of(run.id)
+        if node.node_type == "llm" and (node.process_data or {}).get("usage")
+    )
     node.process_data = {**node.process_data, "model_provider": provider, "model_name": model}
     code, err = export(capsys, "--date", str(DAY), "--mode", "all", "--force")
     assert code == 0, err
@@ -324,11 +448,14 @@ def test_a_provider_name_with_quotes_and_sql_is_data_normalized_to_unknown(meter
     assert_duckdb_holds(meter.store, expected)  # every table still there, every number exact
     assert api_meter_holds(meter.api_meter) == api_meter_truth(expected)
     with meter.store.connect_read_only() as conn:
-        stored = conn.execute("SELECT provider_raw, model_raw FROM raw_usage_events WHERE event_id = ?",
-                              [node.id]).fetchall()
-        per_model = conn.execute("SELECT provider, model, raw_models FROM usage_per_model "
-                                 "WHERE usage_date = ? AND provider = 'unknown' AND model = 'unknown'",
-                                 [DAY]).fetchall()
+        stored = conn.execute(
+            "SELECT provider_raw, model_raw FROM raw_usage_events WHERE event_id = ?", [node.id]
+        ).fetchall()
+        per_model = conn.execute(
+            "SELECT provider, model, raw_models FROM usage_per_model "
+            "WHERE usage_date = ? AND provider = 'unknown' AND model = 'unknown'",
+            [DAY],
+        ).fetchall()
     assert stored == [(provider, model)]  # stored verbatim, as data
     ((normalized_provider, normalized_model, raw_models),) = per_model
     assert (normalized_provider, normalized_model) == ("unknown", "unknown")

@@ -40,8 +40,12 @@ def small_disk(tmp_path) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("a full disk is simulated with a mounted tmpfs, which needs root")
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(disk)], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(disk)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"a full disk is simulated with a mounted tmpfs, and mounting one is not permitted here ({exc})")
     try:
@@ -63,8 +67,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def test_a_full_disk_stops_the_export_clearly_and_keeps_the_previous_rows(small_disk, tmp_path, monkeypatch,
-                                                                          capsys):
+def test_a_full_disk_stops_the_export_clearly_and_keeps_the_previous_rows(small_disk, tmp_path, monkeypatch, capsys):
     workspace = generate_workspace(seed=21, start_date=DAY - timedelta(days=1), days=3)
     store = DuckDBStore(small_disk / "m.duckdb")
     with DifySimulator(workspace) as dify, ApiMeterServer() as api_meter:
@@ -72,8 +75,13 @@ def test_a_full_disk_stops_the_export_clearly_and_keeps_the_previous_rows(small_
         assert main(export_args(DAY, DAY)) == 0
         before = truth(workspace, DAY, DAY)
         assert_duckdb_holds(store, before)
-        app = next(a for a in workspace.apps.values() if a.mode == "workflow" and a.status == "normal"
-                   and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id)))
+        app = next(
+            a
+            for a in workspace.apps.values()
+            if a.mode == "workflow"
+            and a.status == "normal"
+            and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id))
+        )
         add_workflow_runs(workspace, app.id, [datetime(2026, 6, 3, hour, tzinfo=UTC) for hour in range(8, 20)])
         capsys.readouterr()
 
@@ -81,8 +89,10 @@ def test_a_full_disk_stops_the_export_clearly_and_keeps_the_previous_rows(small_
         code = main(export_args(DAY, DAY))
         captured = capsys.readouterr()
         assert code == 1, captured.out + captured.err
-        assert f'raw_usage_events: _duckdb.TransactionException: TransactionContext Error: Failed to commit: Could ' \
-               f'not write file "{store.path}.wal": No space left on device' in captured.err
+        assert (
+            f"raw_usage_events: _duckdb.TransactionException: TransactionContext Error: Failed to commit: Could "
+            f'not write file "{store.path}.wal": No space left on device' in captured.err
+        )
         assert "is incomplete, it could not be written: No space left on device." in captured.err  # the run log
         assert "Traceback" not in captured.out + captured.err
         filler.unlink()

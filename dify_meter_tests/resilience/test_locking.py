@@ -70,17 +70,22 @@ def test_a_backfill_the_sensor_and_an_export_share_the_file_without_a_lock_error
         freeze = FreezeScan("/chat-messages", after=20)
         dify.intercept(freeze)  # the backfill's fetch waits mid-scan until the export queued behind it
         ticks: list[dg.SensorResult | dg.SkipReason] = []
-        with dg.DagsterInstance.get() as instance, \
-                child_process(materialize_command(BACKFILL_FIRST, BACKFILL_LAST), meter.env(),
-                              tmp_path / "backfill.log") as backfill:
+        with (
+            dg.DagsterInstance.get() as instance,
+            child_process(
+                materialize_command(BACKFILL_FIRST, BACKFILL_LAST), meter.env(), tmp_path / "backfill.log"
+            ) as backfill,
+        ):
             deadline = time.monotonic() + WAIT_SECONDS
             while not freeze.frozen.is_set():
                 assert time.monotonic() < deadline and backfill.process.poll() is None, backfill.output[-3000:]
                 time.sleep(0.05)
-            (backfill_run,) = [run for run in runs_of(instance) if run_status(instance, run.run_id)
-                               == dg.DagsterRunStatus.STARTED]
-            with child_process(meter_command(*export_args(EXPORT_FIRST, EXPORT_LAST)), meter.env(),
-                               tmp_path / "export.log") as export:
+            (backfill_run,) = [
+                run for run in runs_of(instance) if run_status(instance, run.run_id) == dg.DagsterRunStatus.STARTED
+            ]
+            with child_process(
+                meter_command(*export_args(EXPORT_FIRST, EXPORT_LAST)), meter.env(), tmp_path / "export.log"
+            ) as export:
                 while not waiting_for_the_pool(instance, backfill_run.run_id):
                     assert time.monotonic() < deadline and export.process.poll() is None, export.output[-3000:]
                     ticks.append(tick(instance, str(meter.store.path)))

@@ -73,8 +73,13 @@ def export_then_add_late_data(workspace) -> list[UsageEvent]:
     """A good export of the window, then Dify gets two more workflow runs on a day of it; the events before."""
     assert main(export_args(FIRST, LAST)) == 0
     before = truth(workspace, FIRST, LAST)
-    app = next(a for a in workspace.apps.values() if a.mode == "workflow" and a.status == "normal"
-               and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id)))
+    app = next(
+        a
+        for a in workspace.apps.values()
+        if a.mode == "workflow"
+        and a.status == "normal"
+        and any(workspace.log_of_run(run.id) for run in workspace.runs_of(a.id))
+    )
     add_workflow_runs(workspace, app.id, [datetime(2026, 6, 3, hour, tzinfo=UTC) for hour in (9, 15)])
     assert len(truth(workspace, FIRST, LAST)) > len(before)
     return before
@@ -103,12 +108,13 @@ def rerun_export(meter: MeterSetup, killed: dg.DagsterRun) -> None:
 
 @pytest.mark.parametrize(
     ("path", "after", "staged"),
-    [("/workflow-app-logs", 2, False),  # mid-scan: lists being read, nothing staged yet
-     ("/statistics/token-costs", 1, True)],  # the scan is over: every event staged, none moved into the table
+    [
+        ("/workflow-app-logs", 2, False),  # mid-scan: lists being read, nothing staged yet
+        ("/statistics/token-costs", 1, True),
+    ],  # the scan is over: every event staged, none moved into the table
     ids=["mid-scan", "all staged"],
 )
-def test_killed_while_fetching_keeps_the_previous_rows_then_a_normal_rerun_heals(path, after, staged, meter,
-                                                                                 workspace):
+def test_killed_while_fetching_keeps_the_previous_rows_then_a_normal_rerun_heals(path, after, staged, meter, workspace):
     before = export_then_add_late_data(workspace)
     served_before = len(meter.dify.request_log)
     freeze_at = FreezeScan(path, after)

@@ -53,15 +53,29 @@ def duckdb_leaks(store: DuckDBStore, secrets: list[str]) -> list[str]:
     """Every value of every column of every table and view, as text."""
     found = []
     with store.connect_read_only(wait_seconds=10) as conn:
-        tables = [row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        ]
         assert {"raw_usage_events", "usage_per_model", "api_meter_ledger", "api_meter_spool"} <= set(tables)
         for table in tables:
-            columns = [row[0] for row in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()]
-            text = "\n".join(str(row) for row in conn.execute(
-                f"SELECT {', '.join(f'CAST({column!r} AS VARCHAR)'.replace(chr(39), chr(34)) for column in columns)} "
-                f"FROM {table}").fetchall())
+            columns = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+                ).fetchall()
+            ]
+            text = "\n".join(
+                str(row)
+                for row in conn.execute(
+                    "SELECT "
+                    + ", ".join(f"CAST({column!r} AS VARCHAR)".replace(chr(39), chr(34)) for column in columns)
+                    + " "
+                    f"FROM {table}"
+                ).fetchall()
+            )
             found += leaks(secrets, f"DuckDB table {table}", text)
     return found
 
@@ -93,8 +107,10 @@ def test_no_secret_appears_anywhere(tmp_path, monkeypatch, capsys, caplog):
     caplog.set_level(logging.DEBUG)
     issued: list[str] = []
     workspace = generate_workspace(seed=5, start_date=DAY1 - timedelta(days=1), days=4)
-    with DifySimulator(workspace, api_key=ADMIN_KEY, email=EMAIL, password=PASSWORD) as dify, \
-            ApiMeterServer(token=METER_TOKEN) as api_meter:
+    with (
+        DifySimulator(workspace, api_key=ADMIN_KEY, email=EMAIL, password=PASSWORD) as dify,
+        ApiMeterServer(token=METER_TOKEN) as api_meter,
+    ):
         issue = dify.accounts.tokens.issue
 
         def recording(account_id: str) -> TokenPair:  # Dify's session cookies and CSRF tokens, as they are issued
@@ -105,9 +121,13 @@ def test_no_secret_appears_anywhere(tmp_path, monkeypatch, capsys, caplog):
         dify.accounts.tokens.issue = recording  # type: ignore[method-assign]
         meter = MeterSetup(tmp_path, dify, api_meter)
         meter.apply(monkeypatch, API_METER_TOKEN=METER_TOKEN, MAX_RETRIES="0")
-        password_login = {name: value for name, value in meter.env(
-            DIFY_EMAIL=EMAIL, DIFY_PASSWORD=PASSWORD, API_METER_TOKEN=METER_TOKEN, MAX_RETRIES="0").items()
-            if name not in ("DIFY_API_KEY", "DIFY_WORKSPACE_ID")}
+        password_login = {
+            name: value
+            for name, value in meter.env(
+                DIFY_EMAIL=EMAIL, DIFY_PASSWORD=PASSWORD, API_METER_TOKEN=METER_TOKEN, MAX_RETRIES="0"
+            ).items()
+            if name not in ("DIFY_API_KEY", "DIFY_WORKSPACE_ID")
+        }
         exceptions: list[BaseException] = []
         codes = []
 
@@ -152,8 +172,17 @@ def test_no_secret_appears_anywhere(tmp_path, monkeypatch, capsys, caplog):
         settings_text = repr(load_settings()) + str(load_settings().model_dump())
         output = capsys.readouterr()
 
-    secrets = [ADMIN_KEY, PASSWORD, b64(PASSWORD), METER_TOKEN, WRONG_KEY, WRONG_PASSWORD, b64(WRONG_PASSWORD),
-               WRONG_TOKEN, *issued]
+    secrets = [
+        ADMIN_KEY,
+        PASSWORD,
+        b64(PASSWORD),
+        METER_TOKEN,
+        WRONG_KEY,
+        WRONG_PASSWORD,
+        b64(WRONG_PASSWORD),
+        WRONG_TOKEN,
+        *issued,
+    ]
     assert len(issued) >= 3, "the password login must have run, with its cookies and CSRF token"
     exception_text = "\n".join("".join(traceback.format_exception(error)) + repr(error) for error in exceptions)
     found = (

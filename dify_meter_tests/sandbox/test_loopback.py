@@ -38,8 +38,9 @@ def read_answer(connection: socket.socket) -> tuple[bytes, bytes]:
     while b"\r\n\r\n" not in received:
         received += connection.recv(65536)
     head, _, body = received.partition(b"\r\n\r\n")
-    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
-                 .split(b":")[1])
+    length = int(
+        next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1]
+    )
     while len(body) < length:
         body += connection.recv(65536)
     return head, body

@@ -29,21 +29,42 @@ LONG_START = datetime(2026, 11, 11, 22, 30, tzinfo=ZoneInfo(NEW_YORK))  # 150 tu
 def _conversation(ws: Workspace, n: int, start: datetime, *, end_user: str | None, invoke_from: str) -> Conversation:
     template = ws.conversations[EXPLORE_CONVERSATION]
     owner = ws.owner.id
-    conversation = replace(template, id=f"c1a00000-0000-4000-8000-{n:012d}", app_id=AGENT_APP,
-                           app_model_config_id=None, mode="agent", from_source="console" if end_user is None else "api",
-                           from_end_user_id=end_user, from_account_id=owner if end_user is None else None,
-                           invoke_from=invoke_from, created_at=start, updated_at=start)
+    conversation = replace(
+        template,
+        id=f"c1a00000-0000-4000-8000-{n:012d}",
+        app_id=AGENT_APP,
+        app_model_config_id=None,
+        mode="agent",
+        from_source="console" if end_user is None else "api",
+        from_end_user_id=end_user,
+        from_account_id=owner if end_user is None else None,
+        invoke_from=invoke_from,
+        created_at=start,
+        updated_at=start,
+    )
     ws.add(conversation)
     return conversation
 
 
 def _turn(ws: Workspace, conversation: Conversation, n: int, at: datetime, tokens: tuple[int, int], price: str) -> None:
     template = ws.messages_of(EXPLORE_CONVERSATION)[0]
-    ws.add(replace(template, id=f"d1a00000-0000-4000-8000-{n:012d}", app_id=AGENT_APP,
-                   conversation_id=conversation.id, message_tokens=tokens[0], answer_tokens=tokens[1],
-                   total_price=Decimal(price), currency="USD", from_source=conversation.from_source,
-                   from_end_user_id=conversation.from_end_user_id, from_account_id=conversation.from_account_id,
-                   invoke_from=conversation.invoke_from, created_at=at))
+    ws.add(
+        replace(
+            template,
+            id=f"d1a00000-0000-4000-8000-{n:012d}",
+            app_id=AGENT_APP,
+            conversation_id=conversation.id,
+            message_tokens=tokens[0],
+            answer_tokens=tokens[1],
+            total_price=Decimal(price),
+            currency="USD",
+            from_source=conversation.from_source,
+            from_end_user_id=conversation.from_end_user_id,
+            from_account_id=conversation.from_account_id,
+            invoke_from=conversation.invoke_from,
+            created_at=at,
+        )
+    )
     conversation.updated_at = max(conversation.updated_at, at)
 
 
@@ -51,21 +72,46 @@ def with_recorded_agent_app(ws: Workspace) -> list[tuple[str, int, Decimal, tupl
     """The recorded agent app (web-app, service-API and debugger conversations; fixture-seed-agent.sql) plus a
     150-turn conversation crossing the window's end; what each message in the window must give:
     (message id, tokens, price, model, user id)."""
-    ws.add(replace(ws.apps[SUPPORT_CHAT], id=AGENT_APP, name="Agent Desk", mode="agent", app_model_config_id=None,
-                   bound_agent_id=AGENT_ID))
+    ws.add(
+        replace(
+            ws.apps[SUPPORT_CHAT],
+            id=AGENT_APP,
+            name="Agent Desk",
+            mode="agent",
+            app_model_config_id=None,
+            bound_agent_id=AGENT_ID,
+        )
+    )
     for version, (model, since) in enumerate([(GPT_4O, datetime(2026, 11, 1, tzinfo=UTC)), (CLAUDE, SWITCH)], 1):
-        ws.add(AgentConfigSnapshot(f"5a000000-0000-4000-8000-00000000000{version}", AGENT_ID, version, *model,
-                                   ws.owner.id, since))
+        ws.add(
+            AgentConfigSnapshot(
+                f"5a000000-0000-4000-8000-00000000000{version}", AGENT_ID, version, *model, ws.owner.id, since
+            )
+        )
     for n, session in ((1, "web-agent-01"), (2, "carol@corp")):
-        ws.add(EndUser(f"e1a00000-0000-4000-8000-00000000000{n}", AGENT_APP, "browser" if n == 1 else "service-api",
-                       session))
-    web = _conversation(ws, 1, datetime(2026, 11, 10, 9, tzinfo=UTC), end_user="e1a00000-0000-4000-8000-000000000001",
-                        invoke_from="web-app")
-    api = _conversation(ws, 2, datetime(2026, 11, 11, 14, 30, tzinfo=UTC),
-                        end_user="e1a00000-0000-4000-8000-000000000002", invoke_from="service-api")
+        ws.add(
+            EndUser(
+                f"e1a00000-0000-4000-8000-00000000000{n}", AGENT_APP, "browser" if n == 1 else "service-api", session
+            )
+        )
+    web = _conversation(
+        ws,
+        1,
+        datetime(2026, 11, 10, 9, tzinfo=UTC),
+        end_user="e1a00000-0000-4000-8000-000000000001",
+        invoke_from="web-app",
+    )
+    api = _conversation(
+        ws,
+        2,
+        datetime(2026, 11, 11, 14, 30, tzinfo=UTC),
+        end_user="e1a00000-0000-4000-8000-000000000002",
+        invoke_from="service-api",
+    )
     debug = _conversation(ws, 3, datetime(2026, 11, 11, 10, tzinfo=UTC), end_user=None, invoke_from="debugger")
-    long = _conversation(ws, 4, LONG_START.astimezone(UTC), end_user="e1a00000-0000-4000-8000-000000000001",
-                         invoke_from="web-app")
+    long = _conversation(
+        ws, 4, LONG_START.astimezone(UTC), end_user="e1a00000-0000-4000-8000-000000000001", invoke_from="web-app"
+    )
     _turn(ws, web, 1, web.created_at, (5200, 640), "0.0194000")
     _turn(ws, web, 2, web.created_at + timedelta(minutes=4), (6100, 120), "0.0164500")
     _turn(ws, api, 3, api.created_at, (3000, 200), "0.0095000")
@@ -76,8 +122,15 @@ def with_recorded_agent_app(ws: Workspace) -> list[tuple[str, int, Decimal, tupl
     for message in sorted(ws.messages.values(), key=lambda m: m.id):
         if message.app_id == AGENT_APP and WINDOW[0] <= message.created_at < WINDOW[1]:
             user = ws.end_users[message.from_end_user_id].session_id if message.from_end_user_id else ws.owner.id
-            expected.append((message.id, message.message_tokens + message.answer_tokens, message.total_price,
-                             CLAUDE if message.created_at >= SWITCH else GPT_4O, user))
+            expected.append(
+                (
+                    message.id,
+                    message.message_tokens + message.answer_tokens,
+                    message.total_price,
+                    CLAUDE if message.created_at >= SWITCH else GPT_4O,
+                    user,
+                )
+            )
     return expected
 
 

@@ -13,8 +13,17 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter_tests.support.cli import SAT
 
-EXPORT_ENV = ("DIFY_START_DATE", "DIFY_END_DATE", "DIFY_OUTPUT_MODE", "DIFY_AGGREGATION_PERIOD", "DIFY_TIMEZONE",
-              "DIFY_PARTITIONS_START", "DIFY_EMAIL", "DIFY_PASSWORD", "SCHEDULE_ENABLED")
+EXPORT_ENV = (
+    "DIFY_START_DATE",
+    "DIFY_END_DATE",
+    "DIFY_OUTPUT_MODE",
+    "DIFY_AGGREGATION_PERIOD",
+    "DIFY_TIMEZONE",
+    "DIFY_PARTITIONS_START",
+    "DIFY_EMAIL",
+    "DIFY_PASSWORD",
+    "SCHEDULE_ENABLED",
+)
 
 
 @pytest.fixture

@@ -102,16 +102,21 @@ def event_diff(actual: Iterable[UsageEvent], expected: Iterable[UsageEvent]) -> 
         lines.append(f"extra   {_short(got[event_id])}")
     for event_id in sorted(got.keys() & want.keys()):
         if got[event_id] != want[event_id]:
-            changes = [f"{column}: got {a!r}, want {b!r}" for column, a, b in
-                       zip(EVENT_COLUMNS, got[event_id].as_row(), want[event_id].as_row(), strict=True) if a != b]
+            changes = [
+                f"{column}: got {a!r}, want {b!r}"
+                for column, a, b in zip(EVENT_COLUMNS, got[event_id].as_row(), want[event_id].as_row(), strict=True)
+                if a != b
+            ]
             lines.append(f"differs {event_id}: " + "; ".join(changes))
     return "\n".join(lines)
 
 
 def _short(event: UsageEvent) -> str:
-    return (f"{event.event_id} {event.app_mode} {event.app_name!r} {event.occurred_at.isoformat()} "
-            f"{event.provider_raw}/{event.model_raw} {event.input_tokens}+{event.output_tokens} "
-            f"{event.cost} {event.currency}")
+    return (
+        f"{event.event_id} {event.app_mode} {event.app_name!r} {event.occurred_at.isoformat()} "
+        f"{event.provider_raw}/{event.model_raw} {event.input_tokens}+{event.output_tokens} "
+        f"{event.cost} {event.currency}"
+    )
 
 
 def assert_same_events(actual: Sequence[UsageEvent], expected: Sequence[UsageEvent]) -> None:
@@ -134,8 +139,7 @@ class ScriptedSimulator(DifySimulator):
         self.start()
         return self
 
-    def respond(self, method: str, path: str, args: dict[str, str],
-                headers: Mapping[str, str]) -> tuple[int, Any]:
+    def respond(self, method: str, path: str, args: dict[str, str], headers: Mapping[str, str]) -> tuple[int, Any]:
         failure = self.fail(method, path, args)
         if failure is not None:
             with self._log_lock:

@@ -22,22 +22,42 @@ def load_day(store: DuckDBStore, day: date, events) -> None:
 
 def day_events(day: date, scale: int = 1):
     return [
-        make_event(f"{day}-a", day, input_tokens=100 * scale, output_tokens=10, total_tokens=100 * scale + 10,
-                   cost=Decimal("0.0012345") * scale),
-        make_event(f"{day}-b", day, provider_raw="langgenius/anthropic/anthropic",
-                   model_raw="claude-3-5-sonnet-20241022", cost=Decimal("0.5")),
-        make_event(f"{day}-c", day, provider_raw="langgenius/tongyi/tongyi", model_raw="qwen-max", currency="RMB",
-                   cost=Decimal("0.084")),
+        make_event(
+            f"{day}-a",
+            day,
+            input_tokens=100 * scale,
+            output_tokens=10,
+            total_tokens=100 * scale + 10,
+            cost=Decimal("0.0012345") * scale,
+        ),
+        make_event(
+            f"{day}-b",
+            day,
+            provider_raw="langgenius/anthropic/anthropic",
+            model_raw="claude-3-5-sonnet-20241022",
+            cost=Decimal("0.5"),
+        ),
+        make_event(
+            f"{day}-c",
+            day,
+            provider_raw="langgenius/tongyi/tongyi",
+            model_raw="qwen-max",
+            currency="RMB",
+            cost=Decimal("0.084"),
+        ),
     ]
 
 
 def held(server) -> dict[tuple, tuple]:
-    return {(str(k.usage_date), k.provider, k.model): (r.total_tokens, r.request_count, r.cost_actual, r.currency)
-            for k, r in server.records().items()}
+    return {
+        (str(k.usage_date), k.provider, k.model): (r.total_tokens, r.request_count, r.cost_actual, r.currency)
+        for k, r in server.records().items()
+    }
 
 
 def expected(store) -> dict[tuple, tuple]:
     with store.connect() as conn:
-        rows = conn.execute("SELECT usage_date, provider, model, total_tokens, request_count, cost, currency "
-                            "FROM usage_per_model").fetchall()
+        rows = conn.execute(
+            "SELECT usage_date, provider, model, total_tokens, request_count, cost, currency FROM usage_per_model"
+        ).fetchall()
     return {(str(r[0]), r[1], r[2]): (r[3], r[4], r[5], r[6]) for r in rows}

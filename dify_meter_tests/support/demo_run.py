@@ -34,8 +34,14 @@ free_models = ["ollama/llama3.1:8b", "openai_api_compatible/qwen2.5-coder-32b", 
 """
 FIRST_DAY, LAST_DAY = date(2026, 11, 10), date(2026, 11, 12)
 OUR_EVENTS = {"ASSET_MATERIALIZATION", "ASSET_OBSERVATION", "ASSET_CHECK_EVALUATION", "STEP_FAILURE"}
-ALL_ASSETS = ["raw_usage_events", "usage_per_model", "usage_per_user", "usage_per_app", "usage_workspace",
-              "api_meter_sent"]
+ALL_ASSETS = [
+    "raw_usage_events",
+    "usage_per_model",
+    "usage_per_user",
+    "usage_per_app",
+    "usage_workspace",
+    "api_meter_sent",
+]
 
 
 @dataclass
@@ -73,8 +79,10 @@ def _text(value: dg.MetadataValue) -> str:
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat()}
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
 
 
 def run_demo(home: Path) -> Iterator[DemoRun]:
@@ -83,17 +91,28 @@ def run_demo(home: Path) -> Iterator[DemoRun]:
     workspace = generate_workspace(seed=7, start_date=FIRST_DAY - timedelta(days=1), days=5, scale=0.3)
     with DifySimulator(workspace) as dify, ApiMeterServer() as api_meter, pytest.MonkeyPatch.context() as env:
         for name, value in {
-            "DIFY_API_URL": dify.base_url, "DIFY_API_KEY": dify.api_key, "DIFY_WORKSPACE_ID": dify.workspace_id,
-            "DIFY_METER_DUCKDB": str(home / "m.duckdb"), "API_METER_URL": api_meter.base_url,
+            "DIFY_API_URL": dify.base_url,
+            "DIFY_API_KEY": dify.api_key,
+            "DIFY_WORKSPACE_ID": dify.workspace_id,
+            "DIFY_METER_DUCKDB": str(home / "m.duckdb"),
+            "API_METER_URL": api_meter.base_url,
             "DIFY_METER_NORMALIZATION_FILE": str(mapping),
-            "API_METER_TOKEN": DEFAULT_TOKEN, "API_METER_TENANT_ID": api_meter.tenant_id,
+            "API_METER_TOKEN": DEFAULT_TOKEN,
+            "API_METER_TENANT_ID": api_meter.tenant_id,
         }.items():
             env.setenv(name, value)
         store = DuckDBStore(home / "m.duckdb")
         built = load_defs()
-        resources = {"duckdb_store": DuckDBStoreResource(path=str(store.path)),
-                     "meter_settings": MeterSettingsResource()}
+        resources = {
+            "duckdb_store": DuckDBStoreResource(path=str(store.path)),
+            "meter_settings": MeterSettingsResource(),
+        }
         with dg.instance_for_test() as instance:
-            result = dg.materialize([built.get_assets_def(name) for name in ALL_ASSETS], resources=resources,
-                                    instance=instance, tags=range_tags(FIRST_DAY, LAST_DAY), raise_on_error=False)
+            result = dg.materialize(
+                [built.get_assets_def(name) for name in ALL_ASSETS],
+                resources=resources,
+                instance=instance,
+                tags=range_tags(FIRST_DAY, LAST_DAY),
+                raise_on_error=False,
+            )
             yield DemoRun(result, instance, store)

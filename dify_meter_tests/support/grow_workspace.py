@@ -39,8 +39,9 @@ def add_conversation(ws: Workspace, template_id: str, message_times: list[dateti
     """A copy of a one-message conversation with one copy of its message per time (in that order)."""
     template = ws.conversations[template_id]
     message = ws.messages_of(template_id)[0]
-    conversation = _add(ws, replace(template, id=new_id(0xC), created_at=message_times[0],
-                                  updated_at=max(message_times), read_at=None))
+    conversation = _add(
+        ws, replace(template, id=new_id(0xC), created_at=message_times[0], updated_at=max(message_times), read_at=None)
+    )
     for moment in message_times:
         add_message(ws, conversation, message, moment)
     return conversation
@@ -61,8 +62,15 @@ def add_workflow_runs(ws: Workspace, template_id: str, starts: list[datetime]) -
         copy = _add(ws, replace(run, id=new_id(0xF), created_at=start, finished_at=finished_at))
         ws.add(replace(log, id=new_id(0x8), workflow_run_id=copy.id, created_at=log.created_at + shift))
         for node in nodes:
-            ws.add(replace(node, id=new_id(0x7), workflow_run_id=copy.id, created_at=node.created_at + shift,
-                           finished_at=node.finished_at and node.finished_at + shift))
+            ws.add(
+                replace(
+                    node,
+                    id=new_id(0x7),
+                    workflow_run_id=copy.id,
+                    created_at=node.created_at + shift,
+                    finished_at=node.finished_at and node.finished_at + shift,
+                )
+            )
 
 
 def every(start: datetime, step: timedelta, count: int) -> list[datetime]:

@@ -43,8 +43,9 @@ class Reply:
     content_type: str = "application/json"
 
 
-def _key(method: str, path: str, query: dict[str, str],
-         ignore: frozenset[str]) -> tuple[str, str, frozenset[tuple[str, str]]]:
+def _key(
+    method: str, path: str, query: dict[str, str], ignore: frozenset[str]
+) -> tuple[str, str, frozenset[tuple[str, str]]]:
     normalized = {**DEFAULT_QUERY, **query} if path.endswith("/chat-conversations") else dict(query)
     return method, path, frozenset((key, value) for key, value in normalized.items() if key not in ignore)
 
@@ -54,8 +55,13 @@ class ReplayServer(LoopbackServer):
 
     `ignore` names query parameters left out of the comparison (the recording did not send them)."""
 
-    def __init__(self, names: list[str], *, extra: dict[tuple[str, str], Reply] | None = None,
-                 ignore: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        *,
+        extra: dict[tuple[str, str], Reply] | None = None,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
         self.ignore = ignore
         self.replies: dict[tuple[str, str, frozenset[tuple[str, str]]], Reply] = {}
         for name in names:

@@ -62,17 +62,19 @@ class MeterSetup:
     def env(self, **overrides: str) -> dict[str, str]:
         """The process environment: none of the caller's dify_meter settings, ours instead."""
         env = {name: value for name, value in os.environ.items() if name not in ALL_VARIABLES}
-        env.update({
-            "DAGSTER_HOME": str(self.home),
-            "DIFY_METER_DUCKDB": str(self.store.path),
-            "DIFY_API_URL": self.dify.base_url,
-            "DIFY_API_KEY": self.dify.api_key,
-            "DIFY_WORKSPACE_ID": self.dify.workspace_id,
-            "API_METER_URL": self.api_meter.base_url,
-            "API_METER_TOKEN": DEFAULT_TOKEN,
-            "API_METER_TENANT_ID": DEFAULT_TENANT_ID,
-            "MAX_RETRIES": "1",  # one replay by the sensor; transient sends are retried once
-        })
+        env.update(
+            {
+                "DAGSTER_HOME": str(self.home),
+                "DIFY_METER_DUCKDB": str(self.store.path),
+                "DIFY_API_URL": self.dify.base_url,
+                "DIFY_API_KEY": self.dify.api_key,
+                "DIFY_WORKSPACE_ID": self.dify.workspace_id,
+                "API_METER_URL": self.api_meter.base_url,
+                "API_METER_TOKEN": DEFAULT_TOKEN,
+                "API_METER_TENANT_ID": DEFAULT_TENANT_ID,
+                "MAX_RETRIES": "1",  # one replay by the sensor; transient sends are retried once
+            }
+        )
         env.update(overrides)
         return env
 
@@ -94,8 +96,19 @@ class MeterSetup:
 
 def materialize_command(first: date, last: date, select: str = "raw_usage_events*") -> list[str]:
     """`dagster asset materialize` of a single-run range, as a user runs it from the shell."""
-    return [sys.executable, "-m", "dagster", "asset", "materialize", "--select", select,
-            "--partition-range", f"{first}...{last}", "-m", "dify_meter.definitions"]
+    return [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "--select",
+        select,
+        "--partition-range",
+        f"{first}...{last}",
+        "-m",
+        "dify_meter.definitions",
+    ]
 
 
 def export_args(first: date, last: date, *more: str) -> list[str]:
@@ -118,6 +131,7 @@ class Child:
 
     def wait_for(self, condition: Callable[[], object], what: str) -> None:
         """wait_for, failing at once with the child's output if it ends first."""
+
         def done() -> object:
             assert self.process.poll() is None, f"the child ended before {what}:\n{self.output[-3000:]}"
             return condition()
@@ -140,8 +154,9 @@ class Child:
 def child_process(command: list[str], env: dict[str, str], output_path: Path) -> Iterator[Child]:
     """A child in its own session whose output goes to a file; killed with what it started if still there."""
     with output_path.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     child = Child(process, output_path)
     try:
         yield child
@@ -249,15 +264,25 @@ def api_meter_truth(events: list[UsageEvent]) -> dict[tuple, tuple]:
     for event in events:
         n = NORMALIZER.normalize(event.provider_raw, event.model_raw)
         currencies[(event.usage_date, n.provider, n.model)].add(currency[event.event_id])
-    return {key: (*sums[:4], sums[4], next(iter(currencies[key])))
-            for key, sums in expected(events, "per_model").items() if len(currencies[key]) == 1}
+    return {
+        key: (*sums[:4], sums[4], next(iter(currencies[key])))
+        for key, sums in expected(events, "per_model").items()
+        if len(currencies[key]) == 1
+    }
 
 
 def api_meter_holds(server: ApiMeterServer) -> dict[tuple, tuple]:
-    return {(key.usage_date, key.provider, key.model): (record.input_tokens, record.output_tokens,
-                                                        record.total_tokens, record.request_count,
-                                                        record.cost_actual, record.currency)
-            for key, record in server.records().items()}
+    return {
+        (key.usage_date, key.provider, key.model): (
+            record.input_tokens,
+            record.output_tokens,
+            record.total_tokens,
+            record.request_count,
+            record.cost_actual,
+            record.currency,
+        )
+        for key, record in server.records().items()
+    }
 
 
 def open_spool_days(store: DuckDBStore) -> list[date]:

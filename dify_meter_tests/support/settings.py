@@ -17,13 +17,23 @@ from dify_meter.usage.refresh import RawRefresh, refresh_raw_usage
 
 def settings_for(simulator: DifySimulator, store: DuckDBStore, timezone: str):
     return load_settings(
-        _env_file=None, dify_api_url=simulator.base_url, dify_api_key=simulator.api_key,
-        dify_workspace_id=simulator.workspace_id, dify_timezone=timezone, dify_meter_duckdb=str(store.path),
+        _env_file=None,
+        dify_api_url=simulator.base_url,
+        dify_api_key=simulator.api_key,
+        dify_workspace_id=simulator.workspace_id,
+        dify_timezone=timezone,
+        dify_meter_duckdb=str(store.path),
     )
 
 
-def refresh_raw(settings: Settings, store: DuckDBStore, window_start: datetime, window_end: datetime, *,
-            retry: RetryPolicy | None = None) -> RawRefresh:
+def refresh_raw(
+    settings: Settings,
+    store: DuckDBStore,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    retry: RetryPolicy | None = None,
+) -> RawRefresh:
     """`refresh_raw_usage` with the source the code location's resources build from `settings`."""
     source = build_resources(settings, secrets_from_env=False).dify.usage_source(store, retry=retry)
     return refresh_raw_usage(source, store, window_start, window_end, settings.timezone)

@@ -38,10 +38,13 @@ def per_model(store):
 
 
 def test_both_provider_id_forms_merge_into_one_row(store, normalizer):
-    load(store, [
-        make_event("a", DAY, provider_raw="openai", model_raw="gpt-4o", cost=Decimal("0.001")),
-        make_event("b", DAY, provider_raw="langgenius/openai/openai", model_raw="gpt-4o", cost=Decimal("0.002")),
-    ])
+    load(
+        store,
+        [
+            make_event("a", DAY, provider_raw="openai", model_raw="gpt-4o", cost=Decimal("0.001")),
+            make_event("b", DAY, provider_raw="langgenius/openai/openai", model_raw="gpt-4o", cost=Decimal("0.002")),
+        ],
+    )
     with store.connect() as conn:
         rebuild_aggregate(conn, "per_model", DAY, DAY, normalizer)
     assert per_model(store) == [
@@ -50,14 +53,31 @@ def test_both_provider_id_forms_merge_into_one_row(store, normalizer):
 
 
 def test_unpriced_events_take_the_keys_priced_currency(store, normalizer):
-    load(store, [
-        make_event("a", DAY, provider_raw="langgenius/tongyi/tongyi", model_raw="qwen-max", currency="RMB",
-                   cost=Decimal("0.084")),
-        make_event("b", DAY, provider_raw="tongyi", model_raw="qwen-max", currency="USD", cost=Decimal(0),
-                   priced=False),
-        make_event("c", DAY, provider_raw="langgenius/ollama/ollama", model_raw="llama3.1:8b", currency="USD",
-                   cost=Decimal(0), priced=False),
-    ])
+    load(
+        store,
+        [
+            make_event(
+                "a",
+                DAY,
+                provider_raw="langgenius/tongyi/tongyi",
+                model_raw="qwen-max",
+                currency="RMB",
+                cost=Decimal("0.084"),
+            ),
+            make_event(
+                "b", DAY, provider_raw="tongyi", model_raw="qwen-max", currency="USD", cost=Decimal(0), priced=False
+            ),
+            make_event(
+                "c",
+                DAY,
+                provider_raw="langgenius/ollama/ollama",
+                model_raw="llama3.1:8b",
+                currency="USD",
+                cost=Decimal(0),
+                priced=False,
+            ),
+        ],
+    )
     with store.connect() as conn:
         rebuild_aggregate(conn, "per_model", DAY, DAY, normalizer)
         rebuild_aggregate(conn, "workspace", DAY, DAY, normalizer)
@@ -71,10 +91,13 @@ def test_unpriced_events_take_the_keys_priced_currency(store, normalizer):
 
 
 def test_a_key_with_two_priced_currencies_is_marked(store, normalizer):
-    load(store, [
-        make_event("a", DAY, currency="USD", cost=Decimal("0.01")),
-        make_event("b", DAY, currency="EUR", cost=Decimal("0.02")),
-    ])
+    load(
+        store,
+        [
+            make_event("a", DAY, currency="USD", cost=Decimal("0.01")),
+            make_event("b", DAY, currency="EUR", cost=Decimal("0.02")),
+        ],
+    )
     with store.connect() as conn:
         rebuild_aggregate(conn, "per_model", DAY, DAY, normalizer)
     (row,) = per_model(store)
@@ -82,12 +105,23 @@ def test_a_key_with_two_priced_currencies_is_marked(store, normalizer):
 
 
 def test_per_user_and_per_app_keys(store, normalizer):
-    load(store, [
-        make_event("a", DAY, user_id="alice", app_id="x", app_name="Old name"),
-        make_event("b", DAY, user_id="alice", app_id="x", app_name="New name",
-                   occurred_at=make_event("b", DAY).occurred_at.replace(hour=13)),
-        make_event("c", DAY, user_type="account", user_id="acct-1", app_id="y", app_name="Other", app_mode="workflow"),
-    ])
+    load(
+        store,
+        [
+            make_event("a", DAY, user_id="alice", app_id="x", app_name="Old name"),
+            make_event(
+                "b",
+                DAY,
+                user_id="alice",
+                app_id="x",
+                app_name="New name",
+                occurred_at=make_event("b", DAY).occurred_at.replace(hour=13),
+            ),
+            make_event(
+                "c", DAY, user_type="account", user_id="acct-1", app_id="y", app_name="Other", app_mode="workflow"
+            ),
+        ],
+    )
     with store.connect() as conn:
         rebuild_aggregate(conn, "per_user", DAY, DAY, normalizer)
         rebuild_aggregate(conn, "per_app", DAY, DAY, normalizer)

@@ -17,6 +17,8 @@ from dify_meter_tests.support.events import day_window
 from dify_meter_tests.support.settings import refresh_raw, settings_for
 
 pytestmark = pytest.mark.integration
+
+
 @pytest.mark.parametrize(
     ("seed", "timezone", "first", "detail_reads"),
     [

@@ -26,13 +26,30 @@ def normalizer():
 def conn(tmp_path, normalizer):
     store = DuckDBStore(tmp_path / "m.duckdb")
     with store.connect() as connection:
-        replace_window(connection, DAY, DAY, [
-            make_event("a", DAY, provider_raw="langgenius/bedrock/bedrock",
-                       model_raw="us.anthropic.claude-3-7-sonnet-20250219-v1:0"),
-            make_event("b", DAY, provider_raw="langgenius/vertex_ai/vertex_ai", model_raw="claude-3-haiku@20240307"),
-            make_event("c", DAY, provider_raw="langgenius/ollama/ollama", model_raw="llama3.1:8b",
-                       cost=Decimal(0), priced=False),
-        ])
+        replace_window(
+            connection,
+            DAY,
+            DAY,
+            [
+                make_event(
+                    "a",
+                    DAY,
+                    provider_raw="langgenius/bedrock/bedrock",
+                    model_raw="us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                ),
+                make_event(
+                    "b", DAY, provider_raw="langgenius/vertex_ai/vertex_ai", model_raw="claude-3-haiku@20240307"
+                ),
+                make_event(
+                    "c",
+                    DAY,
+                    provider_raw="langgenius/ollama/ollama",
+                    model_raw="llama3.1:8b",
+                    cost=Decimal(0),
+                    priced=False,
+                ),
+            ],
+        )
         for mode in MODES:
             rebuild_aggregate(connection, mode, DAY, DAY, normalizer)
         yield connection
@@ -57,8 +74,10 @@ def test_good_data_passes_normalization_and_currency(conn, normalizer):
 @pytest.mark.parametrize("mode", MODES)
 def test_conservation_fails_when_an_aggregate_loses_tokens(conn, mode):
     table = AGGREGATE_TABLES[mode]
-    conn.execute(f"UPDATE {table} SET input_tokens = input_tokens - 1, total_tokens = total_tokens - 1 "
-                 "WHERE rowid = (SELECT min(rowid) FROM " + table + ")")
+    conn.execute(
+        f"UPDATE {table} SET input_tokens = input_tokens - 1, total_tokens = total_tokens - 1 "
+        "WHERE rowid = (SELECT min(rowid) FROM " + table + ")"
+    )
     outcome = checks.check_conservation(conn, mode, DAY, DAY)
     assert not outcome.passed and outcome.severity == "ERROR"
     assert outcome.facts["days_differing"] == 1 and "differences" in outcome.tables
@@ -82,18 +101,31 @@ def test_token_arithmetic_fails(conn):
 
 
 def test_malformed_model_fails_normalization(conn, normalizer):
-    conn.execute("UPDATE usage_per_model SET model = 'us.anthropic.claude-3-7-sonnet-20250219-v1:0' "
-                 "WHERE provider = 'aws'")
+    conn.execute(
+        "UPDATE usage_per_model SET model = 'us.anthropic.claude-3-7-sonnet-20250219-v1:0' WHERE provider = 'aws'"
+    )
     outcome = checks.check_normalization(conn, DAY, DAY, normalizer)
     assert not outcome.passed and outcome.severity == "ERROR" and outcome.facts["malformed_models"] == 1
 
 
 def test_unknown_provider_warns_with_its_share(conn, normalizer):
-    replace_window(conn, DAY, DAY, [
-        make_event("a", DAY, provider_raw="acme/secret-llm/secret", model_raw="s-1", input_tokens=300,
-                   output_tokens=0, total_tokens=300),
-        make_event("b", DAY, input_tokens=100, output_tokens=0, total_tokens=100),
-    ])
+    replace_window(
+        conn,
+        DAY,
+        DAY,
+        [
+            make_event(
+                "a",
+                DAY,
+                provider_raw="acme/secret-llm/secret",
+                model_raw="s-1",
+                input_tokens=300,
+                output_tokens=0,
+                total_tokens=300,
+            ),
+            make_event("b", DAY, input_tokens=100, output_tokens=0, total_tokens=100),
+        ],
+    )
     rebuild_aggregate(conn, "per_model", DAY, DAY, normalizer)
     outcome = checks.check_normalization(conn, DAY, DAY, normalizer)
     assert not outcome.passed and outcome.severity == "WARN"
@@ -102,9 +134,15 @@ def test_unknown_provider_warns_with_its_share(conn, normalizer):
 
 
 def test_mixed_currency_key_fails_the_currency_check(conn, normalizer):
-    replace_window(conn, DAY, DAY, [
-        make_event("a", DAY, currency="USD"), make_event("b", DAY, currency="EUR"),
-    ])
+    replace_window(
+        conn,
+        DAY,
+        DAY,
+        [
+            make_event("a", DAY, currency="USD"),
+            make_event("b", DAY, currency="EUR"),
+        ],
+    )
     rebuild_aggregate(conn, "per_model", DAY, DAY, normalizer)
     outcome = checks.check_currency(conn, DAY, DAY)
     assert not outcome.passed and outcome.facts["keys_held_back"] == 1 and "EUR/USD" in outcome.tables["held_back"]
@@ -129,12 +167,19 @@ def test_a_model_declared_free_stops_the_unpriced_warning(conn, tmp_path):
 def test_dify_numbers_explain_each_kind_of_difference(conn):
     from dify_meter.core.source import DifyAppTotals
 
-    replace_window(conn, DAY, DAY, [
-        # The debugger's message is a console account's; its 120 tokens bound the excess of 20.
-        make_event("a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5"), user_type="account"),
-        make_event("b", DAY, app_id="chat-app", cost=Decimal(0), priced=False),
-        make_event("c", DAY, app_id="flow-app", app_mode="advanced-chat", cost=Decimal("0.25")),
-    ])
+    replace_window(
+        conn,
+        DAY,
+        DAY,
+        [
+            # The debugger's message is a console account's; its 120 tokens bound the excess of 20.
+            make_event(
+                "a", DAY, app_id="completion-app", app_mode="completion", cost=Decimal("0.5"), user_type="account"
+            ),
+            make_event("b", DAY, app_id="chat-app", cost=Decimal(0), priced=False),
+            make_event("c", DAY, app_id="flow-app", app_mode="advanced-chat", cost=Decimal("0.25")),
+        ],
+    )
     totals = [
         DifyAppTotals("completion-app", "Writer", "completion", 100, Decimal("0.4")),  # we see a debugger message more
         DifyAppTotals("chat-app", "Bot", "chat", 120, Decimal("0.3")),  # Dify priced a message without metadata

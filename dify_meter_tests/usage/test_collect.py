@@ -68,7 +68,8 @@ def test_a_fetch_failing_part_way_leaves_the_previous_rows(tmp_path):
         served = len(simulator.request_log)
         simulator.fail = lambda method, path, args: (
             (400, {"code": "invalid_param", "message": "boom"})  # not retried: the run stops here
-            if len(simulator.request_log) > served + 20 else None
+            if len(simulator.request_log) > served + 20
+            else None
         )
         with pytest.raises(DifyError):
             refresh_raw(settings, store, start, end)

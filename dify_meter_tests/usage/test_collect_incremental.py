@@ -24,8 +24,14 @@ pytestmark = pytest.mark.integration
 
 DAY = date(2026, 6, 2)
 # What a re-materialization still reads however little changed: the lists, and Dify's statistics.
-FIXED_FLOOR = ("/account/profile", "/apps", "/chat-conversations", "/completion-conversations",
-               "/workflow-app-logs", "/statistics/token-costs")
+FIXED_FLOOR = (
+    "/account/profile",
+    "/apps",
+    "/chat-conversations",
+    "/completion-conversations",
+    "/workflow-app-logs",
+    "/statistics/token-costs",
+)
 
 
 def endpoint(path: str) -> str:
@@ -50,7 +56,9 @@ def test_a_second_materialization_of_an_unchanged_day_sends_under_a_tenth_of_the
     first_counts, second_counts = first.read.counts, second.read.counts
     assert (second_counts["runs_read"], second_counts["conversations_read"], second_counts["detail_reads"]) == (0, 0, 0)
     assert (second_counts["runs_from_cache"], second_counts["conversations_from_cache"]) == (
-        first_counts["runs_read"], first_counts["conversations_read"])
+        first_counts["runs_read"],
+        first_counts["conversations_read"],
+    )
 
 
 def test_new_traffic_in_a_cached_day_is_read_and_stored(tmp_path) -> None:

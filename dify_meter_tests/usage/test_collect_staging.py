@@ -74,10 +74,13 @@ def test_a_fetch_staged_in_many_batches_stores_exactly_the_ground_truth(tmp_path
     store = DuckDBStore(tmp_path / "m.duckdb")
     start, end = day_window(DAY, DAY, "UTC")
     staged = BatchCounting(StagedWindow.begin(store, DAY, DAY))
-    with DifySimulator(workspace) as dify, DifyClient(dify.base_url, api_key=dify.api_key,
-                                                      workspace_id=dify.workspace_id, retry=NO_WAIT) as client:
-        result = fetch_usage_events(client, start, end, timezone="UTC", detail_cache=DuckDBDetailCache(store),
-                                    sink=staged, batch_size=40)
+    with (
+        DifySimulator(workspace) as dify,
+        DifyClient(dify.base_url, api_key=dify.api_key, workspace_id=dify.workspace_id, retry=NO_WAIT) as client,
+    ):
+        result = fetch_usage_events(
+            client, start, end, timezone="UTC", detail_cache=DuckDBDetailCache(store), sink=staged, batch_size=40
+        )
     assert staged.window.commit() == result.event_count == sum(staged.batches)
     assert len(staged.batches) > 5 and max(staged.batches) == 40
     assert_same_events(stored_events(store), workspace.ground_truth(start, end, "UTC"))
@@ -95,7 +98,8 @@ def test_a_fetch_failing_part_way_drops_its_staged_events(tmp_path) -> None:
         before = stored_ids(store)
         # fail last: Dify's statistics are read once the fetch has staged all of its events
         simulator.fail = lambda method, path, args: (
-            (400, {"code": "invalid_param", "message": "boom"}) if path.endswith("/token-costs") else None)
+            (400, {"code": "invalid_param", "message": "boom"}) if path.endswith("/token-costs") else None
+        )
         with pytest.raises(DifyError):
             refresh_raw(settings, store, start, end)
     assert simulator.request_log[-1][1].endswith("/token-costs")
@@ -153,8 +157,13 @@ def test_a_killed_fetch_leaves_staged_rows_no_later_fetch_moves_and_they_go_once
     workspace = generate_workspace(seed=5, start_date=DAY - timedelta(days=1), days=3)
     store = DuckDBStore(tmp_path / "m.duckdb")
     start, end = day_window(DAY, DAY, "UTC")
-    killed = subprocess.run([sys.executable, "-c", KILLED_FETCH, str(store.path)], capture_output=True, text=True,
-                            check=False, cwd=REPO_ROOT)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_FETCH, str(store.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     dead_fetch = killed.stdout.strip()
     assert staging_rows(store) == [(dead_fetch, "ghost-of-a-killed-fetch")]
@@ -174,9 +183,14 @@ def test_staging_keeps_every_field_exactly(tmp_path) -> None:
     store = DuckDBStore(tmp_path / "m.duckdb")
     events: list[UsageEvent] = [
         make_event("exact", DAY, cost=Decimal("123456789.0123456789")),
-        dataclasses.replace(make_event("node", DAY, source="node", node_type="llm", workflow_run_id="r1"),
-                            conversation_id=None, message_id=None, currency=None, priced=False,
-                            cost=Decimal(0)),
+        dataclasses.replace(
+            make_event("node", DAY, source="node", node_type="llm", workflow_run_id="r1"),
+            conversation_id=None,
+            message_id=None,
+            currency=None,
+            priced=False,
+            cost=Decimal(0),
+        ),
     ]
     staged = StagedWindow.begin(store, DAY, DAY)
     staged.write(events)

@@ -23,7 +23,8 @@ def run(tmp_path, detail_reads: str):
     start, end = day_window(NOV10, NOV11, "America/New_York")
     with DifySimulator(fixture_workspace(SEED_FILE)) as simulator:
         settings = settings_for(simulator, store, "America/New_York").model_copy(
-            update={"dify_detail_reads": detail_reads})
+            update={"dify_detail_reads": detail_reads}
+        )
         refresh = refresh_raw(settings, store, start, end)
     return store, refresh
 
@@ -63,13 +64,19 @@ def test_never_mode_reports_approximate_and_skipped_usage(tmp_path):
     assert explanation_of(numbers.tables["per_app"], "Summarizer").startswith("skipped")
 
 
-@pytest.mark.parametrize(("fault", "app"), [
-    # More than console accounts used: debugger traffic cannot explain it.
-    ("UPDATE raw_usage_events SET user_type = 'end_user' WHERE app_name = 'Support Chat'", "Support Chat"),
-    # Advanced-chat apps must match exactly: their debugger runs are not listed by the console.
-    ("UPDATE raw_usage_events SET total_tokens = total_tokens + 7, output_tokens = output_tokens + 7 "
-     "WHERE event_id = (SELECT min(event_id) FROM raw_usage_events WHERE app_name = 'Helpdesk Flow')", "Helpdesk Flow"),
-])
+@pytest.mark.parametrize(
+    ("fault", "app"),
+    [
+        # More than console accounts used: debugger traffic cannot explain it.
+        ("UPDATE raw_usage_events SET user_type = 'end_user' WHERE app_name = 'Support Chat'", "Support Chat"),
+        # Advanced-chat apps must match exactly: their debugger runs are not listed by the console.
+        (
+            "UPDATE raw_usage_events SET total_tokens = total_tokens + 7, output_tokens = output_tokens + 7 "
+            "WHERE event_id = (SELECT min(event_id) FROM raw_usage_events WHERE app_name = 'Helpdesk Flow')",
+            "Helpdesk Flow",
+        ),
+    ],
+)
 def test_an_unexplained_difference_warns_and_names_the_app(tmp_path, fault, app):
     store, refresh = run(tmp_path, "auto")
     with store.connect() as conn:

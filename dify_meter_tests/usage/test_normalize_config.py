@@ -55,17 +55,14 @@ def test_user_entries_replace_shipped_ones_and_lists_are_added(tmp_path: Path) -
         '[bedrock]\npublishers = ["moonshot"]\n'
     )
     user = Normalizer.load(_user_file(tmp_path, text))
-    assert user.normalize(
-        "langgenius/openai_api_compatible/openai_api_compatible", "deepseek-chat"
-    ).provider == ("deepseek")
+    assert user.normalize("langgenius/openai_api_compatible/openai_api_compatible", "deepseek-chat").provider == (
+        "deepseek"
+    )
     assert user.normalize("openai", "GPT-4o-prod-EU").model == "gpt-4o"
     assert user.normalize("bedrock", "moonshot.kimi-k2-thinking-v1:0") == NormalizedModel(
         "aws", "kimi-k2-thinking", "moonshot"
     )
-    assert (
-        user.normalize("bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0").model
-        == "claude-3-haiku-20240307"
-    )
+    assert user.normalize("bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0").model == "claude-3-haiku-20240307"
 
 
 def test_an_empty_user_file_changes_nothing(tmp_path: Path) -> None:
@@ -85,9 +82,7 @@ MALFORMED = [
         '[bedrock]\nregions = ["us"]\n', ["bedrock.regions: unknown key", "region_prefixes"], id="unknown-key"
     ),
     pytest.param('known_providers = "acme"\n', ["known_providers: expected a list"], id="list-is-a-string"),
-    pytest.param(
-        'provider_aliases = "openai"\n', ["provider_aliases: expected a table"], id="table-is-a-string"
-    ),
+    pytest.param('provider_aliases = "openai"\n', ["provider_aliases: expected a table"], id="table-is-a-string"),
     pytest.param(
         "[provider_aliases]\nacme = 3\n",
         ["provider_aliases.'acme': expected a string, got int"],
@@ -113,9 +108,7 @@ MALFORMED = [
         ["known_providers", "'Acme LLM'", "acme_llm"],
         id="bad-provider-name",
     ),
-    pytest.param(
-        'known_providers = ["unknown"]\n', ["known_providers", "reserved"], id="unknown-is-reserved"
-    ),
+    pytest.param('known_providers = ["unknown"]\n', ["known_providers", "reserved"], id="unknown-is-reserved"),
     pytest.param(
         'publisher_prefixed_providers = ["acme"]\n',
         ["publisher_prefixed_providers", "'acme' not a known provider"],

@@ -33,8 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     faults.add_argument("--retry-after", default="1", help="Retry-After of those 429s: seconds or an HTTP date")
     faults.add_argument("--slow-next", type=int, default=0, metavar="N", help="hold N requests before answering")
     faults.add_argument("--slow-seconds", type=float, default=60.0, help="how long to hold them (default 60)")
-    faults.add_argument("--drop-after-apply-next", type=int, default=0, metavar="N",
-                        help="apply N requests, then close the connection without an answer")
+    faults.add_argument(
+        "--drop-after-apply-next",
+        type=int,
+        default=0,
+        metavar="N",
+        help="apply N requests, then close the connection without an answer",
+    )
     faults.add_argument("--max-body-bytes", type=int, help="answer 413 to bodies larger than this")
     parser.set_defaults(handler=run)
     return parser
@@ -42,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     server = ApiMeterServer(
-        token=args.token, tenant_id=args.tenant, store_path=args.store, host=args.host, port=args.port,
+        token=args.token,
+        tenant_id=args.tenant,
+        store_path=args.store,
+        host=args.host,
+        port=args.port,
         max_body_bytes=args.max_body_bytes,
     )
     server.fail_next(args.fail_next, status=args.fail_status)

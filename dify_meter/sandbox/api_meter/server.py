@@ -137,8 +137,9 @@ class ApiMeterServer:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = LoopbackServer(self._handle, host=self.host, port=self.port,
-                                      idle_timeout=IDLE_TIMEOUT_SECONDS, name="api-meter").start()
+        self._server = LoopbackServer(
+            self._handle, host=self.host, port=self.port, idle_timeout=IDLE_TIMEOUT_SECONDS, name="api-meter"
+        ).start()
         self.port = self._server.port
         return self
 

@@ -70,18 +70,48 @@ class StoreFileError(RuntimeError):
 
 def _to_row(key: StoredKey, record: StoredRecord) -> tuple[object, ...]:
     return (
-        key.tenant_id, key.provider, key.model, key.usage_date.isoformat(), record.input_tokens,
-        record.output_tokens, record.total_tokens, record.request_count, str(record.cost_actual), record.currency,
-        record.source_event_id, record.writes, record.last_written_at.isoformat(),
+        key.tenant_id,
+        key.provider,
+        key.model,
+        key.usage_date.isoformat(),
+        record.input_tokens,
+        record.output_tokens,
+        record.total_tokens,
+        record.request_count,
+        str(record.cost_actual),
+        record.currency,
+        record.source_event_id,
+        record.writes,
+        record.last_written_at.isoformat(),
     )
 
 
 def _from_row(row: tuple[Any, ...]) -> tuple[StoredKey, StoredRecord]:
-    (tenant_id, provider, model, day, inputs, outputs, total, requests, cost, currency, event_id, writes,
-     written_at) = row
+    (
+        tenant_id,
+        provider,
+        model,
+        day,
+        inputs,
+        outputs,
+        total,
+        requests,
+        cost,
+        currency,
+        event_id,
+        writes,
+        written_at,
+    ) = row
     key = StoredKey(tenant_id, provider, model, date.fromisoformat(day))
     record = StoredRecord(
-        inputs, outputs, total, requests, Decimal(cost), currency, event_id, writes,
+        inputs,
+        outputs,
+        total,
+        requests,
+        Decimal(cost),
+        currency,
+        event_id,
+        writes,
         datetime.fromisoformat(written_at),
     )
     return key, record
@@ -132,9 +162,15 @@ class ApiMeterStore:
                 key = StoredKey(tenant_id.lower(), record.provider, record.model, record.usage_date)
                 previous = changed.get(key) or self._records.get(key)
                 changed[key] = StoredRecord(
-                    record.input_tokens, record.output_tokens, record.total_tokens, record.request_count,
-                    record.cost_actual, record.currency, record.source_event_id,
-                    writes=(previous.writes if previous else 0) + 1, last_written_at=now,
+                    record.input_tokens,
+                    record.output_tokens,
+                    record.total_tokens,
+                    record.request_count,
+                    record.cost_actual,
+                    record.currency,
+                    record.source_event_id,
+                    writes=(previous.writes if previous else 0) + 1,
+                    last_written_at=now,
                 )
                 if previous is None:
                     inserted += 1

@@ -165,8 +165,16 @@ def _check_record(check: _Checker, tenant_id: str | None, index: int, record: ob
         )
         return None
     return ValidRecord(
-        day, provider, model, inputs, outputs, total, counts["request_count"],  # type: ignore[arg-type]
-        Decimal(cost), currency, event_id,  # type: ignore[arg-type]
+        day,
+        provider,
+        model,
+        inputs,  # type: ignore[arg-type]
+        outputs,  # type: ignore[arg-type]
+        total,  # type: ignore[arg-type]
+        counts["request_count"],  # type: ignore[arg-type]
+        Decimal(cost),  # type: ignore[arg-type]
+        currency,
+        event_id,  # type: ignore[arg-type]
     )
 
 

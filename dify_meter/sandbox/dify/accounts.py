@@ -34,16 +34,24 @@ from dify_meter.sandbox.dify.workspace import Workspace
 AuthVia = Literal["admin_key", "cookie", "bearer"]
 
 NO_TOKEN = ApiError(401, "unauthorized", "Invalid Authorization token.")
-BAD_AUTH_HEADER = ApiError(401, "unauthorized",
-                           "Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
+BAD_AUTH_HEADER = ApiError(
+    401, "unauthorized", "Invalid Authorization header format. Expected 'Bearer <api-key>' format."
+)
 CSRF_INVALID = ApiError(401, "unauthorized", "CSRF token is missing or invalid.")
 LOGIN_FAILED = ApiError(401, "authentication_failed", "Invalid email or password.")
 NOT_BASE64 = ApiError(401, "authentication_failed", "Invalid encrypted data")
 LOGIN_LOCKED = ApiError(429, "email_code_login_limit", "Too many incorrect password attempts. Please try again later.")
-NOT_SET_UP = ApiError(401, "not_setup", "Dify has not been initialized and installed yet. "
-                                        "Please proceed with the initialization and installation process first.")
-ALREADY_SET_UP = ApiError(403, "already_setup", "Dify has been successfully installed. "
-                                                "Please refresh the page or return to the dashboard homepage.")
+NOT_SET_UP = ApiError(
+    401,
+    "not_setup",
+    "Dify has not been initialized and installed yet. "
+    "Please proceed with the initialization and installation process first.",
+)
+ALREADY_SET_UP = ApiError(
+    403,
+    "already_setup",
+    "Dify has been successfully installed. Please refresh the page or return to the dashboard homepage.",
+)
 LOGIN_ERROR_LIMIT = 5
 LOGIN_LOCKOUT = timedelta(hours=24)
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -81,8 +89,18 @@ class SetupPayload(BaseModel):
 class AccountService:
     """Setup state, the one email/password account, its failed logins, and request authentication."""
 
-    def __init__(self, workspace: Workspace, behaviour: LoginBehaviour, tokens: SessionTokens, clock: Clock, *,
-                 api_key: str, email: str | None, password: str | None, set_up: bool) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        behaviour: LoginBehaviour,
+        tokens: SessionTokens,
+        clock: Clock,
+        *,
+        api_key: str,
+        email: str | None,
+        password: str | None,
+        set_up: bool,
+    ) -> None:
         if email is not None and not password:
             raise ValueError("an email login needs a password as well")
         self.workspace, self.behaviour, self.tokens = workspace, behaviour, tokens

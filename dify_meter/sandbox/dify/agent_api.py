@@ -36,8 +36,11 @@ def _agent_app(call: Call) -> App:
 
 def _sources(args: dict[str, str]) -> list[str]:
     """`_query_values("sources", "source")`: plain and indexed (`sources[0]`) forms."""
-    indexed = sorted((int(key[len("sources["):-1]), value) for key, value in args.items()
-                     if key.startswith("sources[") and key.endswith("]") and key[len("sources["):-1].isdigit())
+    indexed = sorted(
+        (int(key[len("sources[") : -1]), value)
+        for key, value in args.items()
+        if key.startswith("sources[") and key.endswith("]") and key[len("sources[") : -1].isdigit()
+    )
     return [value for value in [args.get("sources"), args.get("source"), *(v for _, v in indexed)] if value]
 
 
@@ -75,24 +78,41 @@ def get_agent_log_messages(call: Call) -> tuple[int, Json]:
     app = _agent_app(call)
     query = validate(AgentLogsQuery, {k: v for k, v in call.args.items() if not k.startswith("source")})
     sources = _sources(call.args)
-    rows = [m for m in call.ws.messages_of(call.params["conversation_id"]) if m.app_id == app.id
-            and _included(m, sources)]
+    rows = [
+        m for m in call.ws.messages_of(call.params["conversation_id"]) if m.app_id == app.id and _included(m, sources)
+    ]
     rows.sort(key=lambda m: (m.created_at, m.id), reverse=query.sort_order != "asc")  # Dify sorts in Python
     start = (query.page - 1) * query.limit
-    return 200, {"data": [_log_message(m) for m in rows[start:start + query.limit]], "page": query.page,
-                 "limit": query.limit, "total": len(rows), "has_more": start + query.limit < len(rows)}
+    return 200, {
+        "data": [_log_message(m) for m in rows[start : start + query.limit]],
+        "page": query.page,
+        "limit": query.limit,
+        "total": len(rows),
+        "has_more": start + query.limit < len(rows),
+    }
 
 
 def _snapshots(call: Call) -> list[Any]:
     app = _agent_app(call)
-    return sorted((s for s in call.ws.agent_snapshots.values() if s.agent_id == app.bound_agent_id),
-                  key=lambda s: s.version, reverse=True)
+    return sorted(
+        (s for s in call.ws.agent_snapshots.values() if s.agent_id == app.bound_agent_id),
+        key=lambda s: s.version,
+        reverse=True,
+    )
 
 
 def _version(snapshot: Any) -> Json:
-    return {"id": snapshot.id, "agent_id": snapshot.agent_id, "version": snapshot.version,
-            "display_version": snapshot.version, "snapshot_version": snapshot.version, "summary": None,
-            "version_note": None, "created_by": snapshot.created_by, "created_at": unix(snapshot.created_at)}
+    return {
+        "id": snapshot.id,
+        "agent_id": snapshot.agent_id,
+        "version": snapshot.version,
+        "display_version": snapshot.version,
+        "snapshot_version": snapshot.version,
+        "summary": None,
+        "version_note": None,
+        "created_by": snapshot.created_by,
+        "created_at": unix(snapshot.created_at),
+    }
 
 
 def get_agent_versions(call: Call) -> tuple[int, Json]:
@@ -103,6 +123,14 @@ def get_agent_version(call: Call) -> tuple[int, Json]:
     snapshot = next((s for s in _snapshots(call) if s.id == call.params["version_id"]), None)
     if snapshot is None:
         raise not_found("agent_version_not_found", "Agent version not found.", call.path, call.hint_rules)
-    model = {"plugin_id": snapshot.model_provider.rsplit("/", 1)[0], "model_provider": snapshot.model_provider,
-             "model": snapshot.model, "model_settings": {}} if snapshot.model else None
+    model = (
+        {
+            "plugin_id": snapshot.model_provider.rsplit("/", 1)[0],
+            "model_provider": snapshot.model_provider,
+            "model": snapshot.model,
+            "model_settings": {},
+        }
+        if snapshot.model
+        else None
+    )
     return 200, {**_version(snapshot), "config_snapshot": {"model": model}, "revisions": []}

@@ -59,6 +59,7 @@ class Route:
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 def _app(call: Call, modes: tuple[str, ...]) -> App:
     """Dify's `get_app_model`: the app must exist in the workspace, be normal, and have a served mode."""
     app = call.ws.apps.get(call.params["app_id"])
@@ -66,14 +67,15 @@ def _app(call: Call, modes: tuple[str, ...]) -> App:
         raise not_found("app_not_found", "App not found.", call.path, call.hint_rules)
     if modes and app.mode not in modes:
         listed = "{" + ", ".join(repr(m) for m in modes) + "}"
-        raise not_found("app_not_found", f"App mode is not in the supported list: {listed}.", call.path,
-                        call.hint_rules)
+        raise not_found(
+            "app_not_found", f"App mode is not in the supported list: {listed}.", call.path, call.hint_rules
+        )
     return app
 
 
 def _page(items: Sequence[T], page: int, limit: int) -> tuple[list[T], Json]:
     """Flask-SQLAlchemy's paginate: a slice plus page, limit, total and has_more."""
-    chunk = list(items[(page - 1) * limit: page * limit])
+    chunk = list(items[(page - 1) * limit : page * limit])
     return chunk, {"page": page, "limit": limit, "total": len(items), "has_more": page * limit < len(items)}
 
 
@@ -113,6 +115,7 @@ def _read_detail(call: Call, conversation: Conversation) -> None:
 
 # --- workspace and account ---------------------------------------------------------------------
 
+
 def get_profile(call: Call) -> tuple[int, Json]:
     return 200, render.account_profile(call.account)
 
@@ -122,8 +125,13 @@ def get_all_workspaces(call: Call) -> tuple[int, Json]:
     tenant = call.ws.tenant
     items, paging = _page([tenant], query.page, query.limit)
     data = [{"id": t.id, "name": t.name, "status": t.status, "created_at": unix(t.created_at)} for t in items]
-    return 200, {"data": data, "has_more": paging["has_more"], "limit": query.limit, "page": query.page,
-                 "total": paging["total"]}
+    return 200, {
+        "data": data,
+        "has_more": paging["has_more"],
+        "limit": query.limit,
+        "page": query.page,
+        "total": paging["total"],
+    }
 
 
 def post_current_workspace(call: Call) -> tuple[int, Json]:
@@ -137,15 +145,22 @@ def get_members(call: Call) -> tuple[int, Json]:
 
 # --- apps ----------------------------------------------------------------------------------------
 
+
 def get_apps(call: Call) -> tuple[int, Json]:
     query = validate(AppListQuery, call.args)
     if query.mode == "agent" and not call.version.agent_apps:
-        raise ApiError(400, "invalid_param", "mode: Input should be 'completion', 'chat', 'advanced-chat', "
-                                             "'workflow', 'agent-chat', 'channel' or 'all'")
+        raise ApiError(
+            400,
+            "invalid_param",
+            "mode: Input should be 'completion', 'chat', 'advanced-chat', 'workflow', 'agent-chat', 'channel' or 'all'",
+        )
     # 1.16 leaves agent apps out of `all`, and lists only those with an active Agent under `agent`
-    apps = [a for a in call.ws.apps.values()
-            if (query.mode == a.mode and (a.mode != "agent" or a.bound_agent_id))
-            or (query.mode == "all" and a.mode != "agent")]
+    apps = [
+        a
+        for a in call.ws.apps.values()
+        if (query.mode == a.mode and (a.mode != "agent" or a.bound_agent_id))
+        or (query.mode == "all" and a.mode != "agent")
+    ]
     if query.name:
         apps = [a for a in apps if query.name.lower() in a.name.lower()]
     items, paging = _page(_newest_first(apps, lambda a: a.created_at), query.page, query.limit)
@@ -158,6 +173,7 @@ def get_app(call: Call) -> tuple[int, Json]:
 
 
 # --- conversations and messages ----------------------------------------------------------------
+
 
 def get_chat_conversations(call: Call) -> tuple[int, Json]:
     app = _app(call, AGENT_ERA_CHAT if call.version.agent_apps else CHAT)
@@ -179,8 +195,9 @@ def get_chat_conversations(call: Call) -> tuple[int, Json]:
     if end:
         last_second = end + timedelta(seconds=59)  # the end minute counts up to its second 59
         conversations = [c for c in conversations if moment(c) <= last_second]
-    ordered = (_newest_first(conversations, moment) if query.sort_by.startswith("-")
-               else sorted(conversations, key=moment))
+    ordered = (
+        _newest_first(conversations, moment) if query.sort_by.startswith("-") else sorted(conversations, key=moment)
+    )
     items, paging = _page(ordered, query.page, query.limit)
     return 200, {**paging, "data": [render.chat_conversation_item(call.ws, c, call.version) for c in items]}
 
@@ -217,8 +234,9 @@ def get_chat_messages(call: Call) -> tuple[int, Json]:
     query = validate(ChatMessagesQuery, call.args)
     conversation = call.ws.conversations.get(query.conversation_id)
     # agent apps: only conversations the caller started in the console (10-agent-chat-messages-*-404)
-    foreign = app.mode == "agent" and (conversation is None or conversation.from_source != "console"
-                                       or conversation.from_account_id != call.account.id)
+    foreign = app.mode == "agent" and (
+        conversation is None or conversation.from_source != "console" or conversation.from_account_id != call.account.id
+    )
     if conversation is None or conversation.app_id != app.id or foreign:
         raise not_found("not_found", "Conversation Not Exists.", call.path, call.hint_rules)
     messages = call.ws.messages_of(conversation.id)
@@ -238,6 +256,7 @@ def get_chat_messages(call: Call) -> tuple[int, Json]:
 
 
 # --- workflows -----------------------------------------------------------------------------------
+
 
 def get_workflow_app_logs(call: Call) -> tuple[int, Json]:
     app = _app(call, ("workflow",))
@@ -315,14 +334,19 @@ def get_node_executions(call: Call) -> tuple[int, Json]:
 
 # --- statistics ----------------------------------------------------------------------------------
 
+
 def get_token_costs(call: Call) -> tuple[int, Json]:
     app = _app(call, ANY_MODE)
     query = validate(StatisticTimeRangeQuery, call.args)
     start, end = _minute(query.start, "start"), _minute(query.end, "end")
     rows = call.ws.token_costs(app.id, start, end, call.account.timezone)
     # Dify labels every sum USD, whatever the rows' currency.
-    return 200, {"data": [{"date": str(r.date), "token_count": r.token_count, "total_price": str(r.total_price),
-                           "currency": "USD"} for r in rows]}
+    return 200, {
+        "data": [
+            {"date": str(r.date), "token_count": r.token_count, "total_price": str(r.total_price), "currency": "USD"}
+            for r in rows
+        ]
+    }
 
 
 def get_workflow_token_costs(call: Call) -> tuple[int, Json]:
@@ -357,11 +381,19 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/console/api/apps", get_apps),
     _route("GET", APPS, get_app),
     _route("GET", f"{APPS}/chat-conversations", get_chat_conversations, f"{APPS}/completion-conversations"),
-    _route("GET", f"{APPS}/chat-conversations/<uuid:conversation_id>", get_chat_conversation,
-           f"{APPS}/completion-conversations/<uuid:conversation_id>"),
+    _route(
+        "GET",
+        f"{APPS}/chat-conversations/<uuid:conversation_id>",
+        get_chat_conversation,
+        f"{APPS}/completion-conversations/<uuid:conversation_id>",
+    ),
     _route("GET", f"{APPS}/completion-conversations", get_completion_conversations, f"{APPS}/chat-conversations"),
-    _route("GET", f"{APPS}/completion-conversations/<uuid:conversation_id>", get_completion_conversation,
-           f"{APPS}/chat-conversations/<uuid:conversation_id>"),
+    _route(
+        "GET",
+        f"{APPS}/completion-conversations/<uuid:conversation_id>",
+        get_completion_conversation,
+        f"{APPS}/chat-conversations/<uuid:conversation_id>",
+    ),
     _route("GET", f"{APPS}/chat-messages", get_chat_messages, "/console/api/trial-apps/<uuid:app_id>/chat-messages"),
     _route("GET", f"{APPS}/workflow-app-logs", get_workflow_app_logs, f"{APPS}/workflow-archived-logs"),
     _route("GET", f"{APPS}/workflow-runs", get_workflow_runs, f"{APPS}/advanced-chat/workflow-runs"),
@@ -369,8 +401,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{APPS}/workflow-runs/<uuid:run_id>", get_workflow_run),
     _route("GET", f"{APPS}/workflow-runs/<uuid:run_id>/node-executions", get_node_executions),
     _route("GET", f"{APPS}/statistics/token-costs", get_token_costs, f"{APPS}/workflow/statistics/token-costs"),
-    _route("GET", f"{APPS}/workflow/statistics/token-costs", get_workflow_token_costs,
-           f"{APPS}/statistics/token-costs"),
+    _route(
+        "GET", f"{APPS}/workflow/statistics/token-costs", get_workflow_token_costs, f"{APPS}/statistics/token-costs"
+    ),
     _route("GET", f"{AGENT}/logs/<uuid:conversation_id>/messages", get_agent_log_messages, f"{AGENT}/logs"),
     _route("GET", f"{AGENT}/versions", get_agent_versions, f"{AGENT}/versions/<uuid:version_id>"),
     _route("GET", f"{AGENT}/versions/<uuid:version_id>", get_agent_version, f"{AGENT}/versions"),
@@ -379,7 +412,8 @@ UNAUTHENTICATED = frozenset({get_setup, post_setup, post_login, post_refresh_tok
 BEFORE_SETUP = frozenset({get_setup, post_setup, post_refresh_token})  # the rest answers 401 not_setup until then
 
 URL_NOT_FOUND = ApiError(
-    404, "not_found",
+    404,
+    "not_found",
     "The requested URL was not found on the server. If you entered the URL manually please check your "
     "spelling and try again.",
 )

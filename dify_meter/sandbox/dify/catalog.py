@@ -115,6 +115,7 @@ OLLAMA = _m("langgenius/ollama/ollama", "llama3.1:8b")  # unpriced
 COMPATIBLE = _m("langgenius/openai_api_compatible/openai_api_compatible", "qwen2.5-coder-32b")  # unpriced
 COMMUNITY = _m("someorg/someplugin/provider", "someorg-large-v1", "1.00", "2.00", mode="completion")
 MISTRAL_EUR = _m("langgenius/mistralai/mistralai", "mistral-large-latest", "1.80", "5.40", currency="EUR")
-QWEN_MAX = _m("langgenius/tongyi/tongyi", "qwen-max", "0.02", "0.06", price_unit=PER_THOUSAND, currency="RMB",
-              mode="completion")
+QWEN_MAX = _m(
+    "langgenius/tongyi/tongyi", "qwen-max", "0.02", "0.06", price_unit=PER_THOUSAND, currency="RMB", mode="completion"
+)
 QWEN_PLUS = _m("langgenius/tongyi/tongyi", "qwen-plus", "0.0008", "0.002", price_unit=PER_THOUSAND, currency="RMB")

@@ -28,8 +28,7 @@ def _new_id(table: str, size: int) -> str:
     return str(uuid.uuid5(_IDS, f"{table}/{size}"))
 
 
-def add_conversation(ws: Workspace, app_id: str, times: Sequence[datetime], *,
-                     like: str | None = None) -> Conversation:
+def add_conversation(ws: Workspace, app_id: str, times: Sequence[datetime], *, like: str | None = None) -> Conversation:
     """A new conversation of a chat, agent-chat, advanced-chat or completion app with a message at each of
     `times`, copied from conversation `like` (default: the app's latest non-debugger one with messages)."""
     if not times:
@@ -40,8 +39,13 @@ def add_conversation(ws: Workspace, app_id: str, times: Sequence[datetime], *,
             raise ValueError(f"conversation {template.id} belongs to app {template.app_id}, not {app_id}")
         if template.mode == "completion" and len(times) != 1:
             raise ValueError("a completion conversation has exactly one message")
-        conversation = replace(template, id=_new_id("conversations", len(ws.conversations)),
-                               created_at=min(times), updated_at=max(times), read_at=None)
+        conversation = replace(
+            template,
+            id=_new_id("conversations", len(ws.conversations)),
+            created_at=min(times),
+            updated_at=max(times),
+            read_at=None,
+        )
         ws.add(conversation)
         _copy_messages(ws, conversation, ws.messages_of(template.id)[-1], times)
         return conversation
@@ -61,8 +65,9 @@ def add_messages(ws: Workspace, conversation_id: str, times: Sequence[datetime])
         return messages
 
 
-def add_workflow_runs(ws: Workspace, app_id: str, starts: Sequence[datetime], *,
-                      like: str | None = None) -> list[WorkflowRun]:
+def add_workflow_runs(
+    ws: Workspace, app_id: str, starts: Sequence[datetime], *, like: str | None = None
+) -> list[WorkflowRun]:
     """New runs of a workflow app starting at `starts`, each with its nodes and app log, copied from run `like`
     (default: the app's latest run that has an app log) and shifted in time."""
     with ws.lock:
@@ -73,8 +78,14 @@ def add_workflow_runs(ws: Workspace, app_id: str, starts: Sequence[datetime], *,
         runs = []
         for start in starts:
             run = _copy_run(ws, template, start)
-            ws.add(replace(log, id=_new_id("workflow_app_logs", len(ws.workflow_app_logs)), workflow_run_id=run.id,
-                           created_at=log.created_at + (start - template.created_at)))
+            ws.add(
+                replace(
+                    log,
+                    id=_new_id("workflow_app_logs", len(ws.workflow_app_logs)),
+                    workflow_run_id=run.id,
+                    created_at=log.created_at + (start - template.created_at),
+                )
+            )
             runs.append(run)
         return runs
 
@@ -93,29 +104,52 @@ def _latest_logged_run(ws: Workspace, app_id: str) -> WorkflowRun:
     return max(candidates, key=lambda r: r.created_at)
 
 
-def _copy_messages(ws: Workspace, conversation: Conversation, template: Message,
-                   times: Sequence[datetime]) -> list[Message]:
+def _copy_messages(
+    ws: Workspace, conversation: Conversation, template: Message, times: Sequence[datetime]
+) -> list[Message]:
     messages = []
     for moment in times:
         run_id = None
         if template.workflow_run_id:  # advanced-chat: each message is the answer of its own run
             run_id = _copy_run(ws, ws.workflow_runs[template.workflow_run_id], moment).id
-        message = replace(template, id=_new_id("messages", len(ws.messages)), conversation_id=conversation.id,
-                          created_at=moment, workflow_run_id=run_id)
+        message = replace(
+            template,
+            id=_new_id("messages", len(ws.messages)),
+            conversation_id=conversation.id,
+            created_at=moment,
+            workflow_run_id=run_id,
+        )
         ws.add(message)
         for thought in ws.thoughts_of(template.id):
-            ws.add(replace(thought, id=_new_id("agent_thoughts", len(ws.agent_thoughts)), message_id=message.id,
-                           created_at=moment))
+            ws.add(
+                replace(
+                    thought,
+                    id=_new_id("agent_thoughts", len(ws.agent_thoughts)),
+                    message_id=message.id,
+                    created_at=moment,
+                )
+            )
         messages.append(message)
     return messages
 
 
 def _copy_run(ws: Workspace, template: WorkflowRun, start: datetime) -> WorkflowRun:
     shift = start - template.created_at
-    run = replace(template, id=_new_id("workflow_runs", len(ws.workflow_runs)), created_at=start,
-                  finished_at=template.finished_at and template.finished_at + shift)
+    run = replace(
+        template,
+        id=_new_id("workflow_runs", len(ws.workflow_runs)),
+        created_at=start,
+        finished_at=template.finished_at and template.finished_at + shift,
+    )
     ws.add(run)
     for node in ws.nodes_of(template.id):
-        ws.add(replace(node, id=_new_id("node_executions", len(ws.node_executions)), workflow_run_id=run.id,
-                       created_at=node.created_at + shift, finished_at=node.finished_at and node.finished_at + shift))
+        ws.add(
+            replace(
+                node,
+                id=_new_id("node_executions", len(ws.node_executions)),
+                workflow_run_id=run.id,
+                created_at=node.created_at + shift,
+                finished_at=node.finished_at and node.finished_at + shift,
+            )
+        )
     return run

@@ -38,8 +38,12 @@ class Reply:
         if self.status is None:
             return Response(None)
         body = self.payload()
-        headers = (("Server", "dify-simulator"), ("Content-Type", self.content_type), ("X-Version", dify_version),
-                   *self.headers)
+        headers = (
+            ("Server", "dify-simulator"),
+            ("Content-Type", self.content_type),
+            ("X-Version", dify_version),
+            *self.headers,
+        )
         return Response(self.status, body, headers, truncate_to=len(body) // 2 if self.truncated else None)
 
 

@@ -44,8 +44,10 @@ ERRORS = {
     429: ("too_many_requests", "Too many requests. Please try again later."),
 }
 # What a proxy in front of Dify may answer with a 200 while Dify is being restarted.
-HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head>\n"
-             b"<body><h1>Dify is restarting</h1><p>Please try again in a minute.</p></body></html>\n")
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head>\n"
+    b"<body><h1>Dify is restarting</h1><p>Please try again in a minute.</p></body></html>\n"
+)
 
 
 class FaultSpecError(ValueError):
@@ -90,8 +92,9 @@ class FaultSpec:
         for option in options:
             key, sep, value = option.partition("=")
             if not sep or key not in _KEYS:
-                raise FaultSpecError(f"in fault {text!r}: expected key=value with a key among "
-                                     f"{', '.join(_KEYS)}, got {option!r}")
+                raise FaultSpecError(
+                    f"in fault {text!r}: expected key=value with a key among {', '.join(_KEYS)}, got {option!r}"
+                )
             values[key] = value
         try:
             count: int | None = int(values["next"]) if "next" in values else (None if "share" in values else 1)

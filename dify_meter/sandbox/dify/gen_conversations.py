@@ -10,8 +10,17 @@ from dify_meter.sandbox.dify.catalog import Usage
 from dify_meter.sandbox.dify.gen_context import GenContext
 from dify_meter.sandbox.dify.tables import DEBUGGER, AgentThought, App, AppModelConfig, Conversation, Message
 
-QUESTIONS = ("How do I reset my password?", "Summarize this ticket", "What changed in v2?", "Translate to German",
-             "Draft a reply", "Is this invoice valid?", "Explain the error", "Any update?", "Thanks!")
+QUESTIONS = (
+    "How do I reset my password?",
+    "Summarize this ticket",
+    "What changed in v2?",
+    "Translate to German",
+    "Draft a reply",
+    "Is this invoice valid?",
+    "Explain the error",
+    "Any update?",
+    "Thanks!",
+)
 # Who starts a conversation: (kind, weight). Debugger = the app editor's preview, by the owner.
 KINDS = (("api", 55), ("web", 25), ("explore", 10), ("debugger", 10))
 MESSAGE_COUNTS = (1, 1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 11)
@@ -19,8 +28,7 @@ MESSAGE_COUNTS = (1, 1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 11)
 ConfigAt = Callable[[datetime], AppModelConfig]
 
 
-def random_conversations(ctx: GenContext, app: App, per_day: float, config_at: ConfigAt,
-                         draft: AppModelConfig) -> None:
+def random_conversations(ctx: GenContext, app: App, per_day: float, config_at: ConfigAt, draft: AppModelConfig) -> None:
     """About `per_day` conversations a day, each with a few messages minutes apart."""
     for day in range(ctx.days):
         for _ in range(ctx.count(per_day)):
@@ -40,8 +48,16 @@ def message_times(ctx: GenContext, start: datetime, count: int, max_gap_seconds:
     return times
 
 
-def add_conversation(ctx: GenContext, app: App, kind: str, config: AppModelConfig, times: Sequence[datetime],
-                     *, name: str | None = None, first_without_usage: bool = False) -> Conversation:
+def add_conversation(
+    ctx: GenContext,
+    app: App,
+    kind: str,
+    config: AppModelConfig,
+    times: Sequence[datetime],
+    *,
+    name: str | None = None,
+    first_without_usage: bool = False,
+) -> Conversation:
     """One conversation of `kind` (api, web, explore, debugger) with a message at each of `times`."""
     end_user_id = account_id = None
     if kind in ("api", "web"):
@@ -68,8 +84,9 @@ def add_conversation(ctx: GenContext, app: App, kind: str, config: AppModelConfi
     history = 0
     for position, moment in enumerate(times):
         prompt_tokens = history + ctx.rng.randint(30, 600)
-        usage = Usage(ctx.config_models[config.id], prompt_tokens, ctx.rng.randint(5, 500),
-                      round(ctx.rng.uniform(0.4, 6.0), 1))
+        usage = Usage(
+            ctx.config_models[config.id], prompt_tokens, ctx.rng.randint(5, 500), round(ctx.rng.uniform(0.4, 6.0), 1)
+        )
         history = min(prompt_tokens + usage.completion_tokens, 6000)
         message = _message(ctx, app, conversation, usage, moment, without_usage=first_without_usage and position == 0)
         ctx.ws.add(message)
@@ -78,8 +95,9 @@ def add_conversation(ctx: GenContext, app: App, kind: str, config: AppModelConfi
     return conversation
 
 
-def _message(ctx: GenContext, app: App, conversation: Conversation, usage: Usage, moment: datetime,
-             without_usage: bool) -> Message:
+def _message(
+    ctx: GenContext, app: App, conversation: Conversation, usage: Usage, moment: datetime, without_usage: bool
+) -> Message:
     metadata: dict[str, Any] = {"annotation_reply": None, "retriever_resources": [], "usage": usage.as_json()}
     return Message(
         id=ctx.uuid(),

@@ -33,8 +33,9 @@ class Creator:
 
 
 class RunBuilder:
-    def __init__(self, ctx: GenContext, app: App, creator: Creator, start: datetime, *, triggered_from: str,
-                 pace: float = 2.0) -> None:
+    def __init__(
+        self, ctx: GenContext, app: App, creator: Creator, start: datetime, *, triggered_from: str, pace: float = 2.0
+    ) -> None:
         self.ctx, self.app, self.creator = ctx, app, creator
         self.triggered_from = triggered_from
         self.run_id = ctx.uuid()
@@ -43,8 +44,9 @@ class RunBuilder:
         self.nodes: list[NodeExecution] = []
         self.calls: list[Usage] = []  # usage of leaf model calls (what the run's total_tokens sums)
 
-    def _node(self, node_type: str, node_id: str, title: str, *, status: str = "succeeded", **columns: Any
-              ) -> NodeExecution:
+    def _node(
+        self, node_type: str, node_id: str, title: str, *, status: str = "succeeded", **columns: Any
+    ) -> NodeExecution:
         created = self.clock
         finished = None
         if status != "running":
@@ -69,18 +71,35 @@ class RunBuilder:
         self.nodes.append(node)
         return node
 
-    def step(self, node_type: str, node_id: str, title: str, outputs: dict[str, Any] | None = None,
-             *, status: str = "succeeded", error: str | None = None) -> NodeExecution:
+    def step(
+        self,
+        node_type: str,
+        node_id: str,
+        title: str,
+        outputs: dict[str, Any] | None = None,
+        *,
+        status: str = "succeeded",
+        error: str | None = None,
+    ) -> NodeExecution:
         """A node that calls no model (start, triggers, code, http-request, answer, end...)."""
-        return self._node(node_type, node_id, title, status=status, error=error, outputs=outputs or {},
-                          execution_metadata={})
+        return self._node(
+            node_type, node_id, title, status=status, error=error, outputs=outputs or {}, execution_metadata={}
+        )
 
     def in_progress(self, node_type: str, node_id: str, title: str) -> NodeExecution:
         """A node still running: no end, no usage yet."""
         return self._node(node_type, node_id, title, status="running", outputs=None, execution_metadata={})
 
-    def call(self, node_type: str, node_id: str, title: str, model: Model | None, *, shape: str = "1.x",
-             within: tuple[str, str, int] | None = None) -> NodeExecution:
+    def call(
+        self,
+        node_type: str,
+        node_id: str,
+        title: str,
+        model: Model | None,
+        *,
+        shape: str = "1.x",
+        within: tuple[str, str, int] | None = None,
+    ) -> NodeExecution:
         """A model call: llm, question-classifier, parameter-extractor (shape 1.x, 0.x, truncated) or agent.
 
         `within` = (container kind, container node_id, round) for children of iterations and loops.
@@ -91,17 +110,24 @@ class RunBuilder:
         self.calls.append(usage)
         usage_json = usage.as_json()
         metadata: dict[str, Any] = {
-            "total_tokens": usage.total_tokens, "total_price": usage.price_text(), "currency": usage.model.currency,
+            "total_tokens": usage.total_tokens,
+            "total_price": usage.price_text(),
+            "currency": usage.model.currency,
         }
         if within:
             kind, parent, round_index = within
             metadata |= {f"{kind}_id": parent, f"{kind}_index": round_index}
         if node_type == "agent":
             outputs = {"text": "done", "usage": usage_json, "files": [], "json": [{"data": []}]}
-            return self._node(node_type, node_id, title, process_data=None, outputs=outputs,
-                              inputs={"agent_strategy": "function_calling", "query": "..."},
-                              execution_metadata={"tool_info": {"icon": "", "agent_strategy": "function_calling"},
-                                                  "agent_log": []})
+            return self._node(
+                node_type,
+                node_id,
+                title,
+                process_data=None,
+                outputs=outputs,
+                inputs={"agent_strategy": "function_calling", "query": "..."},
+                execution_metadata={"tool_info": {"icon": "", "agent_strategy": "function_calling"}, "agent_log": []},
+            )
         assert model is not None
         process_data: dict[str, Any] = {"model_mode": "chat", "prompts": PROMPTS}
         if shape != "0.x":  # before 1.0 the usage was only in outputs
@@ -110,8 +136,15 @@ class RunBuilder:
         if shape == "truncated":
             process_data["prompts"] = [{"role": "user", "text": "A very long document " * 8 + "...", "files": []}]
         outputs = {**NODE_OUTPUTS[node_type], "usage": usage_json}
-        return self._node(node_type, node_id, title, process_data=process_data, outputs=outputs,
-                          execution_metadata=metadata, process_data_truncated=shape == "truncated")
+        return self._node(
+            node_type,
+            node_id,
+            title,
+            process_data=process_data,
+            outputs=outputs,
+            execution_metadata=metadata,
+            process_data_truncated=shape == "truncated",
+        )
 
     def container(self, kind: str, node_id: str, title: str, rounds: int, body: Callable[[int], object]) -> None:
         """An iteration or loop: its row comes first, its children follow, and its metadata sums them."""
@@ -133,8 +166,14 @@ class RunBuilder:
         node.finished_at = self.clock
         node.elapsed_time = round((self.clock - node.created_at).total_seconds(), 1)
 
-    def finish(self, *, status: str = "succeeded", error: str | None = None, run_type: str = "workflow",
-               version: str = "2025-01-01 00:00:00.000000") -> WorkflowRun:
+    def finish(
+        self,
+        *,
+        status: str = "succeeded",
+        error: str | None = None,
+        run_type: str = "workflow",
+        version: str = "2025-01-01 00:00:00.000000",
+    ) -> WorkflowRun:
         workflow_id = self.app.workflow_id
         assert workflow_id is not None
         running = status == "running"
@@ -162,8 +201,17 @@ class RunBuilder:
             for node in self.nodes:
                 ws.add(node)
             if not running and not debugging and run_type == "workflow":
-                ws.add(WorkflowAppLog(self.ctx.uuid(), self.app.id, run.id, self.creator.created_from,
-                                      self.creator.role, self.creator.id, self.clock))
+                ws.add(
+                    WorkflowAppLog(
+                        self.ctx.uuid(),
+                        self.app.id,
+                        run.id,
+                        self.creator.created_from,
+                        self.creator.role,
+                        self.creator.id,
+                        self.clock,
+                    )
+                )
         return run
 
 

@@ -15,8 +15,13 @@ from dify_meter.sandbox.dify.tables import DEBUGGER, App, Conversation, Message,
 # A recipe lays out one run's nodes; `fail` asks it to fail part-way (after some model calls).
 # It returns the run's (status, error).
 Recipe = Callable[[RunBuilder, str, bool], tuple[str, str | None]]
-START_NODES = {"app-run": "start", "debugging": "start", "webhook": "trigger-webhook",
-               "schedule": "trigger-schedule", "plugin": "trigger-plugin"}
+START_NODES = {
+    "app-run": "start",
+    "debugging": "start",
+    "webhook": "trigger-webhook",
+    "schedule": "trigger-schedule",
+    "plugin": "trigger-plugin",
+}
 FAILURE = "Node {} run failed: division by zero"
 
 
@@ -36,8 +41,13 @@ def invoice_pipeline(b: RunBuilder, trigger: str, fail: bool) -> tuple[str, str 
     _start(b, trigger)
     b.call("question-classifier", "classify", "Classify invoice", models.VERTEX_HAIKU)
     b.call("parameter-extractor", "extract", "Extract fields", models.OPENROUTER_HAIKU)
-    b.container("iteration", "lines", "Per line item", rng.randint(1, 3),
-                lambda i: b.call("llm", "line_llm", "Check line", models.BEDROCK_US, within=("iteration", "lines", i)))
+    b.container(
+        "iteration",
+        "lines",
+        "Per line item",
+        rng.randint(1, 3),
+        lambda i: b.call("llm", "line_llm", "Check line", models.BEDROCK_US, within=("iteration", "lines", i)),
+    )
     if fail:
         return _fail(b, "Validate totals")
     b.call("agent", "research", "Vendor lookup agent", None)
@@ -60,8 +70,13 @@ def nightly_digest(b: RunBuilder, trigger: str, fail: bool) -> tuple[str, str | 
 
 def lead_enrichment(b: RunBuilder, trigger: str, fail: bool) -> tuple[str, str | None]:
     _start(b, trigger)
-    b.container("loop", "refine", "Refine profile", b.ctx.rng.randint(1, 3),
-                lambda i: b.call("llm", "refine_llm", "Refine", models.GROK, within=("loop", "refine", i)))
+    b.container(
+        "loop",
+        "refine",
+        "Refine profile",
+        b.ctx.rng.randint(1, 3),
+        lambda i: b.call("llm", "refine_llm", "Refine", models.GROK, within=("loop", "refine", i)),
+    )
     b.call("llm", "draft", "Draft email (EU)", models.MISTRAL_EUR)
     if fail:
         return _fail(b, "Score lead")
@@ -92,11 +107,20 @@ def docs_qa(b: RunBuilder, trigger: str, fail: bool) -> tuple[str, str | None]:
     rng = b.ctx.rng
     _start(b, trigger)
     b.step("knowledge-retrieval", "retrieve", "Retrieve docs", {"result": []})
-    b.container("iteration", "subq", "Sub-questions", rng.randint(2, 3),
-                lambda i: b.call("llm", "subq_llm", "Answer part", models.OPENROUTER_LLAMA,
-                                 within=("iteration", "subq", i)))
-    b.container("loop", "verify", "Verify", rng.randint(1, 2),
-                lambda i: b.call("llm", "verify_llm", "Check", models.VERTEX_HAIKU, within=("loop", "verify", i)))
+    b.container(
+        "iteration",
+        "subq",
+        "Sub-questions",
+        rng.randint(2, 3),
+        lambda i: b.call("llm", "subq_llm", "Answer part", models.OPENROUTER_LLAMA, within=("iteration", "subq", i)),
+    )
+    b.container(
+        "loop",
+        "verify",
+        "Verify",
+        rng.randint(1, 2),
+        lambda i: b.call("llm", "verify_llm", "Check", models.VERTEX_HAIKU, within=("loop", "verify", i)),
+    )
     b.call("agent", "research", "Research agent", None)
     compose = rng.choice([models.GEMINI, models.BEDROCK_EU])
     b.call("llm", "compose", "Compose", compose, shape="truncated" if rng.random() < 0.2 else "1.x")
@@ -119,15 +143,23 @@ def _creator(ctx: GenContext, app: App, trigger: str) -> Creator:
     return Creator("end_user", ctx.end_user(app.id, ctx.api_session()).id, "service-api")
 
 
-def workflow_run(ctx: GenContext, app: App, recipe: Recipe, start: datetime, trigger: str, *,
-                 fail: bool = False, pace: float = 2.0) -> WorkflowRun:
+def workflow_run(
+    ctx: GenContext, app: App, recipe: Recipe, start: datetime, trigger: str, *, fail: bool = False, pace: float = 2.0
+) -> WorkflowRun:
     builder = RunBuilder(ctx, app, _creator(ctx, app, trigger), start, triggered_from=trigger, pace=pace)
     status, error = recipe(builder, trigger, fail)
     return builder.finish(status=status, error=error)
 
 
-def workflow_traffic(ctx: GenContext, app: App, recipe: Recipe, per_day: float, triggers: dict[str, int],
-                     debug_per_day: float = 0.5, fail_rate: float = 0.06) -> None:
+def workflow_traffic(
+    ctx: GenContext,
+    app: App,
+    recipe: Recipe,
+    per_day: float,
+    triggers: dict[str, int],
+    debug_per_day: float = 0.5,
+    fail_rate: float = 0.06,
+) -> None:
     for day in range(ctx.days):
         for _ in range(ctx.count(per_day)):
             trigger = ctx.rng.choices(list(triggers), list(triggers.values()))[0]
@@ -145,14 +177,14 @@ def running_run(ctx: GenContext, app: App, start: datetime) -> WorkflowRun:
     return builder.finish(status="running")
 
 
-def advanced_chat_traffic(ctx: GenContext, app: App, recipe: Recipe, per_day: float,
-                          fail_rate: float = 0.05) -> None:
+def advanced_chat_traffic(ctx: GenContext, app: App, recipe: Recipe, per_day: float, fail_rate: float = 0.05) -> None:
     for day in range(ctx.days):
         for _ in range(ctx.count(per_day)):
             kind = ctx.rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
             times = message_times(ctx, ctx.random_moment(day), ctx.rng.choice(MESSAGE_COUNTS[:8]))
-            advanced_chat_conversation(ctx, app, recipe, kind, [t for t in times if t < ctx.range_end],
-                                       fail_rate=fail_rate)
+            advanced_chat_conversation(
+                ctx, app, recipe, kind, [t for t in times if t < ctx.range_end], fail_rate=fail_rate
+            )
 
 
 def _conversation_creator(ctx: GenContext, app: App, kind: str) -> tuple[Creator, str]:
@@ -166,8 +198,9 @@ def _conversation_creator(ctx: GenContext, app: App, kind: str) -> tuple[Creator
     return Creator("account", ctx.ws.owner.id, "installed-app"), DEBUGGER
 
 
-def advanced_chat_conversation(ctx: GenContext, app: App, recipe: Recipe, kind: str, times: list[datetime],
-                               fail_rate: float = 0.0) -> Conversation:
+def advanced_chat_conversation(
+    ctx: GenContext, app: App, recipe: Recipe, kind: str, times: list[datetime], fail_rate: float = 0.0
+) -> Conversation:
     """An advanced-chat conversation: every message is the answer of its own workflow run."""
     creator, invoke_from = _conversation_creator(ctx, app, kind)
     by_end_user = creator.role == "end_user"
@@ -194,19 +227,29 @@ def advanced_chat_conversation(ctx: GenContext, app: App, recipe: Recipe, kind: 
     return conversation
 
 
-def _run_message(ctx: GenContext, app: App, conversation: Conversation, run: WorkflowRun, builder: RunBuilder,
-                 error: str | None) -> Message:
+def _run_message(
+    ctx: GenContext, app: App, conversation: Conversation, run: WorkflowRun, builder: RunBuilder, error: str | None
+) -> Message:
     """The chat message of an advanced-chat run: its tokens and price are the sums of the run's calls."""
     prompt = sum(c.prompt_tokens for c in builder.calls)
     completion = sum(c.completion_tokens for c in builder.calls)
     price = sum((c.total_price for c in builder.calls), Decimal("0E-7"))
     zero = "0.0"
     usage = {
-        "prompt_tokens": prompt, "prompt_unit_price": zero, "prompt_price_unit": zero, "prompt_price": zero,
-        "completion_tokens": completion, "completion_unit_price": zero, "completion_price_unit": zero,
-        "completion_price": zero, "total_tokens": prompt + completion,
-        "total_price": format(price, "f") if price else zero, "currency": "USD", "latency": run.elapsed_time,
-        "time_to_first_token": None, "time_to_generate": None,
+        "prompt_tokens": prompt,
+        "prompt_unit_price": zero,
+        "prompt_price_unit": zero,
+        "prompt_price": zero,
+        "completion_tokens": completion,
+        "completion_unit_price": zero,
+        "completion_price_unit": zero,
+        "completion_price": zero,
+        "total_tokens": prompt + completion,
+        "total_price": format(price, "f") if price else zero,
+        "currency": "USD",
+        "latency": run.elapsed_time,
+        "time_to_first_token": None,
+        "time_to_generate": None,
     }
     return Message(
         id=ctx.uuid(),

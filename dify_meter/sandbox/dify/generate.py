@@ -69,8 +69,9 @@ def generate_workspace(
 
 def _tenant(rng: random.Random, start_date: date) -> Tenant:
     created = datetime(start_date.year, start_date.month, start_date.day, tzinfo=UTC) - timedelta(days=120)
-    return Tenant(str(uuid.UUID(int=rng.getrandbits(128), version=4)), "Sandbox Workspace", "basic", "normal",
-                  created, created)
+    return Tenant(
+        str(uuid.UUID(int=rng.getrandbits(128), version=4)), "Sandbox Workspace", "basic", "normal", created, created
+    )
 
 
 def _accounts(ctx: GenContext) -> None:
@@ -83,8 +84,19 @@ def _accounts(ctx: GenContext) -> None:
     ]
     for offset, (name, email, tz, role) in enumerate(people):
         joined = created + timedelta(days=offset)
-        ctx.ws.add(Account(ctx.uuid(), name, email, tz, role, joined, last_login_at=ctx.midnight(0) - timedelta(
-            hours=offset + 1), last_active_at=ctx.midnight(0), last_login_ip="127.0.0.1"))
+        ctx.ws.add(
+            Account(
+                ctx.uuid(),
+                name,
+                email,
+                tz,
+                role,
+                joined,
+                last_login_at=ctx.midnight(0) - timedelta(hours=offset + 1),
+                last_active_at=ctx.midnight(0),
+                last_login_ip="127.0.0.1",
+            )
+        )
 
 
 def _app(ctx: GenContext, name: str, mode: str, *, status: str = "normal") -> App:
@@ -92,17 +104,27 @@ def _app(ctx: GenContext, name: str, mode: str, *, status: str = "normal") -> Ap
     created_at = ctx.ws.tenant.created_at + timedelta(days=10, hours=index)
     app = App(ctx.uuid(), name, mode, status, ctx.ws.owner.id, created_at)
     if mode in ("workflow", "advanced-chat", "rag-pipeline"):
-        workflow = Workflow(ctx.uuid(), app.id, "2025-01-01 00:00:00.000000", ctx.ws.owner.id,
-                            app.created_at + timedelta(minutes=10))
+        workflow = Workflow(
+            ctx.uuid(), app.id, "2025-01-01 00:00:00.000000", ctx.ws.owner.id, app.created_at + timedelta(minutes=10)
+        )
         ctx.ws.add(workflow)
         app.workflow_id = workflow.id
     return ctx.ws.add(app)  # type: ignore[return-value]
 
 
-def _config(ctx: GenContext, app: App, model: Model, created_at: datetime, *, current: bool = True,
-            agent: bool = False) -> AppModelConfig:
-    config = AppModelConfig(ctx.uuid(), app.id, model.provider, model.name, model.mode, ctx.ws.owner.id,
-                            created_at, agent_mode=AGENT_MODE if agent else None)
+def _config(
+    ctx: GenContext, app: App, model: Model, created_at: datetime, *, current: bool = True, agent: bool = False
+) -> AppModelConfig:
+    config = AppModelConfig(
+        ctx.uuid(),
+        app.id,
+        model.provider,
+        model.name,
+        model.mode,
+        ctx.ws.owner.id,
+        created_at,
+        agent_mode=AGENT_MODE if agent else None,
+    )
     ctx.ws.add(config)
     ctx.config_models[config.id] = model
     if current:
@@ -115,9 +137,18 @@ def _switch_moment(ctx: GenContext, day: int) -> datetime:
     return ctx.midnight(min(day, ctx.days - 1)) + timedelta(hours=12)
 
 
-def _message_app(ctx: GenContext, name: str, mode: str, current: Model, *, per_day: float,
-                 old: Model | None = None, switch_day: int = 2, draft: Model | None = None,
-                 status: str = "normal") -> tuple[App, AppModelConfig]:
+def _message_app(
+    ctx: GenContext,
+    name: str,
+    mode: str,
+    current: Model,
+    *,
+    per_day: float,
+    old: Model | None = None,
+    switch_day: int = 2,
+    draft: Model | None = None,
+    status: str = "normal",
+) -> tuple[App, AppModelConfig]:
     """A chat, agent-chat or completion app; with `old`, its model changed on `switch_day`."""
     app = _app(ctx, name, mode, status=status)
     agent = mode == "agent-chat"
@@ -135,12 +166,12 @@ def _message_app(ctx: GenContext, name: str, mode: str, current: Model, *, per_d
 
 
 def _message_apps(ctx: GenContext) -> None:
-    support, support_old = _message_app(ctx, "Support Chat", "chat", models.GPT_4O, per_day=18,
-                                        old=models.GPT_4O_MINI_0X, draft=models.HAIKU)
+    support, support_old = _message_app(
+        ctx, "Support Chat", "chat", models.GPT_4O, per_day=18, old=models.GPT_4O_MINI_0X, draft=models.HAIKU
+    )
     _message_app(ctx, "Local Llama", "chat", models.OLLAMA, per_day=3)
     _message_app(ctx, "Sales Assistant", "chat", models.AZURE_DEPLOYMENT, per_day=3)
-    _message_app(ctx, "Bedrock Helper", "chat", models.BEDROCK_FAMILY, per_day=4, old=models.BEDROCK_0X,
-                 switch_day=3)
+    _message_app(ctx, "Bedrock Helper", "chat", models.BEDROCK_FAMILY, per_day=4, old=models.BEDROCK_0X, switch_day=3)
     _message_app(ctx, "Research Agent", "agent-chat", models.SONNET, per_day=5, draft=models.GPT_4O)
     _message_app(ctx, "Grok Agent", "agent-chat", models.GROK, per_day=3, old=models.GROK_0X, switch_day=1)
     _message_app(ctx, "Summarizer", "completion", models.QWEN_MAX, per_day=4)
@@ -157,8 +188,15 @@ def _special_cases(ctx: GenContext, app: App, old_config: AppModelConfig) -> Non
     # Started the evening before the range on the old model, continued into it; oldest row has no usage.
     for hour in (18, 20, 22):
         start = ctx.midnight(0) - timedelta(hours=24 - hour)
-        add_conversation(ctx, app, "api", old_config, message_times(ctx, start, 6, max_gap_seconds=3600),
-                         name="Carried over", first_without_usage=hour == 18)
+        add_conversation(
+            ctx,
+            app,
+            "api",
+            old_config,
+            message_times(ctx, start, 6, max_gap_seconds=3600),
+            name="Carried over",
+            first_without_usage=hour == 18,
+        )
     # More than 100 messages from 22:30 to past midnight; the message at the 100-message page
     # boundary shares its second with the next older one, so first_id paging skips one.
     start = ctx.midnight(min(1, last_day) + 1) - timedelta(minutes=90)
@@ -168,19 +206,32 @@ def _special_cases(ctx: GenContext, app: App, old_config: AppModelConfig) -> Non
     add_conversation(ctx, app, "api", current, [t for t in times if t < ctx.range_end], name="Long thread")
     # Two of three messages in the same second (a regenerated answer).
     start = ctx.random_moment(last_day)
-    add_conversation(ctx, app, "api", current, [start, start + timedelta(seconds=5), start + timedelta(seconds=5)],
-                     name="Same-second messages")
+    add_conversation(
+        ctx,
+        app,
+        "api",
+        current,
+        [start, start + timedelta(seconds=5), start + timedelta(seconds=5)],
+        name="Same-second messages",
+    )
     # Spanning midnight in several timezones: 23:50 -> 00:04 local.
     for tz in MIDNIGHT_TIMEZONES:
         for day in range(1, ctx.days):
             start = ctx.midnight(day, tz) - timedelta(minutes=10)
             if start >= ctx.midnight(0):
-                add_conversation(ctx, app, "web", current, [start + timedelta(minutes=m) for m in (0, 7, 14)],
-                                 name=f"Late night {tz}")
+                add_conversation(
+                    ctx,
+                    app,
+                    "web",
+                    current,
+                    [start + timedelta(minutes=m) for m in (0, 7, 14)],
+                    name=f"Late night {tz}",
+                )
                 break
     # A debugger conversation on the draft model, and an explore one by a member.
-    draft = next(c for c in ctx.ws.app_model_configs.values()
-                 if c.app_id == app.id and c.id not in (current.id, old_config.id))
+    draft = next(
+        c for c in ctx.ws.app_model_configs.values() if c.app_id == app.id and c.id not in (current.id, old_config.id)
+    )
     add_conversation(ctx, app, "debugger", draft, [ctx.random_moment(last_day)], name="Debug prompt")
     add_conversation(ctx, app, "explore", current, [ctx.random_moment(0)], name="Explore test")
 
@@ -192,8 +243,9 @@ def _workflow_apps(ctx: GenContext) -> None:
     advanced_chat_traffic(ctx, docs, docs_qa, per_day=3, fail_rate=0.12)
 
     invoice = _app(ctx, "Invoice Pipeline", "workflow")
-    workflow_traffic(ctx, invoice, invoice_pipeline, per_day=18, triggers={"app-run": 85, "webhook": 15},
-                     debug_per_day=1)
+    workflow_traffic(
+        ctx, invoice, invoice_pipeline, per_day=18, triggers={"app-run": 85, "webhook": 15}, debug_per_day=1
+    )
     midnight_crossing_runs(ctx, invoice, invoice_pipeline, 0, [ctx.timezone, "UTC", "Asia/Tokyo"])
     running_run(ctx, invoice, ctx.range_end - timedelta(minutes=3))
 

@@ -29,9 +29,22 @@ if TYPE_CHECKING:
 Json = dict[str, Any]
 DISABLED_AGENT_MODE: Json = {"enabled": False, "strategy": None, "tools": [], "prompt": None}
 NO_FEEDBACK: Json = {"like": 0, "dislike": 0}
-OWNER_PERMISSION_KEYS = tuple(f"app.acl.{key}" for key in (
-    "preview", "view_layout", "test_and_run", "edit", "import_export_dsl", "delete", "release_and_version", "monitor",
-    "access_config", "tracing_config", "log_and_annotation"))
+OWNER_PERMISSION_KEYS = tuple(
+    f"app.acl.{key}"
+    for key in (
+        "preview",
+        "view_layout",
+        "test_and_run",
+        "edit",
+        "import_export_dsl",
+        "delete",
+        "release_and_version",
+        "monitor",
+        "access_config",
+        "tracing_config",
+        "log_and_annotation",
+    )
+)
 
 
 def account_profile(account: Account) -> Json:
@@ -120,7 +133,9 @@ def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
         "icon_type": app.icon_type,
         "icon": app.icon,
         "icon_background": app.icon_background,
-        "model_config": None if config is None else {
+        "model_config": None
+        if config is None
+        else {
             "model": config.model,
             "pre_prompt": config.pre_prompt,
             "created_by": config.created_by,
@@ -128,7 +143,9 @@ def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
             "updated_by": config.created_by,
             "updated_at": unix(config.created_at),
         },
-        "workflow": None if workflow is None else {
+        "workflow": None
+        if workflow is None
+        else {
             "id": workflow.id,
             "created_by": workflow.created_by,
             "created_at": unix(workflow.created_at),
@@ -152,8 +169,13 @@ def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
 
 def _agent_era_fields(app: App) -> Json:
     """E1 of the 1.16.1 recording: the owner's permissions, the bound Agent, starring and maintainer."""
-    return {"permission_keys": list(OWNER_PERMISSION_KEYS), "bound_agent_id": app.bound_agent_id, "app_id": None,
-            "is_starred": False, "maintainer": _maintainer(app)}
+    return {
+        "permission_keys": list(OWNER_PERMISSION_KEYS),
+        "bound_agent_id": app.bound_agent_id,
+        "app_id": None,
+        "is_starred": False,
+        "maintainer": _maintainer(app),
+    }
 
 
 def _maintainer(app: App) -> str | None:
@@ -173,7 +195,9 @@ def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehav
         "enable_site": app.enable_site,
         "enable_api": app.enable_api,
         "model_config": None if config is None else _full_model_config(config, version),
-        "workflow": None if workflow is None else {
+        "workflow": None
+        if workflow is None
+        else {
             "id": workflow.id,
             "created_by": workflow.created_by,
             "created_at": unix(workflow.created_at),
@@ -193,8 +217,16 @@ def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehav
         "max_active_requests": None,
         "deleted_tools": [],
         "site": None,
-        **({"permission_keys": list(OWNER_PERMISSION_KEYS), "maintainer": _maintainer(app),
-            "bound_agent_id": app.bound_agent_id, "app_id": None} if version.agent_apps else {}),  # E1
+        **(
+            {
+                "permission_keys": list(OWNER_PERMISSION_KEYS),
+                "maintainer": _maintainer(app),
+                "bound_agent_id": app.bound_agent_id,
+                "app_id": None,
+            }
+            if version.agent_apps
+            else {}
+        ),  # E1
         "icon_url": None,
     }
 
@@ -209,7 +241,8 @@ def _full_model_config(config: AppModelConfig, version: VersionBehaviour) -> Jso
         "retriever_resource": {"enabled": True},
         "annotation_reply": {"enabled": False},
         "more_like_this": {"enabled": False},
-        "sensitive_word_avoidance": {"enabled": False, "type": "", "config": {}} if version.sensitive_word_config_object
+        "sensitive_word_avoidance": {"enabled": False, "type": "", "config": {}}
+        if version.sensitive_word_config_object
         else {"enabled": False, "type": "", "configs": []},
         "external_data_tools": [],
         "model": config.model,
@@ -239,8 +272,17 @@ def _full_model_config(config: AppModelConfig, version: VersionBehaviour) -> Jso
 def _conversation_model_config(ws: Workspace, conversation: Conversation) -> Json:
     config = ws.app_model_configs.get(conversation.app_model_config_id or "")
     if config is None:
-        return {key: None for key in ("opening_statement", "suggested_questions", "model",
-                                      "user_input_form", "pre_prompt", "agent_mode")}
+        return {
+            key: None
+            for key in (
+                "opening_statement",
+                "suggested_questions",
+                "model",
+                "user_input_form",
+                "pre_prompt",
+                "agent_mode",
+            )
+        }
     return {
         "opening_statement": None,
         "suggested_questions": [],
@@ -272,8 +314,11 @@ def _status_count(ws: Workspace, conversation: Conversation, version: VersionBeh
     runs = [ws.workflow_runs.get(m.workflow_run_id) for m in ws.messages_of(conversation.id) if m.workflow_run_id]
     statuses = [run.status for run in runs if run]
     if not statuses:
-        return None if version.null_status_count_without_runs else {"success": None, "failed": None,
-                                                                     "partial_success": None}
+        return (
+            None
+            if version.null_status_count_without_runs
+            else {"success": None, "failed": None, "partial_success": None}
+        )
     counts = {
         "success": statuses.count("succeeded"),
         "failed": statuses.count("failed"),
@@ -333,7 +378,9 @@ def completion_conversation_item(ws: Workspace, conversation: Conversation, vers
         "model_config": _list_model_config(ws, conversation, version),
         "user_feedback_stats": NO_FEEDBACK,
         "admin_feedback_stats": NO_FEEDBACK,
-        "message": None if first is None else {
+        "message": None
+        if first is None
+        else {
             "inputs": first.inputs,
             "query": first.query,
             "message": first.query,  # the first prompt message's text, which is the query

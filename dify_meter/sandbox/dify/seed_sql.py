@@ -38,7 +38,7 @@ def _values(text: str, variables: Mapping[str, str], line_number: int) -> Iterat
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise ValueError(f"seed line {line_number}: cannot read a value at {text[position:position + 30]!r}")
+            raise ValueError(f"seed line {line_number}: cannot read a value at {text[position : position + 30]!r}")
         quoted, variable, keyword, number = match.groups()
         if quoted is not None:
             yield quoted.replace("''", "'")

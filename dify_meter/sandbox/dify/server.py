@@ -122,8 +122,16 @@ class DifySimulator:
         self._pinned_now: datetime | None = None
         self._wall_start, self._monotonic_start = datetime.now(UTC), time.monotonic()
         tokens = SessionTokens(self.clock, access_token_ttl, refresh_token_ttl)
-        self.accounts = AccountService(workspace, LoginBehaviour.of(dify_version), tokens, self.clock,
-                                       api_key=api_key, email=email, password=password, set_up=set_up)
+        self.accounts = AccountService(
+            workspace,
+            LoginBehaviour.of(dify_version),
+            tokens,
+            self.clock,
+            api_key=api_key,
+            email=email,
+            password=password,
+            set_up=set_up,
+        )
         self.faults = Faults()
         for fault in faults:
             self.faults.add(fault)
@@ -261,8 +269,14 @@ class DifySimulator:
                     reply = fault_reply(fault, self._serve(request) if fault.serves else None)
             except Exception as error:  # an intercept or fault bug: answer 500, keep it for the test to see
                 reply = self._internal_error(error, None)
-            record = RequestRecord(request.method, request.path, dict(request.query), reply.auth, reply.status,
-                                   fault.kind if fault else None)
+            record = RequestRecord(
+                request.method,
+                request.path,
+                dict(request.query),
+                reply.auth,
+                reply.status,
+                fault.kind if fault else None,
+            )
             with self._log_lock:
                 self.request_log.append(record)
             try:
@@ -305,8 +319,20 @@ class DifySimulator:
             if route.handler not in UNAUTHENTICATED:
                 account, auth = self.accounts.authenticate(headers)
             with self.workspace.lock:
-                call = Call(self.workspace, account, path, args, params, self.now(), self.base_url, route.hint_rules,
-                            headers, _REQUEST_BODY.get(), self.accounts, self.version)
+                call = Call(
+                    self.workspace,
+                    account,
+                    path,
+                    args,
+                    params,
+                    self.now(),
+                    self.base_url,
+                    route.hint_rules,
+                    headers,
+                    _REQUEST_BODY.get(),
+                    self.accounts,
+                    self.version,
+                )
                 status, payload = route.handler(call)
             return Reply(status, payload, headers=tuple(("Set-Cookie", c) for c in call.set_cookies), auth=auth)
         except ApiError as error:

@@ -236,6 +236,17 @@ class AgentConfigSnapshot:
 
 
 Row = (
-    Tenant | Account | AppModelConfig | Workflow | App | EndUser | Conversation | Message | AgentThought
-    | WorkflowRun | NodeExecution | WorkflowAppLog | AgentConfigSnapshot
+    Tenant
+    | Account
+    | AppModelConfig
+    | Workflow
+    | App
+    | EndUser
+    | Conversation
+    | Message
+    | AgentThought
+    | WorkflowRun
+    | NodeExecution
+    | WorkflowAppLog
+    | AgentConfigSnapshot
 )

@@ -39,11 +39,16 @@ class VersionBehaviour:
         # 1.13.x was never recorded: it answers as 1.12.1 here, the conservative side (details are read).
         number = version_number(version)
         since_1_14 = number >= (1, 14, 0)
-        return cls(version, list_items_carry_model=since_1_14, detail_read_moves_updated_at=not since_1_14,
-                   null_status_count_without_runs=since_1_14, message_extra_contents=since_1_14,
-                   sensitive_word_config_object=since_1_14,
-                   pydantic_docs="https://errors.pydantic.dev/2.12/" if since_1_14 else DIFY_PYDANTIC_DOCS,
-                   agent_apps=number >= (1, 16, 0))
+        return cls(
+            version,
+            list_items_carry_model=since_1_14,
+            detail_read_moves_updated_at=not since_1_14,
+            null_status_count_without_runs=since_1_14,
+            message_extra_contents=since_1_14,
+            sensitive_word_config_object=since_1_14,
+            pydantic_docs="https://errors.pydantic.dev/2.12/" if since_1_14 else DIFY_PYDANTIC_DOCS,
+            agent_apps=number >= (1, 16, 0),
+        )
 
     def error_body(self, body: Any) -> Any:
         """An error body with this version's pydantic documentation link."""

@@ -145,9 +145,21 @@ class Workspace:
     def digest(self) -> str:
         """A hash of every table's rows: a read that writes in Dify (the simulator performs each known one: detail
         reads set `read_at`, before 1.14 `updated_at`) changes it, a read-only export does not."""
-        tables = (self.tenant, self.accounts, self.apps, self.app_model_configs, self.workflows, self.end_users,
-                  self.conversations, self.messages, self.agent_thoughts, self.workflow_runs, self.node_executions,
-                  self.workflow_app_logs, self.agent_snapshots)
+        tables = (
+            self.tenant,
+            self.accounts,
+            self.apps,
+            self.app_model_configs,
+            self.workflows,
+            self.end_users,
+            self.conversations,
+            self.messages,
+            self.agent_thoughts,
+            self.workflow_runs,
+            self.node_executions,
+            self.workflow_app_logs,
+            self.agent_snapshots,
+        )
         with self.lock:
             text = repr([sorted(map(repr, t.values())) if isinstance(t, dict) else repr(t) for t in tables])
         return hashlib.sha256(text.encode()).hexdigest()

@@ -34,12 +34,17 @@ def agent_id_of(app: App) -> str:
 
 def agent_models(client: DifyClient, app: App) -> AgentModels:
     agent_id = agent_id_of(app)
-    details = sorted((client.agent_version_detail(app, agent_id, version.id)
-                      for version in client.agent_versions(app, agent_id)), key=lambda detail: detail.created_at)
+    details = sorted(
+        (client.agent_version_detail(app, agent_id, version.id) for version in client.agent_versions(app, agent_id)),
+        key=lambda detail: detail.created_at,
+    )
     return AgentModels(
         tuple(detail.created_at for detail in details),
-        tuple(ModelRef(provider=soul.model_provider, name=soul.model) if (soul := detail.config_snapshot.model)
-              else None for detail in details))
+        tuple(
+            ModelRef(provider=soul.model_provider, name=soul.model) if (soul := detail.config_snapshot.model) else None
+            for detail in details
+        ),
+    )
 
 
 def agent_conversation_messages(client: DifyClient, app: App, conversation: ChatConversation) -> list[MessageUsage]:
@@ -47,7 +52,17 @@ def agent_conversation_messages(client: DifyClient, app: App, conversation: Chat
     messages: dict[str, MessageUsage] = {}
     for page in client.iter_agent_log_message_pages(app, agent_id_of(app), conversation.id):
         for item in page.data:
-            messages.setdefault(item.id, MessageUsage(item.id, item.conversation_id, item.created_at,
-                                                      item.message_tokens, item.answer_tokens, item.total_price,
-                                                      item.currency, None))
+            messages.setdefault(
+                item.id,
+                MessageUsage(
+                    item.id,
+                    item.conversation_id,
+                    item.created_at,
+                    item.message_tokens,
+                    item.answer_tokens,
+                    item.total_price,
+                    item.currency,
+                    None,
+                ),
+            )
     return list(messages.values())

@@ -39,9 +39,15 @@ LOGIN_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 class AnonymousCalls(Protocol):
     """What logging in needs from the transport: allowlisted, retried calls without the session."""
 
-    def call(self, method: str, endpoint: str, *, json_body: dict[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None,
-             transient_statuses: frozenset[int] | None = None) -> tuple[httpx.Response, Any]: ...
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        transient_statuses: frozenset[int] | None = None,
+    ) -> tuple[httpx.Response, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +131,10 @@ class PasswordAuth:
                     f"cannot tell how to log in: GET /setup answered without a Dify version in its X-Version "
                     f"header (got {version!r}). Check that DIFY_API_URL points at Dify itself, or use "
                     "DIFY_API_KEY and DIFY_WORKSPACE_ID instead.",
-                    status=response.status_code, code=None, endpoint="/setup", app=None,
+                    status=response.status_code,
+                    code=None,
+                    endpoint="/setup",
+                    app=None,
                 ) from None
             self.dify_version = version
         return self.form
@@ -134,8 +143,12 @@ class PasswordAuth:
         form = self._form(calls)
         self.logins += 1
         try:
-            response, body = calls.call("POST", "/login", json_body=login_body(form, self._email, self._password),
-                                        transient_statuses=LOGIN_TRANSIENT_STATUSES)
+            response, body = calls.call(
+                "POST",
+                "/login",
+                json_body=login_body(form, self._email, self._password),
+                transient_statuses=LOGIN_TRANSIENT_STATUSES,
+            )
             result = body.get("result") if isinstance(body, dict) else None
             if result != "success":
                 raise TokensMissing(f"the answer's result is {result!r}, not 'success'")
@@ -150,7 +163,10 @@ class PasswordAuth:
     def _login_refused(self, what: str, error: DifyHTTPError | None) -> DifyAuthError:
         return DifyAuthError(
             f"{full_stop(f'Dify {self.dify_version} refused the login: POST /login {what}')} {PASSWORD_HINT}",
-            status=error.status if error else 200, code=error.code if error else None, endpoint="/login", app=None,
+            status=error.status if error else 200,
+            code=error.code if error else None,
+            endpoint="/login",
+            app=None,
             dify_message=error.dify_message if error else None,
         )
 

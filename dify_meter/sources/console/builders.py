@@ -34,8 +34,9 @@ def app_log_user(log: WorkflowAppLog) -> User:
     return User("end_user", log.created_by_end_user.id if log.created_by_end_user else UNKNOWN)
 
 
-def message_event(app: App, message: MessageUsage, *, user: User, provider: str, model: str, approximate: bool,
-                  timezone: tzinfo) -> UsageEvent:
+def message_event(
+    app: App, message: MessageUsage, *, user: User, provider: str, model: str, approximate: bool, timezone: tzinfo
+) -> UsageEvent:
     """A chat, agent-chat or completion message: tokens from the message, price from metadata.usage."""
     cost = cost_of(message.price, message.currency)
     return UsageEvent(
@@ -76,8 +77,9 @@ class RunContext:
     message_id: str | None
 
 
-def node_events(run: RunContext, nodes: Iterable[NodeUsage], *, timezone: tzinfo,
-                warnings: list[str]) -> list[UsageEvent]:
+def node_events(
+    run: RunContext, nodes: Iterable[NodeUsage], *, timezone: tzinfo, warnings: list[str]
+) -> list[UsageEvent]:
     """One event per usage-bearing leaf node (and agent node); iteration/loop totals are never counted."""
     events = []
     for node in nodes:
@@ -94,28 +96,30 @@ def node_events(run: RunContext, nodes: Iterable[NodeUsage], *, timezone: tzinfo
                 "names no model (process_data truncated?); counted as 'unknown'"
             )
         cost = cost_of(node.price, node.currency)
-        events.append(UsageEvent(
-            event_id=node.node_execution_id,
-            source="node",
-            usage_date=run.occurred_at.astimezone(timezone).date(),
-            occurred_at=run.occurred_at,
-            app_id=run.app.id,
-            app_name=run.app.name,
-            app_mode=run.app.mode,
-            user_type=run.user.type,
-            user_id=run.user.id,
-            provider_raw=provider,
-            model_raw=model,
-            input_tokens=node.input_tokens,
-            output_tokens=node.output_tokens,
-            total_tokens=node.input_tokens + node.output_tokens,
-            cost=cost.amount,
-            currency=cost.currency,
-            priced=cost.priced,
-            approximate=False,
-            conversation_id=run.conversation_id,
-            message_id=run.message_id,
-            workflow_run_id=run.workflow_run_id,
-            node_type=node.node_type,
-        ))
+        events.append(
+            UsageEvent(
+                event_id=node.node_execution_id,
+                source="node",
+                usage_date=run.occurred_at.astimezone(timezone).date(),
+                occurred_at=run.occurred_at,
+                app_id=run.app.id,
+                app_name=run.app.name,
+                app_mode=run.app.mode,
+                user_type=run.user.type,
+                user_id=run.user.id,
+                provider_raw=provider,
+                model_raw=model,
+                input_tokens=node.input_tokens,
+                output_tokens=node.output_tokens,
+                total_tokens=node.input_tokens + node.output_tokens,
+                cost=cost.amount,
+                currency=cost.currency,
+                priced=cost.priced,
+                approximate=False,
+                conversation_id=run.conversation_id,
+                message_id=run.message_id,
+                workflow_run_id=run.workflow_run_id,
+                node_type=node.node_type,
+            )
+        )
     return events

@@ -88,8 +88,9 @@ def is_unchanged(cached: ConversationMessages, listed: ChatConversation, detail:
     return listed.updated_at == cached.listed_updated_at or bumped_by_our_read
 
 
-def is_settled(messages: Sequence[MessageUsage], listed: ChatConversation, *, read_at: datetime,
-               max_run_seconds: int) -> bool:
+def is_settled(
+    messages: Sequence[MessageUsage], listed: ChatConversation, *, read_at: datetime, max_run_seconds: int
+) -> bool:
     """Whether every message was old enough, when read, to have its final tokens."""
     newest = max((message.created_at for message in messages), default=listed.created_at)
     return newest <= read_at - timedelta(seconds=max_run_seconds)

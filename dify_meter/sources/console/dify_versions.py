@@ -40,11 +40,15 @@ class VersionReport:
 def version_report(version: str | None) -> VersionReport:
     number = version_number(version)
     if number is not None and number >= MODEL_IN_LIST_ITEMS_SINCE:
-        model_source, details = ("the conversation list items (chat, agent-chat); the detail where an item has none",
-                                 "completion only (tokens are only there), once per conversation")
+        model_source, details = (
+            "the conversation list items (chat, agent-chat); the detail where an item has none",
+            "completion only (tokens are only there), once per conversation",
+        )
     else:
-        model_source, details = ("each conversation's detail (chat, agent-chat, completion); list items that carry "
-                                 "a model are used as they are", "chat, agent-chat, completion, once per "
-                                 "conversation (it marks the conversation read in Dify)")
+        model_source, details = (
+            "each conversation's detail (chat, agent-chat, completion); list items that carry "
+            "a model are used as they are",
+            "chat, agent-chat, completion, once per conversation (it marks the conversation read in Dify)",
+        )
     newest = version_number(NEWEST_RECORDED)
     return VersionReport(model_source, details, number is not None and newest is not None and number > newest)

@@ -28,8 +28,12 @@ class DuckDBDetailCache:
             ).fetchall()
         return {
             row[0]: ConversationDetail(
-                conversation_id=row[0], app_id=row[1], provider=row[2], model=row[3],
-                detail_updated_at=row[4], read_at=row[5],
+                conversation_id=row[0],
+                app_id=row[1],
+                provider=row[2],
+                model=row[3],
+                detail_updated_at=row[4],
+                read_at=row[5],
                 completion_message=json.loads(row[6]) if row[6] is not None else None,
             )
             for row in rows
@@ -40,7 +44,12 @@ class DuckDBDetailCache:
             return
         rows = [
             (
-                d.conversation_id, d.app_id, d.provider, d.model, d.detail_updated_at, d.read_at,
+                d.conversation_id,
+                d.app_id,
+                d.provider,
+                d.model,
+                d.detail_updated_at,
+                d.read_at,
                 json.dumps(d.completion_message) if d.completion_message is not None else None,
             )
             for d in details

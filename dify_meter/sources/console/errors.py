@@ -32,8 +32,16 @@ class DifyConnectionError(DifyError):
 class DifyHTTPError(DifyError):
     """A non-2xx answer from Dify."""
 
-    def __init__(self, message: str, *, status: int, code: str | None, endpoint: str,
-                 app: AppLabel | None, dify_message: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None,
+        endpoint: str,
+        app: AppLabel | None,
+        dify_message: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -77,8 +85,10 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None]:
     return (code if isinstance(code, str) else None, message if isinstance(message, str) else None)
 
 
-ADMIN_KEY_HINT = ("Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with "
-                  "ADMIN_API_KEY_ENABLE=true.")
+ADMIN_KEY_HINT = (
+    "Check DIFY_API_KEY (Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with "
+    "ADMIN_API_KEY_ENABLE=true."
+)
 
 
 def dify_says(dify_message: str | None) -> str:
@@ -90,8 +100,17 @@ def full_stop(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, body: bytes, *,
-               auth_hint: str = ADMIN_KEY_HINT, attempts: int = 1, note: str = "") -> DifyHTTPError:
+def http_error(
+    method: str,
+    endpoint: str,
+    app: AppLabel | None,
+    status: int,
+    body: bytes,
+    *,
+    auth_hint: str = ADMIN_KEY_HINT,
+    attempts: int = 1,
+    note: str = "",
+) -> DifyHTTPError:
     """The exception for a non-2xx answer, classified by status (and Dify's error code).
 
     `auth_hint` tells which settings to check on a 401; `attempts` > 1 says the status survived retries;
@@ -102,20 +121,34 @@ def http_error(method: str, endpoint: str, app: AppLabel | None, status: int, bo
     if status == 401:
         return DifyAuthError(
             f"{full_stop(f'{request} was refused with 401{said}')} {auth_hint}",
-            status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
+            status=status,
+            code=code,
+            endpoint=endpoint,
+            app=app,
+            dify_message=dify_message,
         )
     if status == 404 and app is not None:
         return DifyNotFoundError(
             f"{request} answered 404 ({code or 'not found'}){said}",
-            status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
+            status=status,
+            code=code,
+            endpoint=endpoint,
+            app=app,
+            dify_message=dify_message,
         )
     retried = f" after {attempts} attempts" if attempts > 1 else ""
     message = f"{request} failed with HTTP {status}{f' ({code})' if code else ''}{retried}{said}"
     if status == 404 and not note:
         # Outside an app, Dify knows every path we call: a 404 means the URL leads somewhere else.
-        note = ("Dify's console API is not at this address: check DIFY_API_URL (the base URL of Dify, "
-                "e.g. https://dify.example.com).")
+        note = (
+            "Dify's console API is not at this address: check DIFY_API_URL (the base URL of Dify, "
+            "e.g. https://dify.example.com)."
+        )
     return DifyHTTPError(
         f"{full_stop(message)} {note}" if note else message,
-        status=status, code=code, endpoint=endpoint, app=app, dify_message=dify_message,
+        status=status,
+        code=code,
+        endpoint=endpoint,
+        app=app,
+        dify_message=dify_message,
     )

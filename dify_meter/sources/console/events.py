@@ -116,10 +116,20 @@ class FetchResult:
     runs_cached: int = 0  # workflow runs whose node usage came from the fetch cache
 
 
-def fetch_usage_events(client: DifyClient, window_start: datetime, window_end: datetime, *, timezone: str,
-                       detail_cache: DetailCache, sink: EventSink, fetch_cache: FetchCache | None = None,
-                       detail_reads: DetailReads = "auto", max_run_seconds: int = 3600,
-                       now: Callable[[], datetime] = utc_now, batch_size: int = EVENT_BATCH_SIZE) -> FetchResult:
+def fetch_usage_events(
+    client: DifyClient,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    timezone: str,
+    detail_cache: DetailCache,
+    sink: EventSink,
+    fetch_cache: FetchCache | None = None,
+    detail_reads: DetailReads = "auto",
+    max_run_seconds: int = 3600,
+    now: Callable[[], datetime] = utc_now,
+    batch_size: int = EVENT_BATCH_SIZE,
+) -> FetchResult:
     """Hand `sink` every usage event whose time lies in [window_start, window_end), dated in `timezone`.
 
     `fetch_cache` (None: none) spares reading what cannot have changed since an earlier fetch; `now` is
@@ -132,9 +142,17 @@ def fetch_usage_events(client: DifyClient, window_start: datetime, window_end: d
         raise ValueError(f"detail_reads must be 'auto' or 'never', got {detail_reads!r}")
     if max_run_seconds < 0:
         raise ValueError(f"max_run_seconds must be >= 0, got {max_run_seconds}")
-    extraction = _Extraction(client, Window(window_start, window_end), usage_tz, detail_cache,
-                             fetch_cache or NoFetchCache(), EventBatcher(sink, batch_size), detail_reads,
-                             max_run_seconds, now)
+    extraction = _Extraction(
+        client,
+        Window(window_start, window_end),
+        usage_tz,
+        detail_cache,
+        fetch_cache or NoFetchCache(),
+        EventBatcher(sink, batch_size),
+        detail_reads,
+        max_run_seconds,
+        now,
+    )
     return extraction.run()
 
 
@@ -174,9 +192,18 @@ class _DetailJob:
 
 
 class _Extraction:
-    def __init__(self, client: DifyClient, window: Window, usage_tz: ZoneInfo, detail_cache: DetailCache,
-                 fetch_cache: FetchCache, batcher: EventBatcher, detail_reads: DetailReads, max_run_seconds: int,
-                 now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        client: DifyClient,
+        window: Window,
+        usage_tz: ZoneInfo,
+        detail_cache: DetailCache,
+        fetch_cache: FetchCache,
+        batcher: EventBatcher,
+        detail_reads: DetailReads,
+        max_run_seconds: int,
+        now: Callable[[], datetime],
+    ) -> None:
         self.client = client
         self.window = window
         self.usage_tz = usage_tz
@@ -209,8 +236,9 @@ class _Extraction:
         """A 404: the app vanished (skip all of it) or one conversation/run did (skip that one)."""
         if error.app_gone:
             with self._lock:
-                self.gone.setdefault(app.id, f"Dify answered 404 ({error.code}) while reading it: deleted "
-                                             "or no longer normal")
+                self.gone.setdefault(
+                    app.id, f"Dify answered 404 ({error.code}) while reading it: deleted or no longer normal"
+                )
             self._warn(f"skipped: {error}")
         else:
             self._warn(f"{app.label}: {what} skipped: {error}")
@@ -232,12 +260,17 @@ class _Extraction:
 
         self.account_tz = ZoneInfo(self.client.account_profile().timezone)
         apps = [app for app in list_apps(self.client) if self._is_readable(app)]
-        listings = [listing for listing in parallel_map(self._list_app, apps, max_workers=self._max_workers())
-                    if listing is not None]
+        listings = [
+            listing
+            for listing in parallel_map(self._list_app, apps, max_workers=self._max_workers())
+            if listing is not None
+        ]
         self.current_models = {listing.app.id: listing.current_model for listing in listings}
 
-        for conversations in chunks([(listing.app, chat) for listing in listings for chat in listing.chats
-                                     if listing.app.mode != AGENT], CHUNK_SIZE):
+        for conversations in chunks(
+            [(listing.app, chat) for listing in listings for chat in listing.chats if listing.app.mode != AGENT],
+            CHUNK_SIZE,
+        ):
             self._conversations(conversations)
         for listing in listings:
             if listing.agent_models is not None:
@@ -245,8 +278,11 @@ class _Extraction:
         for logs in chunks([(listing.app, log) for listing in listings for log in listing.logs], CHUNK_SIZE):
             self._workflow_runs(logs)
         if self.detail_reads == "auto":
-            jobs = self.pending_details + [_DetailJob(listing.app, conversation, [])
-                                           for listing in listings for conversation in listing.completions]
+            jobs = self.pending_details + [
+                _DetailJob(listing.app, conversation, [])
+                for listing in listings
+                for conversation in listing.completions
+            ]
             for batch in chunks(jobs, CHUNK_SIZE):
                 self._detail_events(batch)
 
@@ -269,8 +305,11 @@ class _Extraction:
 
     def _is_readable(self, app: App) -> bool:
         if app.mode in NO_LLM_MODES:
-            self.skipped.append(SkippedApp(app.id, app.name, app.mode,
-                                           f"mode {app.mode!r} makes no LLM calls that Dify reports as usage"))
+            self.skipped.append(
+                SkippedApp(
+                    app.id, app.name, app.mode, f"mode {app.mode!r} makes no LLM calls that Dify reports as usage"
+                )
+            )
             return False
         if app.mode not in USAGE_MODES:  # never silently: its usage may be real, and is missing
             reason = f"mode {app.mode!r} is not known to this exporter: its usage is not read"
@@ -278,10 +317,14 @@ class _Extraction:
             self._warn(f"{app.label}: {reason}")
             return False
         if app.mode == COMPLETION and self.detail_reads == "never":
-            self.skipped.append(SkippedApp(
-                app.id, app.name, app.mode,
-                "DIFY_DETAIL_READS=never: a completion message's tokens are only in its conversation detail",
-            ))
+            self.skipped.append(
+                SkippedApp(
+                    app.id,
+                    app.name,
+                    app.mode,
+                    "DIFY_DETAIL_READS=never: a completion message's tokens are only in its conversation detail",
+                )
+            )
             return False
         return True
 
@@ -308,8 +351,9 @@ class _Extraction:
     # --- phase 2: messages, then the advanced-chat runs behind them ------------------------------------
 
     def _conversations(self, chunk: Sequence[tuple[App, ChatConversation]]) -> None:
-        details = self.detail_cache.get_details([conversation.id for app, conversation in chunk
-                                                 if app.mode in CHAT_MODES])
+        details = self.detail_cache.get_details(
+            [conversation.id for app, conversation in chunk if app.mode in CHAT_MODES]
+        )
         runs: list[RunContext] = []
         ended: dict[str, str] = {}
         for item in self._messages(chunk, details):
@@ -318,15 +362,27 @@ class _Extraction:
                 continue
             if item.app.mode == ADVANCED_CHAT:
                 user = conversation_user(item.conversation)
-                item_runs = [RunContext(item.app, message.workflow_run_id, message.created_at, user,
-                                        item.conversation.id, message.message_id)
-                             for message in in_window if message.workflow_run_id]
+                item_runs = [
+                    RunContext(
+                        item.app,
+                        message.workflow_run_id,
+                        message.created_at,
+                        user,
+                        item.conversation.id,
+                        message.message_id,
+                    )
+                    for message in in_window
+                    if message.workflow_run_id
+                ]
                 runs += item_runs
                 if advanced_chat_runs_ended(item.conversation, item.messages):
                     ended.update((run.workflow_run_id, ADVANCED_CHAT_ENDED) for run in item_runs)
             elif (listed := item.conversation.listed_model) is not None:
-                self._emit(self._events_of(item.app, item.conversation, in_window, listed.provider, listed.name,
-                                           approximate=False))
+                self._emit(
+                    self._events_of(
+                        item.app, item.conversation, in_window, listed.provider, listed.name, approximate=False
+                    )
+                )
             elif self.detail_reads == "never" or item.conversation.id in details:
                 detail = details.get(item.conversation.id)
                 self._emit(self._chat_events(item.app, item.conversation, in_window, detail))
@@ -334,8 +390,9 @@ class _Extraction:
                 self.pending_details.append(_DetailJob(item.app, item.conversation, in_window))
         self._runs(runs, ended)
 
-    def _messages(self, chunk: Sequence[tuple[App, ChatConversation]],
-                  details: dict[str, ConversationDetail]) -> list[_Messages]:
+    def _messages(
+        self, chunk: Sequence[tuple[App, ChatConversation]], details: dict[str, ConversationDetail]
+    ) -> list[_Messages]:
         """Every message of these conversations: cached where the list shows no change, else read (and cached
         once settled)."""
         cached = self.fetch_cache.get_conversations([conversation.id for _, conversation in chunk])
@@ -348,15 +405,25 @@ class _Extraction:
             else:
                 to_read.append((app, conversation))
         read_at = self.now()
-        fresh = [item for item in parallel_map(self._read_messages, to_read, max_workers=self._max_workers())
-                 if item is not None]
-        self.fetch_cache.put_conversations([
-            ConversationMessages(item.app.id, item.conversation.id, item.conversation.updated_at,
-                                 item.conversation.message_count, item.messages)
-            for item in fresh
-            if item.complete and is_settled(item.messages, item.conversation, read_at=read_at,
-                                            max_run_seconds=self.max_run_seconds)
-        ])
+        fresh = [
+            item
+            for item in parallel_map(self._read_messages, to_read, max_workers=self._max_workers())
+            if item is not None
+        ]
+        self.fetch_cache.put_conversations(
+            [
+                ConversationMessages(
+                    item.app.id,
+                    item.conversation.id,
+                    item.conversation.updated_at,
+                    item.conversation.message_count,
+                    item.messages,
+                )
+                for item in fresh
+                if item.complete
+                and is_settled(item.messages, item.conversation, read_at=read_at, max_run_seconds=self.max_run_seconds)
+            ]
+        )
         self.result.conversations_cached += len(reused)
         self.result.conversations_read += len(fresh)
         return reused + fresh
@@ -371,10 +438,13 @@ class _Extraction:
             self._not_found(app, error, f"conversation {conversation.id}")
             return None
         if read.shortfall:
-            self._warn(f"{app.label}: conversation {conversation.id} lists {read.expected} messages but only "
-                       f"{len(read.messages)} could be read (first_id paging lost same-second messages)")
-        return _Messages(app, conversation, tuple(MessageUsage.of(message) for message in read.messages),
-                         complete=not read.shortfall)
+            self._warn(
+                f"{app.label}: conversation {conversation.id} lists {read.expected} messages but only "
+                f"{len(read.messages)} could be read (first_id paging lost same-second messages)"
+            )
+        return _Messages(
+            app, conversation, tuple(MessageUsage.of(message) for message in read.messages), complete=not read.shortfall
+        )
 
     # --- phase 2b: agent apps (1.16+) ---------------------------------------------------------------------
 
@@ -401,21 +471,36 @@ class _Extraction:
                     continue
                 model = models.at(message.created_at)
                 unknown += model is None
-                events.append(message_event(app, message, user=user, provider=model.provider if model else UNKNOWN,
-                                            model=model.name if model else UNKNOWN, approximate=False,
-                                            timezone=self.usage_tz))
+                events.append(
+                    message_event(
+                        app,
+                        message,
+                        user=user,
+                        provider=model.provider if model else UNKNOWN,
+                        model=model.name if model else UNKNOWN,
+                        approximate=False,
+                        timezone=self.usage_tz,
+                    )
+                )
             self._emit(events)
         if unknown:
-            self._warn(f"{app.label}: {unknown} messages predate every published config of its Agent; they count "
-                       "as model 'unknown'")
+            self._warn(
+                f"{app.label}: {unknown} messages predate every published config of its Agent; they count "
+                "as model 'unknown'"
+            )
 
     # --- phase 3: node executions -------------------------------------------------------------------
 
     def _workflow_runs(self, chunk: Sequence[tuple[App, WorkflowAppLog]]) -> None:
-        runs = [RunContext(app, log.workflow_run.id, log.workflow_run.created_at, app_log_user(log), None, None)
-                for app, log in chunk]
-        ended = {log.workflow_run.id: log.workflow_run.status for _, log in chunk
-                 if log.workflow_run.status in FINAL_RUN_STATUSES}
+        runs = [
+            RunContext(app, log.workflow_run.id, log.workflow_run.created_at, app_log_user(log), None, None)
+            for app, log in chunk
+        ]
+        ended = {
+            log.workflow_run.id: log.workflow_run.status
+            for _, log in chunk
+            if log.workflow_run.status in FINAL_RUN_STATUSES
+        }
         self._runs(runs, ended)
 
     def _runs(self, runs: list[RunContext], ended: dict[str, str]) -> None:
@@ -441,8 +526,7 @@ class _Extraction:
             self.result.runs_read += 1
             self._emit(node_events(run, nodes, timezone=self.usage_tz, warnings=self.warnings))
             if run.workflow_run_id in ended:
-                finished.append(FinishedRun(run.app.id, run.workflow_run_id, ended[run.workflow_run_id],
-                                            tuple(nodes)))
+                finished.append(FinishedRun(run.app.id, run.workflow_run_id, ended[run.workflow_run_id], tuple(nodes)))
 
         parallel_each(self._read_nodes, to_read, max_workers=self._max_workers(), on_result=keep)
         self.fetch_cache.put_runs(finished)
@@ -497,20 +581,35 @@ class _Extraction:
             if job.completion:
                 completion = self.client.completion_conversation_detail(job.app, conversation_id)
                 model = completion.config.model if completion.config else None
-                return ConversationDetail(job.app.id, conversation_id, model.provider if model else None,
-                                          model.name if model else None, None, self.now(), completion.message)
+                return ConversationDetail(
+                    job.app.id,
+                    conversation_id,
+                    model.provider if model else None,
+                    model.name if model else None,
+                    None,
+                    self.now(),
+                    completion.message,
+                )
             chat = self.client.chat_conversation_detail(job.app, conversation_id)
             model = chat.config.model if chat.config else None
-            return ConversationDetail(job.app.id, conversation_id, model.provider if model else None,
-                                      model.name if model else None, chat.updated_at, self.now(), None)
+            return ConversationDetail(
+                job.app.id,
+                conversation_id,
+                model.provider if model else None,
+                model.name if model else None,
+                chat.updated_at,
+                self.now(),
+                None,
+            )
         except DifyNotFoundError as error:
             self._not_found(job.app, error, f"conversation {conversation_id} detail")
             return None
 
     # --- events -------------------------------------------------------------------------------------
 
-    def _chat_events(self, app: App, conversation: ChatConversation, messages: list[MessageUsage],
-                     detail: ConversationDetail | None) -> list[UsageEvent]:
+    def _chat_events(
+        self, app: App, conversation: ChatConversation, messages: list[MessageUsage], detail: ConversationDetail | None
+    ) -> list[UsageEvent]:
         if self.detail_reads == "never":
             current_model = self.current_models.get(app.id)
             provider, model = (current_model.provider, current_model.name) if current_model else (UNKNOWN, UNKNOWN)
@@ -519,33 +618,63 @@ class _Extraction:
             approximate = True
         else:
             if detail is None:
-                self._warn(f"{app.label}: conversation {conversation.id} has no detail; "
-                           f"its {len(messages)} messages in the window are not counted")
+                self._warn(
+                    f"{app.label}: conversation {conversation.id} has no detail; "
+                    f"its {len(messages)} messages in the window are not counted"
+                )
                 return []
             provider, model = detail.provider or UNKNOWN, detail.model or UNKNOWN
             if UNKNOWN in (provider, model):
-                self._warn(f"{app.label}: conversation {conversation.id} detail names no "
-                           "model; its messages count as 'unknown'")
+                self._warn(
+                    f"{app.label}: conversation {conversation.id} detail names no "
+                    "model; its messages count as 'unknown'"
+                )
             approximate = False
         return self._events_of(app, conversation, messages, provider, model, approximate=approximate)
 
-    def _events_of(self, app: App, conversation: ChatConversation, messages: list[MessageUsage], provider: str,
-                   model: str, *, approximate: bool) -> list[UsageEvent]:
+    def _events_of(
+        self,
+        app: App,
+        conversation: ChatConversation,
+        messages: list[MessageUsage],
+        provider: str,
+        model: str,
+        *,
+        approximate: bool,
+    ) -> list[UsageEvent]:
         user = conversation_user(conversation)
-        return [message_event(app, message, user=user, provider=provider, model=model,
-                              approximate=approximate, timezone=self.usage_tz) for message in messages]
+        return [
+            message_event(
+                app, message, user=user, provider=provider, model=model, approximate=approximate, timezone=self.usage_tz
+            )
+            for message in messages
+        ]
 
-    def _completion_events(self, app: App, conversation: CompletionConversation,
-                           detail: ConversationDetail | None) -> list[UsageEvent]:
+    def _completion_events(
+        self, app: App, conversation: CompletionConversation, detail: ConversationDetail | None
+    ) -> list[UsageEvent]:
         if detail is None or detail.completion_message is None:
             if detail is not None:
-                self._warn(f"{app.label}: cached detail of completion conversation {conversation.id} "
-                           "has no message; not counted")
+                self._warn(
+                    f"{app.label}: cached detail of completion conversation {conversation.id} "
+                    "has no message; not counted"
+                )
             return []
-        message = parse_body(Message, detail.completion_message,
-                             request=f"cached detail of completion conversation {conversation.id} of {app.label}")
+        message = parse_body(
+            Message,
+            detail.completion_message,
+            request=f"cached detail of completion conversation {conversation.id} of {app.label}",
+        )
         if not self.window.contains(message.created_at):
             return []
-        return [message_event(app, MessageUsage.of(message), user=conversation_user(conversation),
-                              provider=detail.provider or UNKNOWN, model=detail.model or UNKNOWN,
-                              approximate=False, timezone=self.usage_tz)]
+        return [
+            message_event(
+                app,
+                MessageUsage.of(message),
+                user=conversation_user(conversation),
+                provider=detail.provider or UNKNOWN,
+                model=detail.model or UNKNOWN,
+                approximate=False,
+                timezone=self.usage_tz,
+            )
+        ]

@@ -25,8 +25,9 @@ def apps(client: DifyClient) -> list[App]:
     if not lists_agent_apps_apart(client.dify_version):
         return listed
     try:
-        agents = read_moving_list(lambda: client.iter_app_pages(mode="agent"), what="GET /apps?mode=agent",
-                                  sort_key=None, reorders=False)
+        agents = read_moving_list(
+            lambda: client.iter_app_pages(mode="agent"), what="GET /apps?mode=agent", sort_key=None, reorders=False
+        )
     except DifyHTTPError as error:
         if error.status == 400:  # a Dify before 1.16 that sent no X-Version: no such mode, so no agent apps
             return listed
@@ -41,20 +42,27 @@ def chat_conversations(client: DifyClient, app: App, window: Window, account_tz:
     The list is sorted by `-updated_at`: a conversation that gets a message (or is opened in Dify) while
     we page jumps to the top, possibly from a page not read yet to one already read."""
     start = account_start(window.start, account_tz)
-    listed = read_moving_list(lambda: client.iter_chat_conversation_pages(app, start=start),
-                              what=f"GET /apps/{{id}}/chat-conversations for {app.label}",
-                              sort_key=lambda conversation: conversation.updated_at, reorders=True)
+    listed = read_moving_list(
+        lambda: client.iter_chat_conversation_pages(app, start=start),
+        what=f"GET /apps/{{id}}/chat-conversations for {app.label}",
+        sort_key=lambda conversation: conversation.updated_at,
+        reorders=True,
+    )
     return [conversation for conversation in listed if conversation.created_at < window.end]
 
 
-def completion_conversations(client: DifyClient, app: App, window: Window,
-                             account_tz: ZoneInfo) -> list[CompletionConversation]:
+def completion_conversations(
+    client: DifyClient, app: App, window: Window, account_tz: ZoneInfo
+) -> list[CompletionConversation]:
     """Conversations created in the window (Dify filters `created_at`; bounds widened, then exact)."""
     listed_from = window.start - COMPLETION_LIST_MARGIN
     start, end = account_start(listed_from, account_tz), account_end(window.end, account_tz)
-    listed = read_moving_list(lambda: client.iter_completion_conversation_pages(app, start=start, end=end),
-                              what=f"GET /apps/{{id}}/completion-conversations for {app.label}",
-                              sort_key=lambda conversation: conversation.created_at, reorders=False)
+    listed = read_moving_list(
+        lambda: client.iter_completion_conversation_pages(app, start=start, end=end),
+        what=f"GET /apps/{{id}}/completion-conversations for {app.label}",
+        sort_key=lambda conversation: conversation.created_at,
+        reorders=False,
+    )
     return [conversation for conversation in listed if listed_from <= conversation.created_at < window.end]
 
 
@@ -65,8 +73,10 @@ def workflow_logs(client: DifyClient, app: App, window: Window, max_run_seconds:
     before = iso_utc_ceil(window.end + timedelta(seconds=max_run_seconds))
     listed = read_moving_list(
         lambda: client.iter_workflow_app_log_pages(app, created_at_after=after, created_at_before=before),
-        what=f"GET /apps/{{id}}/workflow-app-logs for {app.label}", sort_key=lambda log: log.created_at,
-        reorders=False)
+        what=f"GET /apps/{{id}}/workflow-app-logs for {app.label}",
+        sort_key=lambda log: log.created_at,
+        reorders=False,
+    )
     runs: dict[str, WorkflowAppLog] = {}
     for log in listed:
         if window.contains(log.workflow_run.created_at):

@@ -74,12 +74,17 @@ class Tokens:
         if not self.form.uses_cookies:
             return {"Authorization": f"Bearer {self.access_token}"}
         csrf = _cookie(self.cookies, CSRF_COOKIE)
-        return {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items()),
-                "X-CSRF-Token": csrf[1] if csrf else ""}
+        return {
+            "Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items()),
+            "X-CSRF-Token": csrf[1] if csrf else "",
+        }
 
     def can_refresh(self) -> bool:
-        return (_cookie(self.cookies, REFRESH_COOKIE) is not None) if self.form.uses_cookies \
+        return (
+            (_cookie(self.cookies, REFRESH_COOKIE) is not None)
+            if self.form.uses_cookies
             else self.refresh_token is not None
+        )
 
     def refresh_request(self) -> tuple[dict[str, str], dict[str, Any] | None]:
         """Headers and JSON body of `POST /refresh-token`."""

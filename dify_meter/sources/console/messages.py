@@ -47,8 +47,9 @@ def read_all_messages(fetch: FetchPage, *, limit: int, expected: int) -> Message
     return MessagesRead(messages, expected, len(by_id) - found_by_paging)
 
 
-def _recover_cut_seconds(fetch: FetchPage, pages: list[MessagesPage], by_id: dict[str, Message], *,
-                         limit: int, expected: int) -> None:
+def _recover_cut_seconds(
+    fetch: FetchPage, pages: list[MessagesPage], by_id: dict[str, Message], *, limit: int, expected: int
+) -> None:
     # Only a page filled up to the limit can have been cut inside a second; its oldest message marks it.
     cuts = [page.data[0] for page in pages if page.data and len(page.data) >= limit]
     for cut in cuts:
@@ -61,8 +62,9 @@ def _recover_cut_seconds(fetch: FetchPage, pages: list[MessagesPage], by_id: dic
             return
 
 
-def read_conversation_messages(client: DifyClient, app: App, conversation: ChatConversation, *,
-                               limit: int = MAX_PAGE_LIMIT) -> MessagesRead:
+def read_conversation_messages(
+    client: DifyClient, app: App, conversation: ChatConversation, *, limit: int = MAX_PAGE_LIMIT
+) -> MessagesRead:
     def fetch(first_id: str | None) -> MessagesPage:
         return client.chat_messages(app, conversation.id, first_id=first_id, limit=limit)
 

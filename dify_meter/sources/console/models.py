@@ -65,6 +65,7 @@ class ListPage(_Body):
 
 # --- apps -----------------------------------------------------------------------------------------
 
+
 class ModelRef(_Body):
     provider: str
     name: str
@@ -105,6 +106,7 @@ class AppsPage(ListPage):
 
 
 # --- conversations --------------------------------------------------------------------------------
+
 
 class StatusCount(_Body):
     """`status_count` of an advanced-chat conversation: its messages' workflow runs by status. Dify counts
@@ -171,6 +173,7 @@ class ChatConversationDetail(_Body):
 
 # --- agent apps (1.16+) ----------------------------------------------------------------------------
 
+
 class AgentLogMessage(_Body):
     """An item of `/agent/{agent_id}/logs/{conversation_id}/messages`: one user turn, its summed usage."""
 
@@ -221,6 +224,7 @@ class AgentVersionDetail(_Body):
 
 
 # --- messages -------------------------------------------------------------------------------------
+
 
 class Usage(_Body):
     """`metadata.usage` of a message, `process_data.usage` / `outputs.usage` of a node."""
@@ -278,6 +282,7 @@ class CompletionConversationDetail(_Body):
 
 
 # --- workflow runs --------------------------------------------------------------------------------
+
 
 class AccountRef(_Body):
     id: str
@@ -408,6 +413,7 @@ class WorkflowRunDetail(_Body):
 
 
 # --- account, workspace, statistics ---------------------------------------------------------------
+
 
 class AccountProfile(_Body):
     id: str

@@ -49,8 +49,13 @@ class _Read:
     newest_on_top: datetime | None = None
 
 
-def read_moving_list(read_pages: Callable[[], Iterable[Page[Item]]], *, what: str,
-                     sort_key: Callable[[Item], datetime] | None, reorders: bool) -> list[Item]:
+def read_moving_list(
+    read_pages: Callable[[], Iterable[Page[Item]]],
+    *,
+    what: str,
+    sort_key: Callable[[Item], datetime] | None,
+    reorders: bool,
+) -> list[Item]:
     """Every item of a newest-first list, once each (the latest version read of it).
 
     `read_pages()` starts a fresh read at page 1. `sort_key` is the list's order (None: no re-reading
@@ -71,8 +76,9 @@ def read_moving_list(read_pages: Callable[[], Iterable[Page[Item]]], *, what: st
     return list(items.values())
 
 
-def _read_all(pages: Iterable[Page[Item]], items: dict[str, Item],
-              sort_key: Callable[[Item], datetime] | None) -> _Read:
+def _read_all(
+    pages: Iterable[Page[Item]], items: dict[str, Item], sort_key: Callable[[Item], datetime] | None
+) -> _Read:
     read = _Read()
     previous_total: int | None = None
     for page in pages:
@@ -89,8 +95,9 @@ def _read_all(pages: Iterable[Page[Item]], items: dict[str, Item],
     return read
 
 
-def _reread_top(pages: Iterable[Page[Item]], items: dict[str, Item], sort_key: Callable[[Item], datetime],
-                newest_seen: datetime) -> None:
+def _reread_top(
+    pages: Iterable[Page[Item]], items: dict[str, Item], sort_key: Callable[[Item], datetime], newest_seen: datetime
+) -> None:
     """Read from page 1 down to the first page that reaches below what was the newest item: whatever
     arrived on top while the list was read is above it."""
     for page in pages:

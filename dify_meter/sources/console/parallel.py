@@ -23,8 +23,9 @@ def parallel_map(fn: Callable[[Item], Result], items: Sequence[Item], *, max_wor
                 future.cancel()
 
 
-def parallel_each(fn: Callable[[Item], Result], items: Sequence[Item], *, max_workers: int,
-                  on_result: Callable[[Result], None]) -> None:
+def parallel_each(
+    fn: Callable[[Item], Result], items: Sequence[Item], *, max_workers: int, on_result: Callable[[Result], None]
+) -> None:
     """Run `fn` on threads and hand each result to `on_result` on the calling thread as it arrives.
 
     On the first error the calls not started yet are cancelled, the running ones still finish and

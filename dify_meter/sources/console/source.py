@@ -18,8 +18,15 @@ from dify_meter.sources.console.statistics import fetch_dify_totals
 class ConsoleSource:
     """`open_client` makes a new client per read (closed after it); `store` holds the caches."""
 
-    def __init__(self, open_client: Callable[[], DifyClient], store: DuckDBStore, *, timezone: str,
-                 detail_reads: DetailReads = "auto", max_run_seconds: int = 3600) -> None:
+    def __init__(
+        self,
+        open_client: Callable[[], DifyClient],
+        store: DuckDBStore,
+        *,
+        timezone: str,
+        detail_reads: DetailReads = "auto",
+        max_run_seconds: int = 3600,
+    ) -> None:
         self.open_client = open_client
         self.store = store
         self.timezone = timezone
@@ -29,8 +36,14 @@ class ConsoleSource:
     def read_window(self, window_start: datetime, window_end: datetime, sink: EventSink) -> SourceReport:
         with self.open_client() as client:
             fetched = fetch_usage_events(
-                client, window_start, window_end, timezone=self.timezone, detail_cache=DuckDBDetailCache(self.store),
-                fetch_cache=DuckDBFetchCache(self.store), sink=sink, detail_reads=self.detail_reads,
+                client,
+                window_start,
+                window_end,
+                timezone=self.timezone,
+                detail_cache=DuckDBDetailCache(self.store),
+                fetch_cache=DuckDBFetchCache(self.store),
+                sink=sink,
+                detail_reads=self.detail_reads,
                 max_run_seconds=self.max_run_seconds,
             )
             dify_totals = fetch_dify_totals(client, window_start, window_end)

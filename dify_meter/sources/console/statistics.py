@@ -27,6 +27,7 @@ def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: da
     account_tz = ZoneInfo(client.account_profile().timezone)
     start = window.start.astimezone(account_tz).strftime(DIFY_MINUTE_FORMAT)
     end = window.end.astimezone(account_tz).strftime(DIFY_MINUTE_FORMAT)
+
     def app_totals(app: App) -> DifyAppTotals | None:
         try:
             days = client.token_costs(app, start=start, end=end).data
@@ -34,8 +35,13 @@ def fetch_dify_totals(client: DifyClient, window_start: datetime, window_end: da
             if exc.app_gone or app.mode not in MESSAGE_STATISTICS_MODES:  # a mode Dify may not serve statistics for
                 return None
             raise
-        return DifyAppTotals(app.id, app.name, app.mode, sum(day.token_count for day in days),
-                             sum((day.total_price for day in days), Decimal(0)))
+        return DifyAppTotals(
+            app.id,
+            app.name,
+            app.mode,
+            sum(day.token_count for day in days),
+            sum((day.total_price for day in days), Decimal(0)),
+        )
 
     apps = [app for app in list_apps(client) if app.mode not in NO_MESSAGE_STATISTICS_MODES]
     # One request per app: in parallel, within the client's own bound on requests in flight.

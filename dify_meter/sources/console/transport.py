@@ -54,8 +54,9 @@ class _TransientAnswer(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
-        self.retry_after = retry_after_seconds(response.headers.get("Retry-After")) \
-            if response.status_code == 429 else None
+        self.retry_after = (
+            retry_after_seconds(response.headers.get("Retry-After")) if response.status_code == 429 else None
+        )
 
 
 class _MalformedBody(Exception):
@@ -72,8 +73,15 @@ def _worth_retrying(error: BaseException) -> bool:
 
 
 class ConsoleTransport:
-    def __init__(self, base_url: str, auth: AdminKeyAuth | PasswordAuth, *, timeout: float, max_concurrency: int,
-                 retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: AdminKeyAuth | PasswordAuth,
+        *,
+        timeout: float,
+        max_concurrency: int,
+        retry: RetryPolicy,
+    ) -> None:
         self.auth = auth
         self.retry = retry
         self.concurrency = AdaptiveConcurrency(max_concurrency)
@@ -110,10 +118,19 @@ class ConsoleTransport:
         with self._lock:
             return self._retries
 
-    def call(self, method: str, endpoint: str, *, path: str | None = None, app: AppLabel | None = None,
-             params: Params | None = None, json_body: dict[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None, authenticated: bool = False,
-             transient_statuses: frozenset[int] | None = None) -> tuple[httpx.Response, Any]:
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        path: str | None = None,
+        app: AppLabel | None = None,
+        params: Params | None = None,
+        json_body: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = False,
+        transient_statuses: frozenset[int] | None = None,
+    ) -> tuple[httpx.Response, Any]:
         """Send one request and return the 2xx response with its decoded JSON body.
 
         `endpoint` names the request in errors (`/apps/{id}`); `path` is what is sent (default: the
@@ -136,17 +153,31 @@ class ConsoleTransport:
                     if response.status_code in statuses:
                         raise _TransientAnswer(response)
                     if not response.is_success:
-                        raise http_error(method, endpoint, app, response.status_code, response.content,
-                                         auth_hint=self.auth.hint, attempts=attempts)
+                        raise http_error(
+                            method,
+                            endpoint,
+                            app,
+                            response.status_code,
+                            response.content,
+                            auth_hint=self.auth.hint,
+                            attempts=attempts,
+                        )
                     try:
                         return response, response.json()
                     except ValueError:
                         malformed += 1
                         raise _MalformedBody(response, malformed) from None
         except _TransientAnswer as failure:
-            raise http_error(method, endpoint, app, failure.response.status_code, failure.response.content,
-                             auth_hint=self.auth.hint, attempts=attempts,
-                             note=self._gave_up_early(failure, attempts)) from None
+            raise http_error(
+                method,
+                endpoint,
+                app,
+                failure.response.status_code,
+                failure.response.content,
+                auth_hint=self.auth.hint,
+                attempts=attempts,
+                note=self._gave_up_early(failure, attempts),
+            ) from None
         except _MalformedBody as failure:
             answer = failure.response
             snippet = answer.text[:80].replace("\n", " ")
@@ -165,22 +196,28 @@ class ConsoleTransport:
         retried = f" after {attempts} attempts" if attempts > 1 else ""
         cause = f"({type(failure).__name__}: {failure})"
         if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
-            return DifyConnectionError(f"{request}: could not reach Dify at {root}{retried} {cause}. Check "
-                                       "DIFY_API_URL and that Dify is up.")
-        return DifyConnectionError(f"{request}: Dify at {root} did not answer completely{retried} {cause}. Run again "
-                                   "once Dify and the network to it are stable.")
+            return DifyConnectionError(
+                f"{request}: could not reach Dify at {root}{retried} {cause}. Check DIFY_API_URL and that Dify is up."
+            )
+        return DifyConnectionError(
+            f"{request}: Dify at {root} did not answer completely{retried} {cause}. Run again "
+            "once Dify and the network to it are stable."
+        )
 
     def _gave_up_early(self, failure: _TransientAnswer, attempts: int) -> str:
         """Why the retries stopped: all attempts failed, or a Retry-After went past the total wait."""
         if failure.retry_after is None or attempts >= self.retry.max_attempts:
             return "Dify did not recover within the retries: run again later."
-        return (f"Dify asked to retry after {failure.retry_after:.0f} s, past the {self.retry.max_total_wait:.0f} s "
-                "this client waits in all for one request: run again later.")
+        return (
+            f"Dify asked to retry after {failure.retry_after:.0f} s, past the {self.retry.max_total_wait:.0f} s "
+            "this client waits in all for one request: run again later."
+        )
 
     # --- one exchange ---------------------------------------------------------------------------------
 
-    def _send_authenticated(self, method: str, path: str, params: Params | None,
-                            json_body: dict[str, Any] | None) -> httpx.Response:
+    def _send_authenticated(
+        self, method: str, path: str, params: Params | None, json_body: dict[str, Any] | None
+    ) -> httpx.Response:
         renewals = 0
         while True:
             session = self.auth.session(self)
@@ -190,8 +227,14 @@ class ConsoleTransport:
             self.auth.renew(session, self, refresh=renewals == 0)
             renewals += 1
 
-    def _send(self, method: str, path: str, params: Params | None, json_body: dict[str, Any] | None,
-              headers: Mapping[str, str]) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        json_body: dict[str, Any] | None,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
         request = self._http.build_request(method, path, params=params, json=json_body, headers=headers)
         with self.concurrency.slot() as slot:
             with self._lock:
@@ -212,5 +255,12 @@ class ConsoleTransport:
         error = state.outcome.exception() if state.outcome else None
         what = str(error) if isinstance(error, _TransientAnswer | _MalformedBody) else type(error).__name__
         most = MALFORMED_BODY_ATTEMPTS if isinstance(error, _MalformedBody) else self.retry.max_attempts
-        logger.warning("Dify: %s: %s; attempt %d of at most %d in %.1f s (concurrency limit %d)", request, what,
-                       state.attempt_number + 1, most, state.upcoming_sleep or 0.0, self.concurrency.limit)
+        logger.warning(
+            "Dify: %s: %s; attempt %d of at most %d in %.1f s (concurrency limit %d)",
+            request,
+            what,
+            state.attempt_number + 1,
+            most,
+            state.upcoming_sleep or 0.0,
+            self.concurrency.limit,
+        )

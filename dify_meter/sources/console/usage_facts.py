@@ -29,9 +29,16 @@ class MessageUsage:
     @classmethod
     def of(cls, message: Message) -> MessageUsage:
         usage = message.metadata.usage
-        return cls(message.id, message.conversation_id, message.created_at, message.message_tokens,
-                   message.answer_tokens, usage.total_price if usage else None, usage.currency if usage else None,
-                   message.workflow_run_id)
+        return cls(
+            message.id,
+            message.conversation_id,
+            message.created_at,
+            message.message_tokens,
+            message.answer_tokens,
+            usage.total_price if usage else None,
+            usage.currency if usage else None,
+            message.workflow_run_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +74,17 @@ def node_usages(nodes: Iterable[NodeExecution]) -> list[NodeUsage]:
         elif usage is not None:
             price, currency = usage.total_price, usage.currency
         process = node.typed_process_data
-        usages.append(NodeUsage(
-            node.id, node.node_type, process.model_provider, process.model_name,
-            usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-            price, currency, metadata.total_tokens,
-        ))
+        usages.append(
+            NodeUsage(
+                node.id,
+                node.node_type,
+                process.model_provider,
+                process.model_name,
+                usage.prompt_tokens if usage else None,
+                usage.completion_tokens if usage else None,
+                price,
+                currency,
+                metadata.total_tokens,
+            )
+        )
     return usages

@@ -43,4 +43,3 @@ def password_of(url: str) -> str | None:
     except Exception:
         return None
     return str(value) if value else None
-

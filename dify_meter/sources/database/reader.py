@@ -58,10 +58,19 @@ class DatabaseReadResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_usage_events(url: str, workspace_id: str, window_start: datetime, window_end: datetime, *,
-                      timezone: str, sink: DatabaseEventSink, statement_timeout_seconds: float = 300,
-                      lock_timeout_seconds: float = 5, connect_timeout_seconds: float = 10,
-                      now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> DatabaseReadResult:
+def read_usage_events(
+    url: str,
+    workspace_id: str,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    timezone: str,
+    sink: DatabaseEventSink,
+    statement_timeout_seconds: float = 300,
+    lock_timeout_seconds: float = 5,
+    connect_timeout_seconds: float = 10,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DatabaseReadResult:
     """Hand `sink` every usage event whose time lies in [window_start, window_end), dated in `timezone`.
 
     `url` is a postgresql:// URL (secret: no message repeats its password); `workspace_id` the tenant id.
@@ -105,12 +114,23 @@ def day_windows(window_start: datetime, window_end: datetime, zone: ZoneInfo) ->
 class _DayReader:
     """One day in one snapshot: the statements of each connection, and the events they yield."""
 
-    def __init__(self, target: DatabaseTarget, tenant_id: str, lo: datetime, hi: datetime, zone: tzinfo,
-                 sink: DatabaseEventSink, result: DatabaseReadResult) -> None:
+    def __init__(
+        self,
+        target: DatabaseTarget,
+        tenant_id: str,
+        lo: datetime,
+        hi: datetime,
+        zone: tzinfo,
+        sink: DatabaseEventSink,
+        result: DatabaseReadResult,
+    ) -> None:
         self.target, self.zone, self.sink, self.result = target, zone, sink, result
         # Dify stores naive UTC; compare with naive values, never with a timestamptz (cast in the session zone)
-        self.params: dict[str, Any] = {"tenant_id": tenant_id, "lo": lo.replace(tzinfo=None),
-                                       "hi": hi.replace(tzinfo=None)}
+        self.params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "lo": lo.replace(tzinfo=None),
+            "hi": hi.replace(tzinfo=None),
+        }
         self.apps: dict[str, Mapping[str, Any]] = {}
         self.lock = threading.Lock()
         self.without_split: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
@@ -126,8 +146,9 @@ class _DayReader:
         except psycopg.errors.SerializationFailure:
             raise
         except psycopg.errors.QueryCanceled as exc:
-            raise self.target.error(f"query {name} hit the statement timeout "
-                                    f"({self.target.statement_timeout_seconds:g} s)", exc) from None
+            raise self.target.error(
+                f"query {name} hit the statement timeout ({self.target.statement_timeout_seconds:g} s)", exc
+            ) from None
         except psycopg.Error as exc:
             raise self.target.error(f"query {name} failed", exc) from None
 
@@ -145,8 +166,9 @@ class _DayReader:
         if not ids and not completion:
             return
         batch: list[DatabaseEvent] = []
-        for row in self.rows(connection, "messages", {**self.params, "chat_app_ids": ids,
-                                                      "completion_app_ids": completion}):
+        for row in self.rows(
+            connection, "messages", {**self.params, "chat_app_ids": ids, "completion_app_ids": completion}
+        ):
             batch.append(message_event(self.apps[row["app_id"]], row, self.zone))
             batch = self.hand_over(batch)
         self.hand_over(batch, final=True)
@@ -157,26 +179,46 @@ class _DayReader:
             return
         batch: list[DatabaseEvent] = []
         if advanced_chat:
-            for row in self.rows(connection, "advanced_chat_nodes", {**self.params,
-                                                                     "advanced_chat_app_ids": advanced_chat}):
-                self.add_node(batch, row, occurred_at=utc_seconds(row["created_at"]), user=conversation_user(row),
-                              conversation_id=row["conversation_id"], message_id=row["message_id"],
-                              invoke_from=row["message_invoke_from"] or row["conversation_invoke_from"])
+            for row in self.rows(
+                connection, "advanced_chat_nodes", {**self.params, "advanced_chat_app_ids": advanced_chat}
+            ):
+                self.add_node(
+                    batch,
+                    row,
+                    occurred_at=utc_seconds(row["created_at"]),
+                    user=conversation_user(row),
+                    conversation_id=row["conversation_id"],
+                    message_id=row["message_id"],
+                    invoke_from=row["message_invoke_from"] or row["conversation_invoke_from"],
+                )
                 batch = self.hand_over(batch)
         if workflow:
             for row in self.rows(connection, "workflow_nodes", {**self.params, "workflow_app_ids": workflow}):
-                self.add_node(batch, row, occurred_at=utc_seconds(row["created_at"]), user=app_log_user(row),
-                              conversation_id=None, message_id=None, invoke_from=None)
+                self.add_node(
+                    batch,
+                    row,
+                    occurred_at=utc_seconds(row["created_at"]),
+                    user=app_log_user(row),
+                    conversation_id=None,
+                    message_id=None,
+                    invoke_from=None,
+                )
                 batch = self.hand_over(batch)
         self.hand_over(batch, final=True)
-        missing = list(self.rows(connection, "runs_without_nodes", {**self.params, "workflow_app_ids": workflow,
-                                                                     "advanced_chat_app_ids": advanced_chat}))
+        missing = list(
+            self.rows(
+                connection,
+                "runs_without_nodes",
+                {**self.params, "workflow_app_ids": workflow, "advanced_chat_app_ids": advanced_chat},
+            )
+        )
         if missing:
             runs = ", ".join(f"{row['workflow_run_id']} ({row['status']})" for row in missing[:5])
             raise DatabaseSourceError(
                 f"{len(missing)} ended workflow run(s) of the day starting {self.params['lo']} UTC have no node "
                 f"executions in PostgreSQL ({runs}); Dify may store them elsewhere (WORKFLOW_NODE_EXECUTION_STORAGE, "
-                "a logstore) or they were archived: their usage cannot be read from the database")
+                "a logstore) or they were archived: their usage cannot be read from the database"
+            )
         self.check_without_split(connection)
 
     def add_node(self, batch: list[DatabaseEvent], row: Mapping[str, Any], **context: Any) -> None:
@@ -198,24 +240,36 @@ class _DayReader:
         self.result.queries += 1
         if (row := exists.fetchone()) is not None and row[0]:
             ids = [node["node_execution_id"] for _, node in self.without_split]
-            offloaded = {row["node_execution_id"] for row in
-                         self.rows(connection, "offloaded_nodes", {"node_execution_ids": ids})}
+            offloaded = {
+                row["node_execution_id"]
+                for row in self.rows(connection, "offloaded_nodes", {"node_execution_ids": ids})
+            }
         if offloaded:
             raise DatabaseSourceError(
                 f"{len(offloaded)} node execution(s) of the day starting {self.params['lo']} UTC were truncated and "
                 f"offloaded to file storage without their usage split (e.g. {sorted(offloaded)[0]}): "
-                "the database source cannot read file storage")
+                "the database source cannot read file storage"
+            )
         for app, node in self.without_split:
             self.result.warnings.append(
                 f"{app['app_name']} ({app['app_id']}): node {node['node_execution_id']} ({node['node_type']}) of run "
-                f"{node['workflow_run_id']} reports {node['metadata_tokens']} tokens but no usage split; not counted")
+                f"{node['workflow_run_id']} reports {node['metadata_tokens']} tokens but no usage split; not counted"
+            )
 
     def app_ids(self, modes: frozenset[str] | set[str]) -> list[str]:
         return [app_id for app_id, app in self.apps.items() if app["app_mode"] in modes]
 
 
-def _read_day(target: DatabaseTarget, tenant_id: str, lo: datetime, hi: datetime, zone: tzinfo,
-              sink: DatabaseEventSink, result: DatabaseReadResult, now: Callable[[], datetime]) -> None:
+def _read_day(
+    target: DatabaseTarget,
+    tenant_id: str,
+    lo: datetime,
+    hi: datetime,
+    zone: tzinfo,
+    sink: DatabaseEventSink,
+    result: DatabaseReadResult,
+    now: Callable[[], datetime],
+) -> None:
     day = _DayReader(target, tenant_id, lo, hi, zone, sink, result)
     with day_snapshot(target) as (messages_connection, nodes_connection):
         _check_replica(target, messages_connection, hi, now(), result)
@@ -238,8 +292,9 @@ def _read_day(target: DatabaseTarget, tenant_id: str, lo: datetime, hi: datetime
             nodes.result()
 
 
-def _check_replica(target: DatabaseTarget, connection: psycopg.Connection, hi: datetime, now: datetime,
-                   result: DatabaseReadResult) -> None:
+def _check_replica(
+    target: DatabaseTarget, connection: psycopg.Connection, hi: datetime, now: datetime, result: DatabaseReadResult
+) -> None:
     """A replica that has not replayed up to the window's end (or now) would miss the day's last rows."""
     result.queries += 1
     try:
@@ -251,12 +306,14 @@ def _check_replica(target: DatabaseTarget, connection: psycopg.Connection, hi: d
         raise lag
 
 
-def replica_lag(in_recovery: bool, replayed_until: datetime | None, hi: datetime,
-                now: datetime) -> ReplicaLagError | None:
+def replica_lag(
+    in_recovery: bool, replayed_until: datetime | None, hi: datetime, now: datetime
+) -> ReplicaLagError | None:
     if in_recovery and (replayed_until is None or replayed_until < min(hi, now)):
         return ReplicaLagError(
             f"the replica has replayed Dify's writes only up to {replayed_until} but the window ends {hi}: "
-            "read this day again later (or point DIFY_DATABASE_URL at the primary)")
+            "read this day again later (or point DIFY_DATABASE_URL at the primary)"
+        )
     return None
 
 
@@ -264,7 +321,13 @@ def _skipped(app: dict[str, Any]) -> SkippedApp:
     """Why an app is not read: quietly for a mode known to make no LLM calls, never for an unknown one."""
     mode = app["app_mode"]
     if mode in NO_LLM_MODES:
-        return SkippedApp(app["app_id"], app["app_name"], mode,
-                          f"mode {mode!r} makes no LLM calls that Dify reports as usage")
-    return SkippedApp(app["app_id"], app["app_name"], mode, f"mode {mode!r} is not known to this exporter: its usage "
-                      "is not read", unread_usage=True)
+        return SkippedApp(
+            app["app_id"], app["app_name"], mode, f"mode {mode!r} makes no LLM calls that Dify reports as usage"
+        )
+    return SkippedApp(
+        app["app_id"],
+        app["app_name"],
+        mode,
+        f"mode {mode!r} is not known to this exporter: its usage is not read",
+        unread_usage=True,
+    )

@@ -58,21 +58,47 @@ def message_event(app: Row, row: Row, timezone: tzinfo) -> DatabaseEvent:
     occurred_at = utc_seconds(row["created_at"])
     tokens_in, tokens_out = row["message_tokens"], row["answer_tokens"]
     event = UsageEvent(
-        event_id=row["message_id"], source="message", usage_date=occurred_at.astimezone(timezone).date(),
-        occurred_at=occurred_at, app_id=app["app_id"], app_name=app["app_name"], app_mode=app["app_mode"],
-        user_type=user.type, user_id=user.id, provider_raw=provider, model_raw=model,
-        input_tokens=tokens_in, output_tokens=tokens_out, total_tokens=tokens_in + tokens_out,
-        cost=cost.amount, currency=cost.currency, priced=cost.priced, approximate=False,
-        conversation_id=row["conversation_id"], message_id=row["message_id"], workflow_run_id=None, node_type=None,
+        event_id=row["message_id"],
+        source="message",
+        usage_date=occurred_at.astimezone(timezone).date(),
+        occurred_at=occurred_at,
+        app_id=app["app_id"],
+        app_name=app["app_name"],
+        app_mode=app["app_mode"],
+        user_type=user.type,
+        user_id=user.id,
+        provider_raw=provider,
+        model_raw=model,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        total_tokens=tokens_in + tokens_out,
+        cost=cost.amount,
+        currency=cost.currency,
+        priced=cost.priced,
+        approximate=False,
+        conversation_id=row["conversation_id"],
+        message_id=row["message_id"],
+        workflow_run_id=None,
+        node_type=None,
     )
-    facts = EventFacts(row["message_id"], "database", price_source,
-                       row["message_invoke_from"] or row["conversation_invoke_from"], None)
+    facts = EventFacts(
+        row["message_id"], "database", price_source, row["message_invoke_from"] or row["conversation_invoke_from"], None
+    )
     return DatabaseEvent(event, facts)
 
 
-def node_event(app: Row, row: Row, *, occurred_at: datetime, user: User, conversation_id: str | None,
-               message_id: str | None, invoke_from: str | None, timezone: tzinfo,
-               warnings: list[str]) -> DatabaseEvent | None:
+def node_event(
+    app: Row,
+    row: Row,
+    *,
+    occurred_at: datetime,
+    user: User,
+    conversation_id: str | None,
+    message_id: str | None,
+    invoke_from: str | None,
+    timezone: tzinfo,
+    warnings: list[str],
+) -> DatabaseEvent | None:
     """A leaf LLM node or agent node; None for one that never called its model. Raises NodeWithoutSplit."""
     metadata_tokens = int(row["metadata_tokens"]) if row["metadata_tokens"] is not None else None
     if not row["has_usage"]:
@@ -90,18 +116,35 @@ def node_event(app: Row, row: Row, *, occurred_at: datetime, user: User, convers
         currency = row["usage_currency"]
     provider, model = row["provider"] or UNKNOWN, row["model"] or UNKNOWN
     if row["node_type"] != AGENT_NODE_TYPE and UNKNOWN in (provider, model):
-        warnings.append(f"{app['app_name']} ({app['app_id']}): node {row['node_execution_id']} ({row['node_type']}) "
-                        f"of run {row['workflow_run_id']} names no model (process_data truncated?); "
-                        "counted as 'unknown'")
+        warnings.append(
+            f"{app['app_name']} ({app['app_id']}): node {row['node_execution_id']} ({row['node_type']}) "
+            f"of run {row['workflow_run_id']} names no model (process_data truncated?); "
+            "counted as 'unknown'"
+        )
     cost = cost_of(price, currency)
     tokens_in, tokens_out = int(row["prompt_tokens"]), int(row["completion_tokens"])
     event = UsageEvent(
-        event_id=row["node_execution_id"], source="node", usage_date=occurred_at.astimezone(timezone).date(),
-        occurred_at=occurred_at, app_id=app["app_id"], app_name=app["app_name"], app_mode=app["app_mode"],
-        user_type=user.type, user_id=user.id, provider_raw=provider, model_raw=model,
-        input_tokens=tokens_in, output_tokens=tokens_out, total_tokens=tokens_in + tokens_out,
-        cost=cost.amount, currency=cost.currency, priced=cost.priced, approximate=False,
-        conversation_id=conversation_id, message_id=message_id, workflow_run_id=row["workflow_run_id"],
+        event_id=row["node_execution_id"],
+        source="node",
+        usage_date=occurred_at.astimezone(timezone).date(),
+        occurred_at=occurred_at,
+        app_id=app["app_id"],
+        app_name=app["app_name"],
+        app_mode=app["app_mode"],
+        user_type=user.type,
+        user_id=user.id,
+        provider_raw=provider,
+        model_raw=model,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        total_tokens=tokens_in + tokens_out,
+        cost=cost.amount,
+        currency=cost.currency,
+        priced=cost.priced,
+        approximate=False,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        workflow_run_id=row["workflow_run_id"],
         node_type=row["node_type"],
     )
     facts = EventFacts(row["node_execution_id"], "database", "node", invoke_from, row["triggered_from"])

@@ -37,8 +37,12 @@ class DatabaseTarget:
 
 def connect(target: DatabaseTarget) -> psycopg.Connection:
     try:
-        return psycopg.connect(target.url, autocommit=True, application_name=APPLICATION_NAME,
-                               connect_timeout=max(1, round(target.connect_timeout_seconds)))
+        return psycopg.connect(
+            target.url,
+            autocommit=True,
+            application_name=APPLICATION_NAME,
+            connect_timeout=max(1, round(target.connect_timeout_seconds)),
+        )
     except psycopg.Error as exc:
         raise target.error("cannot connect", exc) from None
 
@@ -47,10 +51,13 @@ def begin_read_only(connection: psycopg.Connection, target: DatabaseTarget, snap
     connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     if snapshot is not None:
         connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-    for name, seconds in (("statement_timeout", target.statement_timeout_seconds),
-                          ("lock_timeout", target.lock_timeout_seconds)):
-        connection.execute(sql.SQL("SET LOCAL {} = {}").format(
-            sql.Identifier(name), sql.Literal(f"{round(seconds * 1000)}ms")))
+    for name, seconds in (
+        ("statement_timeout", target.statement_timeout_seconds),
+        ("lock_timeout", target.lock_timeout_seconds),
+    ):
+        connection.execute(
+            sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(f"{round(seconds * 1000)}ms"))
+        )
     connection.execute("SET LOCAL TIME ZONE 'UTC'")
 
 

@@ -29,9 +29,22 @@ def test_register_adds_the_api_meter_sub_command() -> None:
 def test_cli_prints_the_settings_serves_and_persists(tmp_path: Path) -> None:
     store = tmp_path / "meter.sqlite"
     process = subprocess.Popen(
-        [sys.executable, "-m", "dify_meter.sandbox.api_meter.cli", "--port", "0", "--store", str(store),
-         "--fail-next", "1", "--fail-status", "504"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dify_meter.sandbox.api_meter.cli",
+            "--port",
+            "0",
+            "--store",
+            str(store),
+            "--fail-next",
+            "1",
+            "--fail-status",
+            "504",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -39,8 +52,9 @@ def test_cli_prints_the_settings_serves_and_persists(tmp_path: Path) -> None:
         settings = dict(line.split("=", 1) for line in lines)
         assert set(settings) == {"API_METER_URL", "API_METER_TOKEN", "API_METER_TENANT_ID"}
         assert settings["API_METER_TOKEN"] == TOKEN and settings["API_METER_TENANT_ID"] == TENANT_ID
-        content = build_request(sample_records(1), tenant_id=TENANT_ID, exporter_version="t",
-                                export_timestamp=datetime.now(UTC))
+        content = build_request(
+            sample_records(1), tenant_id=TENANT_ID, exporter_version="t", export_timestamp=datetime.now(UTC)
+        )
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         with httpx.Client(base_url=settings["API_METER_URL"], headers=headers, timeout=5) as client:
             assert client.post("/v1/usage", content=content).status_code == 504  # --fail-next 1

@@ -244,8 +244,10 @@ def test_source_event_id_hash12_is_checked(meter: ApiMeterServer, post: Callable
         (lambda p: p.update(records=[]), "records"),
         (lambda p: p.pop("records"), "records"),
         (lambda p: p.pop("export_metadata"), "export_metadata"),
-        (lambda p: p["export_metadata"].update(export_timestamp="2025-12-06 01:00"),
-         "export_metadata.export_timestamp"),
+        (
+            lambda p: p["export_metadata"].update(export_timestamp="2025-12-06 01:00"),
+            "export_metadata.export_timestamp",
+        ),
         (lambda p: p["export_metadata"].update(aggregation_period="weekly"), "export_metadata.aggregation_period"),
         (lambda p: p["export_metadata"].update(exporter_version=""), "export_metadata.exporter_version"),
         (lambda p: p["export_metadata"]["date_range"].update(end="yesterday"), "export_metadata.date_range.end"),
@@ -286,15 +288,17 @@ def test_currency_defaults_to_usd(meter: ApiMeterServer, post: Callable[..., htt
 def test_the_store_survives_a_restart(tmp_path: Path) -> None:
     store = tmp_path / "store.sqlite"
     with ApiMeterServer(store_path=store) as first, httpx.Client() as client:
-        answer = client.post(f"{first.base_url}/v1/usage", content=body(request(record(cost="0.1000000001"))),
-                             headers=AUTH)
+        answer = client.post(
+            f"{first.base_url}/v1/usage", content=body(request(record(cost="0.1000000001"))), headers=AUTH
+        )
         assert answer.status_code == 200
         held = first.records()
     assert [p.name for p in tmp_path.iterdir()] == ["store.sqlite"]  # no journal left: the commit completed
     with ApiMeterServer(store_path=store) as second, httpx.Client() as client:
         assert second.records() == held
-        again = client.post(f"{second.base_url}/v1/usage", content=body(request(record(cost="0.1000000001"))),
-                            headers=AUTH)
+        again = client.post(
+            f"{second.base_url}/v1/usage", content=body(request(record(cost="0.1000000001"))), headers=AUTH
+        )
         assert again.json() == {"inserted": 0, "updated": 1, "total": 1}
         (stored,) = second.records().values()
         assert stored.cost_actual == Decimal("0.1000000001") and stored.writes == 2

@@ -52,8 +52,9 @@ def truth_ids(dify: DifySimulator) -> set[str]:
     return {event.event_id for event in dify.workspace.ground_truth(utc(2026, 11, 20), utc(2026, 11, 21), "UTC")}
 
 
-def test_a_conversation_that_gets_a_message_between_two_pages_jumps_to_the_front(dify: DifySimulator,
-                                                                                  client: httpx.Client) -> None:
+def test_a_conversation_that_gets_a_message_between_two_pages_jumps_to_the_front(
+    dify: DifySimulator, client: httpx.Client
+) -> None:
     before = ids(get(client, CONVERSATIONS, limit=100))
     last = before[-1]
     dify.mutate_on("/chat-conversations", 1, lambda ws: add_messages(ws, last, [NOV_20]))
@@ -74,8 +75,9 @@ def test_a_new_conversation_appears_on_the_next_page_request(dify: DifySimulator
     def on_page_1(record: RequestRecord) -> bool:
         return record.path.endswith("/chat-conversations") and record.query.get("page") == "1" and not added
 
-    dify.after_request(on_page_1, lambda _: added.append(add_conversation(dify.workspace, SUPPORT_CHAT,
-                                                                          [NOV_20, NOV_20]).id))
+    dify.after_request(
+        on_page_1, lambda _: added.append(add_conversation(dify.workspace, SUPPORT_CHAT, [NOV_20, NOV_20]).id)
+    )
     first = get(client, CONVERSATIONS, page=1, limit=2)
     second = get(client, CONVERSATIONS, page=2, limit=2)
     messages = get(client, f"/apps/{SUPPORT_CHAT}/chat-messages", conversation_id=added[0], limit=100)
@@ -125,8 +127,13 @@ def test_the_same_changes_give_the_same_ids() -> None:
     for _ in range(2):
         ws = fixture_workspace(SEED_FILE)
         conversation = add_conversation(ws, SUPPORT_CHAT, [NOV_20])
-        made.append((conversation.id, [m.id for m in ws.messages_of(conversation.id)],
-                     [r.id for r in add_workflow_runs(ws, INVOICE, [NOV_20])]))
+        made.append(
+            (
+                conversation.id,
+                [m.id for m in ws.messages_of(conversation.id)],
+                [r.id for r in add_workflow_runs(ws, INVOICE, [NOV_20])],
+            )
+        )
     assert made[0] == made[1]
 
 
@@ -145,8 +152,9 @@ def test_intercept_answers_instead_of_dify(dify: DifySimulator, client: httpx.Cl
     assert [(r.status, r.fault) for r in dify.request_log] == [(404, None), (200, None), (200, None)]
 
 
-def test_a_failing_hook_is_kept_for_the_test_and_the_answer_still_goes_out(dify: DifySimulator,
-                                                                            client: httpx.Client) -> None:
+def test_a_failing_hook_is_kept_for_the_test_and_the_answer_still_goes_out(
+    dify: DifySimulator, client: httpx.Client
+) -> None:
     def broken(record: RequestRecord) -> None:
         raise RuntimeError("hook bug")
 
@@ -171,6 +179,10 @@ def test_the_record_of_every_request(dify: DifySimulator, client: httpx.Client) 
         RequestRecord("GET", "/console/api/apps", {}, None, None, "drop"),
     ]
     method, path, query = dify.request_log[0]  # the (method, path, query) shape of older records
-    assert (method, path, query["page"], dify.request_log[1][1]) == ("GET", "/console/api/apps", "2",
-                                                                      "/console/api/setup")
+    assert (method, path, query["page"], dify.request_log[1][1]) == (
+        "GET",
+        "/console/api/apps",
+        "2",
+        "/console/api/setup",
+    )
     assert dify.requests_to("/setup") == [dify.request_log[1]]

@@ -39,14 +39,21 @@ def test_the_grammar() -> None:
     assert FaultSpec.parse("503:next=3") == FaultSpec("503", count=3)
     assert FaultSpec.parse("429:share=0.2:retry_after=1") == FaultSpec("429", count=None, share=0.2, retry_after=1)
     assert FaultSpec.parse("malformed:path=chat-messages:next=1:body=json") == FaultSpec(
-        "malformed", path="chat-messages", body="json")
-    assert FaultSpec.parse("drop:after=2:seed=9:share=0.5:next=4") == FaultSpec("drop", count=4, share=0.5, seed=9,
-                                                                                after=2)
+        "malformed", path="chat-messages", body="json"
+    )
+    assert FaultSpec.parse("drop:after=2:seed=9:share=0.5:next=4") == FaultSpec(
+        "drop", count=4, share=0.5, seed=9, after=2
+    )
     assert FaultSpec.parse("truncated") == FaultSpec("truncated", count=1)
-    for text, message in [("418", "unknown fault kind '418'"), ("503:nxt=2", "expected key=value"),
-                          ("503:next", "expected key=value"), ("503:next=two", "a number is malformed"),
-                          ("503:share=1.5", "share must be"), ("503:next=0", "next must be 1 or more"),
-                          ("malformed:body=xml", "body must be html or json")]:
+    for text, message in [
+        ("418", "unknown fault kind '418'"),
+        ("503:nxt=2", "expected key=value"),
+        ("503:next", "expected key=value"),
+        ("503:next=two", "a number is malformed"),
+        ("503:share=1.5", "share must be"),
+        ("503:next=0", "next must be 1 or more"),
+        ("malformed:body=xml", "body must be html or json"),
+    ]:
         with pytest.raises(FaultSpecError, match=message):
             FaultSpec.parse(text)
 
@@ -65,8 +72,11 @@ def test_429_says_when_to_retry(dify: DifySimulator, client: httpx.Client) -> No
     dify.faults.add(FaultSpec("429", retry_after=7))
     limited = client.get("/apps")
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
-    assert limited.json() == {"code": "too_many_requests", "message": "Too many requests. Please try again later.",
-                              "status": 429}
+    assert limited.json() == {
+        "code": "too_many_requests",
+        "message": "Too many requests. Please try again later.",
+        "status": 429,
+    }
     assert client.get("/apps").status_code == 200
 
 
@@ -90,8 +100,9 @@ def test_malformed_json_is_dify_s_answer_cut_in_half(dify: DifySimulator, client
     assert dify.detail_reads == {CONVERSATION: 2}  # served: the detail read happened
 
 
-def test_a_truncated_body_raises_in_the_client_after_dify_did_the_work(dify: DifySimulator,
-                                                                       client: httpx.Client) -> None:
+def test_a_truncated_body_raises_in_the_client_after_dify_did_the_work(
+    dify: DifySimulator, client: httpx.Client
+) -> None:
     dify.faults.add("truncated")
     with pytest.raises(httpx.RemoteProtocolError):
         client.get(DETAIL)
@@ -112,22 +123,32 @@ def test_a_dropped_connection_has_no_answer(dify: DifySimulator, client: httpx.C
 
 def test_path_filter_and_after(dify: DifySimulator, client: httpx.Client) -> None:
     dify.faults.add("503:path=/chat-messages:after=1:next=1")
-    statuses = [client.get(path, params={"conversation_id": CONVERSATION}).status_code
-                for path in ("/apps", f"/apps/{SUPPORT_CHAT}/chat-messages", "/apps",
-                             f"/apps/{SUPPORT_CHAT}/chat-messages", f"/apps/{SUPPORT_CHAT}/chat-messages")]
+    statuses = [
+        client.get(path, params={"conversation_id": CONVERSATION}).status_code
+        for path in (
+            "/apps",
+            f"/apps/{SUPPORT_CHAT}/chat-messages",
+            "/apps",
+            f"/apps/{SUPPORT_CHAT}/chat-messages",
+            f"/apps/{SUPPORT_CHAT}/chat-messages",
+        )
+    ]
     assert statuses == [200, 200, 200, 503, 200]
 
 
 def test_faults_are_tried_in_order_and_given_at_construction() -> None:
     with DifySimulator(fixture_workspace(SEED_FILE), faults=["502", "504:next=2"]) as dify:
-        statuses = [httpx.get(f"{dify.base_url}/console/api/apps", headers=dify.auth_headers()).status_code
-                    for _ in range(4)]
+        statuses = [
+            httpx.get(f"{dify.base_url}/console/api/apps", headers=dify.auth_headers()).status_code for _ in range(4)
+        ]
     assert statuses == [502, 504, 504, 200]
 
 
 def _share_pattern(seed: int) -> list[int]:
-    with DifySimulator(fixture_workspace(SEED_FILE), faults=[f"503:share=0.3:seed={seed}"]) as dify, httpx.Client(
-            base_url=dify.base_url, headers=dify.auth_headers()) as http:
+    with (
+        DifySimulator(fixture_workspace(SEED_FILE), faults=[f"503:share=0.3:seed={seed}"]) as dify,
+        httpx.Client(base_url=dify.base_url, headers=dify.auth_headers()) as http,
+    ):
         return [http.get("/console/api/apps").status_code for _ in range(40)]
 
 

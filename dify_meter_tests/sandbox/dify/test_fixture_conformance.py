@@ -27,8 +27,12 @@ from dify_meter_tests.support.fixture_files import BASELINE, SEED_FILE, fixture_
 PASSWORD = "Sandbox-Passw0rd"
 LOGIN_TIME = datetime(2026, 11, 28, 0, 7, 43, tzinfo=UTC)  # the recorded login and refresh (cookie Expires)
 BEFORE_SETUP = {"08-setup-get-before-setup.json", "08-setup-post.json"}
-SESSION_FIXTURES = {"08-cookie-get-with-csrf-200.json", "08-cookie-get-without-csrf-401.json",
-                    "08-refresh-token.json", "08-bearer-access-token-without-csrf-401.json"}
+SESSION_FIXTURES = {
+    "08-cookie-get-with-csrf-200.json",
+    "08-cookie-get-without-csrf-401.json",
+    "08-refresh-token.json",
+    "08-bearer-access-token-without-csrf-401.json",
+}
 READ_TIME = datetime.fromtimestamp(1795824465, UTC)  # when the recordings read the first details
 SUPPORT_CHAT = "a1000000-0000-4000-8000-000000000001"
 
@@ -39,8 +43,10 @@ def _prepare(name: str, recorded: dict[str, Any], dify: DifySimulator, http: htt
     if name.startswith("08-"):
         dify.set_now(LOGIN_TIME)
     if name in SESSION_FIXTURES:
-        login = httpx.post(f"{dify.base_url}/console/api/login",
-                           json={"email": owner.email, "password": _base64(PASSWORD), "remember_me": False})
+        login = httpx.post(
+            f"{dify.base_url}/console/api/login",
+            json={"email": owner.email, "password": _base64(PASSWORD), "remember_me": False},
+        )
         assert login.status_code == 200
         return dict(login.cookies)
     if name.endswith("-utc.json"):
@@ -68,8 +74,9 @@ def _request_headers(recorded: dict[str, str], dify: DifySimulator, session: dic
     headers = {}
     for name, value in recorded.items():
         if name == "Cookie":
-            value = "; ".join(f"{cookie}={session[cookie]}" for cookie, _ in
-                              (pair.split("=", 1) for pair in value.split("; ")))
+            value = "; ".join(
+                f"{cookie}={session[cookie]}" for cookie, _ in (pair.split("=", 1) for pair in value.split("; "))
+            )
         elif name == "X-CSRF-Token":
             value = session["csrf_token"]
         elif name == "Authorization" and session:
@@ -103,8 +110,12 @@ RECORDED_SETUP_IDS = {
     "1.16.1": ("a5348b75-0170-432e-bccc-10cb0fd17fcf", "d49ab8d2-bdbc-4110-8102-a3f90ab52ae6"),
 }
 RECORDING_TIMES = {"setup_at", "last_login_at", "last_active_at", "read_at"}
-VERSION_FIXTURES = [(version, path.name) for version in ("1.12.1", "1.14.1", "1.16.1")
-                    for path in fixture_files(version) if not path.name.startswith(("10-", "11-"))]
+VERSION_FIXTURES = [
+    (version, path.name)
+    for version in ("1.12.1", "1.14.1", "1.16.1")
+    for path in fixture_files(version)
+    if not path.name.startswith(("10-", "11-"))
+]
 
 
 def _normalized(body: Any, version: str, owner_id: str) -> Any:
@@ -145,8 +156,13 @@ def test_simulator_answers_like_recorded_dify(version: str, name: str, http: htt
     recorded = load_fixture(name, version)
     request, expected = recorded["request"], recorded["response"]
     http.cookies.clear()  # the client is shared: no session may leak from one fixture into the next
-    with DifySimulator(fixture_workspace(SEED_FILE), password=PASSWORD, set_up=name not in BEFORE_SETUP,
-                       dify_version=version, workspace_id=RECORDED_SETUP_IDS[version][0]) as dify:
+    with DifySimulator(
+        fixture_workspace(SEED_FILE),
+        password=PASSWORD,
+        set_up=name not in BEFORE_SETUP,
+        dify_version=version,
+        workspace_id=RECORDED_SETUP_IDS[version][0],
+    ) as dify:
         owner_id = dify.workspace.owner.id
         session = _prepare(name, recorded, dify, http)
         response = http.request(
@@ -165,7 +181,9 @@ def test_simulator_answers_like_recorded_dify(version: str, name: str, http: htt
         assert _without_base_url(response.json()) == _without_base_url(expected["body"])
         return
     without_expires = re.compile(r"; Expires=[^;]*")
-    assert [without_expires.sub("", cookie) for cookie in _set_cookies(response)] == \
-        [without_expires.sub("", cookie) for cookie in expected["headers"].get("Set-Cookie", [])]
-    assert _normalized(_without_base_url(response.json()), version, owner_id) == \
-        _normalized(_without_base_url(expected["body"]), version, owner_id)
+    assert [without_expires.sub("", cookie) for cookie in _set_cookies(response)] == [
+        without_expires.sub("", cookie) for cookie in expected["headers"].get("Set-Cookie", [])
+    ]
+    assert _normalized(_without_base_url(response.json()), version, owner_id) == _normalized(
+        _without_base_url(expected["body"]), version, owner_id
+    )

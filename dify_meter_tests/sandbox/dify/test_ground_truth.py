@@ -65,7 +65,10 @@ def test_events_carry_the_right_model_user_and_date() -> None:
     assert crossing.occurred_at == utc(2026, 11, 10, 23, 59, 50)  # dated by the run's start
     classifier = events["71000000-0000-4000-8000-000000000014"]
     assert (classifier.provider_raw, classifier.message_id, classifier.occurred_at) == (
-        "anthropic", "d1000000-0000-4000-8000-000000000011", utc(2026, 11, 10, 15))
+        "anthropic",
+        "d1000000-0000-4000-8000-000000000011",
+        utc(2026, 11, 10, 15),
+    )
     assert "71000000-0000-4000-8000-000000000004" not in events  # the iteration's total
     assert "d1000000-0000-4000-8000-000000000011" not in events  # advanced-chat message totals
     assert "71000000-0000-4000-8000-00000000000b" not in events  # debugging run
@@ -89,8 +92,10 @@ def test_chat_tokens_match_difys_daily_totals_plus_the_debugger(tz: str, expecte
 def test_workflow_tokens_match_difys_daily_totals_plus_the_webhook_run() -> None:
     # 07-workflow-token-costs-utc.json: Nov 10 9646, Nov 11 1000 (app-run only); the webhook run
     # f1..03 (768 tokens, Nov 11) is in the app logs, so the exporter counts it.
-    by_day = {day: sum(e.total_tokens for e in _day(day, "UTC") if e.app_id == INVOICE_PIPELINE)
-              for day in (date(2026, 11, 10), date(2026, 11, 11))}
+    by_day = {
+        day: sum(e.total_tokens for e in _day(day, "UTC") if e.app_id == INVOICE_PIPELINE)
+        for day in (date(2026, 11, 10), date(2026, 11, 11))
+    }
     assert by_day == {date(2026, 11, 10): 9646, date(2026, 11, 11): 1000 + 768}
 
 
@@ -98,9 +103,12 @@ def test_token_costs_reproduce_the_recorded_statistics() -> None:
     ws = fixture_workspace(SEED_FILE)
     rows = ws.token_costs(SUPPORT_CHAT, datetime(2026, 11, 10), datetime(2026, 11, 12), NEW_YORK)
     assert [(r.date, r.token_count, str(r.total_price)) for r in rows] == [
-        (date(2026, 11, 10), 2815, "0.0064000"), (date(2026, 11, 11), 1070, "0.0034250")]
-    unpriced = ws.token_costs("a1000000-0000-4000-8000-000000000006", datetime(2026, 11, 10),
-                              datetime(2026, 11, 12), NEW_YORK)
+        (date(2026, 11, 10), 2815, "0.0064000"),
+        (date(2026, 11, 11), 1070, "0.0034250"),
+    ]
+    unpriced = ws.token_costs(
+        "a1000000-0000-4000-8000-000000000006", datetime(2026, 11, 10), datetime(2026, 11, 12), NEW_YORK
+    )
     assert [str(r.total_price) for r in unpriced] == ["0E-7"]
 
 
@@ -108,7 +116,10 @@ def test_without_detail_reads_chat_uses_the_current_model_and_completion_is_skip
     events = {e.event_id: e for e in _day(date(2026, 11, 10), NEW_YORK, detail_reads="never")}
     old_config = events["d1000000-0000-4000-8000-000000000006"]
     assert (old_config.provider_raw, old_config.model_raw, old_config.approximate) == (
-        "langgenius/openai/openai", "gpt-4o", True)
+        "langgenius/openai/openai",
+        "gpt-4o",
+        True,
+    )
     assert "d1000000-0000-4000-8000-00000000000b" not in events  # completion
     assert not events["71000000-0000-4000-8000-000000000014"].approximate
     assert len(events) == 16

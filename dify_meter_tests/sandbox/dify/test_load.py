@@ -25,8 +25,9 @@ pytestmark = pytest.mark.integration
 def _get_all(dify: DifySimulator, count: int) -> list[int]:
     url = f"{dify.base_url}/console/api/apps"
     with ThreadPoolExecutor(count) as pool:  # one connection per thread: httpx.get opens its own
-        return list(pool.map(lambda _: httpx.get(url, headers=dify.auth_headers(), timeout=10).status_code,
-                             range(count)))
+        return list(
+            pool.map(lambda _: httpx.get(url, headers=dify.auth_headers(), timeout=10).status_code, range(count))
+        )
 
 
 def _meet(parties: int) -> threading.Barrier:

@@ -84,8 +84,13 @@ def test_cookie_sessions_need_the_csrf_header_on_every_call() -> None:
     assert with_csrf.status_code == 200 and with_csrf.json()["total"] == 6
     assert profile.json()["email"] == EMAIL
     assert [(r.path.rsplit("/", 1)[1], r.auth, r.status) for r in dify.request_log] == [
-        ("login", None, 200), ("apps", None, 401), ("apps", None, 401), ("apps", None, 401),
-        ("apps", "cookie", 200), ("profile", "cookie", 200)]
+        ("login", None, 200),
+        ("apps", None, 401),
+        ("apps", None, 401),
+        ("apps", None, 401),
+        ("apps", "cookie", 200),
+        ("profile", "cookie", 200),
+    ]
 
 
 def test_1_9_2_to_1_11_1_take_the_plain_password() -> None:
@@ -151,7 +156,10 @@ def test_an_expired_access_token_is_refused_until_refreshed_and_a_used_refresh_t
     assert error(expired) == (401, "unauthorized", "Token has expired.")
     assert refreshed.status_code == 200 and refreshed.json() == {"result": "success"}
     assert [c.split("=", 1)[0] for c in refreshed.headers.get_list("set-cookie")] == [
-        "csrf_token", "access_token", "refresh_token"]
+        "csrf_token",
+        "access_token",
+        "refresh_token",
+    ]
     assert "Expires=Sat, 28 Nov 2026 02:07:43 GMT; Max-Age=3600" in refreshed.headers["set-cookie"]
     assert refreshed.cookies["refresh_token"] != first_refresh
     assert renewed.status_code == 200
@@ -176,8 +184,11 @@ def test_five_wrong_passwords_lock_the_email() -> None:
         wrong = [login(client, b64(f"wrong-{n}")).status_code for n in range(5)]
         locked = login(client, b64(PASSWORD))
     assert wrong == [401] * 5
-    assert error(locked) == (429, "email_code_login_limit",
-                             "Too many incorrect password attempts. Please try again later.")
+    assert error(locked) == (
+        429,
+        "email_code_login_limit",
+        "Too many incorrect password attempts. Please try again later.",
+    )
 
 
 def test_a_member_logs_in_as_themselves() -> None:

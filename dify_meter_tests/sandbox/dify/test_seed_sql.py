@@ -19,7 +19,8 @@ def test_the_test_seed_is_the_older_recordings_with_valid_end_user_types() -> No
 def test_values_of_every_kind() -> None:
     line = "INSERT INTO t (a, b, c, d, e, f) VALUES ('it''s, ok', NULL, true, 0.0065390, :'owner_id', '{\"k\": 1}');"
     assert list(read_inserts(line, {"owner_id": "o-1"})) == [
-        ("t", {"a": "it's, ok", "b": None, "c": True, "d": "0.0065390", "e": "o-1", "f": '{"k": 1}'})]
+        ("t", {"a": "it's, ok", "b": None, "c": True, "d": "0.0065390", "e": "o-1", "f": '{"k": 1}'})
+    ]
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,13 @@ def test_malformed_lines_are_named(line: str, message: str) -> None:
 
 def test_fixture_workspace_has_the_recorded_rows() -> None:
     ws = fixture_workspace(SEED_FILE)
-    assert (len(ws.apps), len(ws.conversations), len(ws.messages), len(ws.workflow_runs), len(ws.node_executions),
-            len(ws.workflow_app_logs)) == (6, 12, 18, 7, 23, 4)
+    assert (
+        len(ws.apps),
+        len(ws.conversations),
+        len(ws.messages),
+        len(ws.workflow_runs),
+        len(ws.node_executions),
+        len(ws.workflow_app_logs),
+    ) == (6, 12, 18, 7, 23, 4)
     assert ws.owner.email == "admin@example.com" and ws.tenant.id == "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"
     assert ws.accounts["91000000-0000-4000-8000-000000000001"].role == "editor"

@@ -64,8 +64,9 @@ def test_apps_page_by_page(dify: DifySimulator) -> None:
         first = _get(client, "/apps", page=1, limit=5, mode="all")
         everything = _pages(client, "/apps", limit=5, mode="all")
     assert first["total"] == len(dify.workspace.apps) and first["has_more"] is True
-    assert [a["id"] for a in everything] == [a.id for a in sorted(dify.workspace.apps.values(),
-                                                                   key=lambda a: a.created_at, reverse=True)]
+    assert [a["id"] for a in everything] == [
+        a.id for a in sorted(dify.workspace.apps.values(), key=lambda a: a.created_at, reverse=True)
+    ]
 
 
 def test_conversation_list_pages_at_100_and_refuses_101(dify: DifySimulator) -> None:
@@ -117,8 +118,11 @@ def test_chat_conversation_window_bounds(dify: DifySimulator) -> None:
     """`end` counts up to second 59 of its minute; with *updated_at sorts the filter uses updated_at."""
     ws = dify.workspace
     support = _app(ws, "Support Chat")
-    conversation = next(c for c in ws.conversations_of(support.id)
-                        if c.updated_at - c.created_at > timedelta(minutes=5) and c.created_at.second > 0)
+    conversation = next(
+        c
+        for c in ws.conversations_of(support.id)
+        if c.updated_at - c.created_at > timedelta(minutes=5) and c.created_at.second > 0
+    )
     local = conversation.created_at.astimezone(ZoneInfo(ws.owner.timezone))
     minute, next_minute = (f"{t:%Y-%m-%d %H:%M}" for t in (local, local + timedelta(minutes=1)))
     with _client(dify) as client:
@@ -137,8 +141,12 @@ def test_workflow_logs_and_runs(dify: DifySimulator) -> None:
     invoice = _app(ws, "Invoice Pipeline")
     with _client(dify) as client:
         logs = _pages(client, f"/apps/{invoice.id}/workflow-app-logs")
-        window = _pages(client, f"/apps/{invoice.id}/workflow-app-logs",
-                        created_at__after="2026-11-03T00:00:00Z", created_at__before="2026-11-04T00:00:00Z")
+        window = _pages(
+            client,
+            f"/apps/{invoice.id}/workflow-app-logs",
+            created_at__after="2026-11-03T00:00:00Z",
+            created_at__before="2026-11-04T00:00:00Z",
+        )
         app_runs = _get(client, f"/apps/{invoice.id}/workflow-runs", triggered_from="app-run", limit=100)
         default = _get(client, f"/apps/{invoice.id}/workflow-runs", limit=100)
         not_workflow = client.get(f"/apps/{_app(ws, 'Support Chat').id}/workflow-app-logs")
@@ -162,8 +170,9 @@ def test_token_costs_as_dify_reports_them(dify: DifySimulator) -> None:
         flow = _get(client, f"/apps/{_app(ws, 'Invoice Pipeline').id}/workflow/statistics/token-costs", **params)
     assert {d["total_price"] for d in llama["data"]} == {"0E-7"}
     assert {d["currency"] for d in rmb["data"]} == {"USD"}  # RMB rows, labelled USD by Dify
-    expected = ws.workflow_token_costs(_app(ws, "Invoice Pipeline").id, datetime(2026, 11, 1), datetime(2026, 11, 8),
-                                       ws.owner.timezone)
+    expected = ws.workflow_token_costs(
+        _app(ws, "Invoice Pipeline").id, datetime(2026, 11, 1), datetime(2026, 11, 8), ws.owner.timezone
+    )
     assert flow["data"] == [{"date": str(r.date), "token_count": str(r.token_count)} for r in expected]
 
 
@@ -205,8 +214,12 @@ def test_detail_read_marks_read_and_bumps_updated_at_once(fresh_dify: DifySimula
     stamp = int(utc(2030, 1, 1, 12).timestamp())
     assert first["updated_at"] == second["updated_at"] == stamp
     config = ws.app_model_configs[conversation.app_model_config_id or ""]
-    assert first["model_config"]["model"] == {"provider": config.provider, "name": config.model_name,
-                                              "mode": config.model_mode, "completion_params": config.completion_params}
+    assert first["model_config"]["model"] == {
+        "provider": config.provider,
+        "name": config.model_name,
+        "mode": config.model_mode,
+        "completion_params": config.completion_params,
+    }
     assert (top["id"], top["read_at"]) == (conversation.id, stamp)  # the bump moved it to the top
     assert fresh_dify.detail_reads[conversation.id] == 2
 
@@ -215,8 +228,9 @@ def test_rows_added_while_running_are_served_and_stop_stops(fresh_dify: DifySimu
     ws = fresh_dify.workspace
     support = _app(ws, "Support Chat")
     template = ws.conversations_of(support.id)[0]
-    added = Conversation(**{**template.__dict__, "id": "c9000000-0000-4000-8000-000000000001",
-                            "updated_at": utc(2031, 1, 1)})
+    added = Conversation(
+        **{**template.__dict__, "id": "c9000000-0000-4000-8000-000000000001", "updated_at": utc(2031, 1, 1)}
+    )
     with _client(fresh_dify) as client:
         ws.add(added)
         assert _get(client, f"/apps/{support.id}/chat-conversations", limit=1)["data"][0]["id"] == added.id
@@ -232,7 +246,12 @@ def _scan(client: httpx.Client) -> dict[str, int]:
     for app in _pages(client, "/apps", limit=20):
         base = f"/apps/{app['id']}"
         if client.get(base).status_code == 404 or app["mode"] not in (
-                "chat", "agent-chat", "completion", "advanced-chat", "workflow"):
+            "chat",
+            "agent-chat",
+            "completion",
+            "advanced-chat",
+            "workflow",
+        ):
             continue
         if app["mode"] == "workflow":
             for log in _pages(client, f"{base}/workflow-app-logs"):

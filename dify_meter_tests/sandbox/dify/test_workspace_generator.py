@@ -23,15 +23,27 @@ def ws() -> Workspace:
 
 
 def _rows(ws: Workspace) -> list[list[object]]:
-    tables = (ws.accounts, ws.apps, ws.app_model_configs, ws.workflows, ws.end_users, ws.conversations,
-              ws.messages, ws.agent_thoughts, ws.workflow_runs, ws.node_executions, ws.workflow_app_logs)
+    tables = (
+        ws.accounts,
+        ws.apps,
+        ws.app_model_configs,
+        ws.workflows,
+        ws.end_users,
+        ws.conversations,
+        ws.messages,
+        ws.agent_thoughts,
+        ws.workflow_runs,
+        ws.node_executions,
+        ws.workflow_app_logs,
+    )
     return [list(table.values()) for table in tables]
 
 
 def _range(ws: Workspace) -> tuple[datetime, datetime]:
     tz = ws.owner.timezone
     return localize(datetime(START.year, START.month, START.day), tz), localize(
-        datetime.combine(START + timedelta(days=DAYS), datetime.min.time()), tz)
+        datetime.combine(START + timedelta(days=DAYS), datetime.min.time()), tz
+    )
 
 
 def _app(ws: Workspace, name: str) -> App:
@@ -40,8 +52,11 @@ def _app(ws: Workspace, name: str) -> App:
 
 def _model_ids(ws: Workspace) -> set[tuple[str, str]]:
     ids = {(c.provider, c.model_name) for c in ws.app_model_configs.values()}
-    ids |= {(n.process_data["model_provider"], n.process_data["model_name"])
-            for n in ws.node_executions.values() if n.process_data and "model_provider" in n.process_data}
+    ids |= {
+        (n.process_data["model_provider"], n.process_data["model_name"])
+        for n in ws.node_executions.values()
+        if n.process_data and "model_provider" in n.process_data
+    }
     return ids
 
 
@@ -92,13 +107,24 @@ def test_accounts_and_end_users_shared_by_session(ws: Workspace) -> None:
 def test_provider_ids_in_both_forms_and_model_name_quirks(ws: Workspace) -> None:
     ids = _model_ids(ws)
     providers = {p for p, _ in ids}
-    for old, new in (("openai", "langgenius/openai/openai"), ("bedrock", "langgenius/bedrock/bedrock"),
-                     ("google", "langgenius/gemini/google"), ("x", "langgenius/x/x"),
-                     ("anthropic", "langgenius/anthropic/anthropic")):
+    for old, new in (
+        ("openai", "langgenius/openai/openai"),
+        ("bedrock", "langgenius/bedrock/bedrock"),
+        ("google", "langgenius/gemini/google"),
+        ("x", "langgenius/x/x"),
+        ("anthropic", "langgenius/anthropic/anthropic"),
+    ):
         assert {old, new} <= providers
-    assert {"langgenius/vertex_ai/vertex_ai", "langgenius/azure_openai/azure_openai", "langgenius/deepseek/deepseek",
-            "langgenius/openrouter/openrouter", "langgenius/ollama/ollama", "someorg/someplugin/provider",
-            "langgenius/tongyi/tongyi", "langgenius/mistralai/mistralai"} <= providers
+    assert {
+        "langgenius/vertex_ai/vertex_ai",
+        "langgenius/azure_openai/azure_openai",
+        "langgenius/deepseek/deepseek",
+        "langgenius/openrouter/openrouter",
+        "langgenius/ollama/ollama",
+        "someorg/someplugin/provider",
+        "langgenius/tongyi/tongyi",
+        "langgenius/mistralai/mistralai",
+    } <= providers
     models = {m for _, m in ids}
     assert any(m.startswith("us.anthropic.") for m in models) and any(m.startswith("eu.anthropic.") for m in models)
     assert {"anthropic claude", "claude-3-haiku@20240307", "prod-gpt4o-eastus", "llama3.1:8b"} <= models
@@ -114,8 +140,9 @@ def test_prices_rmb_unpriced_and_missing(ws: Workspace) -> None:
     llama = _app(ws, "Local Llama")
     costs = ws.token_costs(llama.id, None, None, ws.owner.timezone)
     assert costs and {str(r.total_price) for r in costs} == {"0E-7"}
-    node_currencies = {n.execution_metadata.get("currency") for n in ws.node_executions.values()
-                       if n.execution_metadata}
+    node_currencies = {
+        n.execution_metadata.get("currency") for n in ws.node_executions.values() if n.execution_metadata
+    }
     assert {"USD", "RMB", "EUR"} <= node_currencies
 
 
@@ -124,13 +151,17 @@ def test_node_shapes(ws: Workspace) -> None:
         containers = _leaves(ws, kind)
         assert containers
         for container in containers:
-            children = [n for n in ws.nodes_of(container.workflow_run_id)
-                        if (n.execution_metadata or {}).get(f"{kind}_id") == container.node_id]
+            children = [
+                n
+                for n in ws.nodes_of(container.workflow_run_id)
+                if (n.execution_metadata or {}).get(f"{kind}_id") == container.node_id
+            ]
             assert children and all(child.index > container.index for child in children)
             metadata = container.execution_metadata or {}
             assert metadata["total_tokens"] == sum(c.execution_metadata["total_tokens"] for c in children)
-            assert Decimal(metadata["total_price"]) == sum(Decimal(c.execution_metadata["total_price"])
-                                                           for c in children)
+            assert Decimal(metadata["total_price"]) == sum(
+                Decimal(c.execution_metadata["total_price"]) for c in children
+            )
     agents = _leaves(ws, "agent")
     assert agents and all(a.process_data is None and "usage" in (a.outputs or {}) for a in agents)
     assert _leaves(ws, "question-classifier") and _leaves(ws, "parameter-extractor")
@@ -147,8 +178,7 @@ def test_workflow_runs_of_every_kind(ws: Workspace) -> None:
     webhook = [r for r in runs if r.triggered_from == "webhook"]
     assert all(ws.log_of_run(r.id) and ws.end_users[r.created_by].session_id == "DEFAULT-USER" for r in webhook)
     failed = [r for r in runs if r.status == "failed" and r.type == "workflow"]
-    assert failed and all(any(n.process_data and "usage" in n.process_data for n in ws.nodes_of(r.id))
-                          for r in failed)
+    assert failed and all(any(n.process_data and "usage" in n.process_data for n in ws.nodes_of(r.id)) for r in failed)
     running = [r for r in runs if r.status == "running"]
     assert running and all(r.finished_at is None and ws.log_of_run(r.id) is None for r in running)
     for log in ws.workflow_app_logs.values():
@@ -161,12 +191,17 @@ def test_runs_and_conversations_crossing_midnight(ws: Workspace) -> None:
         return first.astimezone(zone).date() != last.astimezone(zone).date()
 
     for tz in ("America/New_York", "UTC"):
-        assert any(r.finished_at and crosses(r.created_at, r.finished_at, tz) and ws.log_of_run(r.id)
-                   for r in ws.workflow_runs.values()), tz
+        assert any(
+            r.finished_at and crosses(r.created_at, r.finished_at, tz) and ws.log_of_run(r.id)
+            for r in ws.workflow_runs.values()
+        ), tz
     for tz in ("UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo"):
-        assert any(len(ws.messages_of(c.id)) > 1 and crosses(ws.messages_of(c.id)[0].created_at,
-                                                           ws.messages_of(c.id)[-1].created_at, tz)
-                   and c.name == f"Late night {tz}" for c in ws.conversations.values()), tz
+        assert any(
+            len(ws.messages_of(c.id)) > 1
+            and crosses(ws.messages_of(c.id)[0].created_at, ws.messages_of(c.id)[-1].created_at, tz)
+            and c.name == f"Late night {tz}"
+            for c in ws.conversations.values()
+        ), tz
 
 
 def test_chat_models_old_config_and_draft_debugger(ws: Workspace) -> None:
@@ -174,16 +209,22 @@ def test_chat_models_old_config_and_draft_debugger(ws: Workspace) -> None:
     current = ws.app_model_configs[support.app_model_config_id or ""]
     start, end = _range(ws)
     conversations = ws.conversations_of(support.id)
-    old = [c for c in conversations
-           if ws.app_model_configs[c.app_model_config_id or ""].created_at < current.created_at
-           and any(start <= m.created_at < end for m in ws.messages_of(c.id))]
+    old = [
+        c
+        for c in conversations
+        if ws.app_model_configs[c.app_model_config_id or ""].created_at < current.created_at
+        and any(start <= m.created_at < end for m in ws.messages_of(c.id))
+    ]
     assert old
     debugger = [c for c in conversations if c.invoke_from == DEBUGGER]
     assert any(ws.app_model_configs[c.app_model_config_id or ""].model_name != current.model_name for c in debugger)
     helpdesk = _app(ws, "Helpdesk Flow")
     hidden = [c for c in ws.conversations_of(helpdesk.id) if c.invoke_from == DEBUGGER]
-    assert hidden and all(ws.workflow_runs[m.workflow_run_id or ""].triggered_from == "debugging"
-                          for c in hidden for m in ws.messages_of(c.id))
+    assert hidden and all(
+        ws.workflow_runs[m.workflow_run_id or ""].triggered_from == "debugging"
+        for c in hidden
+        for m in ws.messages_of(c.id)
+    )
 
 
 def test_paging_pressure(ws: Workspace) -> None:
@@ -196,8 +237,11 @@ def test_paging_pressure(ws: Workspace) -> None:
     messages = ws.messages_of(long[0].id)
     boundary = len(messages) - 100
     assert messages[boundary - 1].created_at == messages[boundary].created_at  # forces the first_id skip
-    assert any(len({m.created_at for m in ws.messages_of(c.id)}) < len(ws.messages_of(c.id))
-               for c in ws.conversations.values() if len(ws.messages_of(c.id)) <= 3)
+    assert any(
+        len({m.created_at for m in ws.messages_of(c.id)}) < len(ws.messages_of(c.id))
+        for c in ws.conversations.values()
+        if len(ws.messages_of(c.id)) <= 3
+    )
     invoice = _app(ws, "Invoice Pipeline")
     assert len([log for log in ws.logs_of(invoice.id) if start <= log.created_at < end]) > 100
 

@@ -22,8 +22,9 @@ def test_agent_apps_are_read_exactly_debugger_and_every_page_included() -> None:
     expected = with_recorded_agent_app(ws)
     with DifySimulator(ws, api_key="k", dify_version="1.16.1") as dify:
         dify.set_now(datetime(2026, 11, 28, 12, tzinfo=UTC))
-        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
-                        retry=NO_WAIT) as client:
+        with DifyClient(
+            dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT
+        ) as client:
             default_list = [app.id for app in client.iter_apps()]
             result = fetch_events(client, *WINDOW, timezone=NEW_YORK)
             totals = fetch_dify_totals(client, *WINDOW)
@@ -40,16 +41,20 @@ def test_agent_apps_are_read_exactly_debugger_and_every_page_included() -> None:
     assert check_apps_not_read(result.skipped_apps, totals).passed
     pages = [args["page"] for path, args in requests if path.endswith("/c1a00000-0000-4000-8000-000000000004/messages")]
     assert sorted(set(pages)) == ["1", "2"]  # 150 turns: more than one page (a retried page may repeat)
-    assert not [path for path, args in requests if path.endswith("/chat-messages")
-                and args.get("conversation_id", "").startswith("c1a")]  # 404 for end users' conversations
+    assert not [
+        path
+        for path, args in requests
+        if path.endswith("/chat-messages") and args.get("conversation_id", "").startswith("c1a")
+    ]  # 404 for end users' conversations
     [agent_totals] = [t for t in totals if t.app_id == AGENT_APP]
     assert agent_totals.tokens == sum(total for _, total, _, _, _ in expected) - 1890  # Dify skips the debugger
 
 
 def test_before_1_16_no_agent_list_is_asked_for() -> None:
     with DifySimulator(fixture_workspace(SEED_FILE), api_key="k", dify_version="1.14.1") as dify:
-        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
-                        retry=NO_WAIT) as client:
+        with DifyClient(
+            dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT
+        ) as client:
             fetch_events(client, *WINDOW, timezone=NEW_YORK)
         modes = [args.get("mode") for _, path, args in dify.request_log if path == "/console/api/apps"]
     assert modes == ["all"]
@@ -63,10 +68,12 @@ def test_an_export_writes_nothing_in_dify_while_a_detail_read_would() -> None:
     with DifySimulator(ws, api_key="k", dify_version="1.16.1") as dify:
         dify.set_now(datetime(2026, 11, 28, 12, tzinfo=UTC))
         before = ws.digest()
-        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
-                        retry=NO_WAIT) as client:
+        with DifyClient(
+            dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT
+        ) as client:
             result = fetch_events(client, *WINDOW, timezone=NEW_YORK, detail_reads="never")
             assert result.event_count > 0 and ws.digest() == before
-            client.chat_conversation_detail(client.app_detail(next(a for a in client.iter_apps()
-                                                                   if a.id == SUPPORT_CHAT)), EXPLORE_CONVERSATION)
+            client.chat_conversation_detail(
+                client.app_detail(next(a for a in client.iter_apps() if a.id == SUPPORT_CHAT)), EXPLORE_CONVERSATION
+            )
         assert ws.digest() != before

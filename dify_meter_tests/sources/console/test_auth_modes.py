@@ -39,8 +39,9 @@ VIA = {"1.12.1": "cookie", "1.10.0": "cookie", "1.9.1": "bearer"}
 @contextmanager
 def serving(version: str = "1.12.1", **options: float) -> Iterator[DifySimulator]:
     workspace = generate_workspace(3, FIRST, 3)
-    with DifySimulator(workspace, api_key=ADMIN_KEY, dify_version=version, email=EMAIL, password=PASSWORD,
-                       **options) as dify:  # type: ignore[arg-type]
+    with DifySimulator(
+        workspace, api_key=ADMIN_KEY, dify_version=version, email=EMAIL, password=PASSWORD, **options
+    ) as dify:  # type: ignore[arg-type]
         dify.set_now(CLOCK)
         yield dify
 
@@ -88,7 +89,8 @@ def test_login_in_the_form_of_each_version_reads_the_ground_truth(version: str) 
 
 @pytest.mark.parametrize("version", ["1.12.1", "1.9.1"])
 def test_an_access_token_that_expires_mid_run_is_refreshed_and_the_result_stays_exact(
-        version: str, caplog: pytest.LogCaptureFixture) -> None:
+    version: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with serving(version) as dify:
         dify.mutate_on("/chat-messages", 5, lambda ws: dify.set_now(CLOCK + timedelta(hours=2)))
@@ -101,8 +103,14 @@ def test_an_access_token_that_expires_mid_run_is_refreshed_and_the_result_stays_
     expired = [record for record in data_records(dify) if record.status == 401]
     assert 1 <= len(expired) <= 4  # the requests in flight when the token expired, each sent again
     assert isinstance(client.auth, PasswordAuth) and (client.auth.logins, client.auth.refreshes) == (1, 1)
-    secrets = [PASSWORD, base64.b64encode(PASSWORD.encode()).decode(), "Bearer ", "access_token=", "csrf_token=",
-               "refresh_token="]
+    secrets = [
+        PASSWORD,
+        base64.b64encode(PASSWORD.encode()).decode(),
+        "Bearer ",
+        "access_token=",
+        "csrf_token=",
+        "refresh_token=",
+    ]
     assert caplog.text and [secret for secret in secrets if secret in caplog.text] == []
 
 
@@ -119,8 +127,10 @@ def test_a_refresh_that_fails_logs_in_again() -> None:
 def test_a_wrong_password_stops_at_once_with_a_clear_error() -> None:
     with serving() as dify, pytest.raises(DifyAuthError) as caught:
         fetch(login_client(dify, password="wrong password"))
-    assert str(caught.value) == ("Dify 1.12.1 refused the login: POST /login answered 401: Dify says: Invalid email or "
-                                 "password. Check DIFY_EMAIL and DIFY_PASSWORD (an account of the workspace to read).")
+    assert str(caught.value) == (
+        "Dify 1.12.1 refused the login: POST /login answered 401: Dify says: Invalid email or "
+        "password. Check DIFY_EMAIL and DIFY_PASSWORD (an account of the workspace to read)."
+    )
     assert "wrong password" not in str(caught.value)
     assert [r.path for r in dify.request_log] == ["/console/api/setup", "/console/api/login"]  # no retry of a 401
 
@@ -134,20 +144,35 @@ def test_a_locked_login_is_not_retried() -> None:
             fetch(login_client(dify))
     assert str(caught.value) == (
         "Dify 1.12.1 refused the login: POST /login answered 429: Dify says: Too many incorrect password attempts. "
-        "Please try again later. Check DIFY_EMAIL and DIFY_PASSWORD (an account of the workspace to read).")
+        "Please try again later. Check DIFY_EMAIL and DIFY_PASSWORD (an account of the workspace to read)."
+    )
     assert len(calls(dify, "/login")) == 6
 
 
 def test_a_session_dify_keeps_refusing_stops_after_a_refresh_and_a_new_login() -> None:
     with serving() as dify:
-        dify.intercept(lambda request: (401, {"code": "unauthorized", "message": "Unauthorized.", "status": 401})
-                       if request.path.endswith("/account/profile") else None)
+        dify.intercept(
+            lambda request: (
+                (401, {"code": "unauthorized", "message": "Unauthorized.", "status": 401})
+                if request.path.endswith("/account/profile")
+                else None
+            )
+        )
         with pytest.raises(DifyAuthError) as caught:
             fetch(login_client(dify))
-    assert str(caught.value) == ("GET /account/profile was refused with 401: Dify says: Unauthorized. Check "
-                                 "DIFY_EMAIL and DIFY_PASSWORD (an account of the workspace to read).")
+    assert str(caught.value) == (
+        "GET /account/profile was refused with 401: Dify says: Unauthorized. Check "
+        "DIFY_EMAIL and DIFY_PASSWORD (an account of the workspace to read)."
+    )
     assert [r.path.removeprefix("/console/api") for r in dify.request_log] == [
-        "/setup", "/login", "/account/profile", "/refresh-token", "/account/profile", "/login", "/account/profile"]
+        "/setup",
+        "/login",
+        "/account/profile",
+        "/refresh-token",
+        "/account/profile",
+        "/login",
+        "/account/profile",
+    ]
 
 
 def test_a_wrong_admin_key_is_final_after_one_request() -> None:
@@ -155,19 +180,32 @@ def test_a_wrong_admin_key_is_final_after_one_request() -> None:
         fetch(DifyClient(dify.base_url, api_key="not-the-key", workspace_id=dify.workspace_id, retry=NO_WAIT))
     assert str(caught.value) == (
         "GET /account/profile was refused with 401: Dify says: Invalid token. Check DIFY_API_KEY "
-        "(Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with ADMIN_API_KEY_ENABLE=true.")
+        "(Dify's ADMIN_API_KEY) and DIFY_WORKSPACE_ID, and that Dify runs with ADMIN_API_KEY_ENABLE=true."
+    )
     assert "not-the-key" not in str(caught.value) and len(dify.request_log) == 1
 
 
 def test_settings_pick_the_mode_and_collect_logs_in_with_email_and_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = DuckDBStore(tmp_path / "m.duckdb")
     with serving("1.10.0") as dify:
-        settings = load_settings(_env_file=None, dify_api_url=dify.base_url, dify_email=EMAIL, dify_password=PASSWORD,
-                                 dify_timezone="UTC", dify_meter_duckdb=str(store.path))
+        settings = load_settings(
+            _env_file=None,
+            dify_api_url=dify.base_url,
+            dify_email=EMAIL,
+            dify_password=PASSWORD,
+            dify_timezone="UTC",
+            dify_meter_duckdb=str(store.path),
+        )
         with build_resources(settings, secrets_from_env=False).dify.client() as client:
             assert isinstance(client.auth, PasswordAuth) and PASSWORD not in repr(client)
-        keyed = load_settings(_env_file=None, dify_api_url=dify.base_url, dify_api_key=ADMIN_KEY,
-                              dify_workspace_id=dify.workspace_id, dify_email=EMAIL, dify_password=PASSWORD)
+        keyed = load_settings(
+            _env_file=None,
+            dify_api_url=dify.base_url,
+            dify_api_key=ADMIN_KEY,
+            dify_workspace_id=dify.workspace_id,
+            dify_email=EMAIL,
+            dify_password=PASSWORD,
+        )
         with build_resources(keyed, secrets_from_env=False).dify.client() as client:
             assert isinstance(client.auth, AdminKeyAuth) and ADMIN_KEY not in repr(client)
         refresh = refresh_raw(settings, store, *WINDOW)

@@ -77,8 +77,14 @@ def test_a_lowered_limit_holds_new_requests_until_enough_finish() -> None:
 
 
 def client_of(server: ScriptServer, max_concurrency: int) -> DifyClient:
-    return DifyClient(server.base_url, api_key="k", workspace_id="w", timeout=10, max_concurrency=max_concurrency,
-                      retry=replace(DIFY_CONSOLE_RETRY, sleep=lambda _: None))
+    return DifyClient(
+        server.base_url,
+        api_key="k",
+        workspace_id="w",
+        timeout=10,
+        max_concurrency=max_concurrency,
+        retry=replace(DIFY_CONSOLE_RETRY, sleep=lambda _: None),
+    )
 
 
 def test_requests_in_flight_never_exceed_the_bound_even_with_more_threads() -> None:
@@ -127,15 +133,23 @@ def test_a_burst_of_429s_halves_the_concurrency_and_successes_restore_it() -> No
 SIM_WINDOW = (datetime(2026, 6, 2, tzinfo=UTC), datetime(2026, 6, 3, tzinfo=UTC))
 
 
-def simulated_run(max_concurrency: int, *faults: str,
-                  latency_ms: float = 0) -> tuple[DifySimulator, DifyClient, FetchedEvents]:
-    with DifySimulator(generate_workspace(3, date(2026, 6, 1), 2), api_key="k", latency_ms=latency_ms,
-                       faults=faults) as dify:
+def simulated_run(
+    max_concurrency: int, *faults: str, latency_ms: float = 0
+) -> tuple[DifySimulator, DifyClient, FetchedEvents]:
+    with DifySimulator(
+        generate_workspace(3, date(2026, 6, 1), 2), api_key="k", latency_ms=latency_ms, faults=faults
+    ) as dify:
         dify.set_now(datetime(2026, 6, 10, tzinfo=UTC))
         # 12 tries: a 1-in-10^6 chance per request at 30 %
         retry = replace(DIFY_CONSOLE_RETRY, sleep=lambda _: None, max_attempts=12)
-        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
-                        max_concurrency=max_concurrency, retry=retry) as client:
+        with DifyClient(
+            dify.base_url,
+            api_key="k",
+            workspace_id=dify.workspace_id,
+            timeout=10,
+            max_concurrency=max_concurrency,
+            retry=retry,
+        ) as client:
             result = fetch_events(client, *SIM_WINDOW, timezone="UTC")
         return dify, client, result
 

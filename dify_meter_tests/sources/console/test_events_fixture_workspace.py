@@ -49,12 +49,18 @@ def dify(workspace: Workspace) -> Iterator[ScriptedSimulator]:
         yield simulator
 
 
-def fetch(dify: ScriptedSimulator, window: tuple[datetime, datetime], cache: MemoryDetailCache, *,
-          timezone: str = NEW_YORK, detail_reads: str = "auto") -> FetchedEvents:
-    with DifyClient(dify.base_url, api_key="sandbox-key", workspace_id=dify.workspace_id, timeout=5,
-                    retry=NO_WAIT) as client:
-        return fetch_events(client, *window, timezone=timezone, detail_cache=cache,
-                                  detail_reads=detail_reads)  # type: ignore[arg-type]
+def fetch(
+    dify: ScriptedSimulator,
+    window: tuple[datetime, datetime],
+    cache: MemoryDetailCache,
+    *,
+    timezone: str = NEW_YORK,
+    detail_reads: str = "auto",
+) -> FetchedEvents:
+    with DifyClient(
+        dify.base_url, api_key="sandbox-key", workspace_id=dify.workspace_id, timeout=5, retry=NO_WAIT
+    ) as client:
+        return fetch_events(client, *window, timezone=timezone, detail_cache=cache, detail_reads=detail_reads)  # type: ignore[arg-type]
 
 
 def test_nov_10_in_new_york_matches_the_ground_truth(dify: ScriptedSimulator, workspace: Workspace) -> None:
@@ -67,8 +73,7 @@ def test_nov_10_in_new_york_matches_the_ground_truth(dify: ScriptedSimulator, wo
     assert result.detail_reads == sum(dify.detail_reads.values()) == 5
 
 
-def test_every_detail_is_read_once_across_runs_sharing_a_cache(dify: ScriptedSimulator,
-                                                                workspace: Workspace) -> None:
+def test_every_detail_is_read_once_across_runs_sharing_a_cache(dify: ScriptedSimulator, workspace: Workspace) -> None:
     cache = MemoryDetailCache()
     first = fetch(dify, NOV_10, cache)
     second = fetch(dify, NOV_11, cache)
@@ -95,8 +100,9 @@ def test_no_detail_is_read_before_the_last_list_or_message_request(dify: Scripte
     assert min(detail_positions) > max(scan_positions)
 
 
-def test_never_mode_reads_no_detail_and_matches_the_approximate_ground_truth(dify: ScriptedSimulator,
-                                                                             workspace: Workspace) -> None:
+def test_never_mode_reads_no_detail_and_matches_the_approximate_ground_truth(
+    dify: ScriptedSimulator, workspace: Workspace
+) -> None:
     result = fetch(dify, NOV_10, MemoryDetailCache(), detail_reads="never")
     assert_same_events(result.events, workspace.ground_truth(*NOV_10, NEW_YORK, detail_reads="never"))
     assert result.detail_reads == 0 and not dify.detail_reads
@@ -119,16 +125,25 @@ def test_a_day_in_utc_and_in_tokyo(dify: ScriptedSimulator, workspace: Workspace
 
 
 def test_other_modes_are_skipped_with_the_reason(dify: ScriptedSimulator, workspace: Workspace) -> None:
-    channel = workspace.add(App(id=new_id(0xA), name="Slack Channel", mode="channel", status="normal",
-                                created_by=workspace.owner.id, created_at=datetime(2026, 11, 1, tzinfo=UTC)))
+    channel = workspace.add(
+        App(
+            id=new_id(0xA),
+            name="Slack Channel",
+            mode="channel",
+            status="normal",
+            created_by=workspace.owner.id,
+            created_at=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+    )
     result = fetch(dify, NOV_10, MemoryDetailCache())
     assert [(skipped.app_id, skipped.mode) for skipped in result.skipped_apps] == [(channel.id, "channel")]
     assert not any(channel.id in path for _, path, _ in dify.request_log[2:])
     assert_same_events(result.events, workspace.ground_truth(*NOV_10, NEW_YORK))
 
 
-def test_an_app_deleted_during_the_scan_is_skipped_with_a_warning(dify: ScriptedSimulator,
-                                                                  workspace: Workspace) -> None:
+def test_an_app_deleted_during_the_scan_is_skipped_with_a_warning(
+    dify: ScriptedSimulator, workspace: Workspace
+) -> None:
     def delete_after_its_list(method: str, path: str, args: dict[str, str]) -> None:
         if path.endswith(f"{RESEARCH_AGENT}/chat-conversations"):
             workspace.apps[RESEARCH_AGENT].status = "archived"
@@ -143,8 +158,9 @@ def test_an_app_deleted_during_the_scan_is_skipped_with_a_warning(dify: Scripted
     assert_same_events(result.events, workspace.ground_truth(*NOV_10, NEW_YORK))  # counts normal apps only
 
 
-def test_details_read_before_a_failure_are_cached_and_never_read_again(dify: ScriptedSimulator,
-                                                                       workspace: Workspace) -> None:
+def test_details_read_before_a_failure_are_cached_and_never_read_again(
+    dify: ScriptedSimulator, workspace: Workspace
+) -> None:
     broken = "c1000000-0000-4000-8000-000000000003"
 
     def one_detail_fails(method: str, path: str, args: dict[str, str]) -> tuple[int, object] | None:
@@ -164,4 +180,3 @@ def test_details_read_before_a_failure_are_cached_and_never_read_again(dify: Scr
     result = fetch(dify, NOV_10, cache)
     assert result.detail_reads == 5 - cached_before and set(dify.detail_reads.values()) == {1}
     assert_same_events(result.events, workspace.ground_truth(*NOV_10, NEW_YORK))
-

@@ -35,8 +35,10 @@ SCAN = re.compile(r"/(chat-conversations|completion-conversations|chat-messages|
 def days_in(timezone: str, first: date, count: int) -> tuple[datetime, datetime]:
     zone = ZoneInfo(timezone)
     last = first + timedelta(days=count)
-    return (datetime(first.year, first.month, first.day, tzinfo=zone),
-            datetime(last.year, last.month, last.day, tzinfo=zone))
+    return (
+        datetime(first.year, first.month, first.day, tzinfo=zone),
+        datetime(last.year, last.month, last.day, tzinfo=zone),
+    )
 
 
 @contextmanager
@@ -53,8 +55,13 @@ def simulator() -> Iterator[DifySimulator]:
         yield dify
 
 
-def fetch(dify: DifySimulator, window: tuple[datetime, datetime], timezone: str, cache: MemoryDetailCache,
-          detail_reads: str = "auto") -> FetchedEvents:
+def fetch(
+    dify: DifySimulator,
+    window: tuple[datetime, datetime],
+    timezone: str,
+    cache: MemoryDetailCache,
+    detail_reads: str = "auto",
+) -> FetchedEvents:
     with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT) as client:
         return fetch_events(client, *window, timezone=timezone, detail_cache=cache, detail_reads=detail_reads)
 
@@ -63,15 +70,19 @@ def long_thread(ws: Workspace) -> str:
     return next(c.id for c in ws.conversations.values() if c.name == "Long thread")
 
 
-@pytest.mark.parametrize(("first_day", "timezone", "dst_day"), [
-    (FALL_BACK, "America/New_York", date(2026, 11, 1)),
-    (SPRING_FORWARD, "America/New_York", date(2026, 3, 8)),
-    (FALL_BACK, "UTC", None),
-    (FALL_BACK, "Asia/Tokyo", None),
-    (FALL_BACK, "America/Chicago", date(2026, 11, 1)),  # its midnight then is 01:00 in New York: ambiguous
-])
-def test_a_multi_day_range_is_read_once_and_equals_the_ground_truth(first_day: date, timezone: str,
-                                                                    dst_day: date | None) -> None:
+@pytest.mark.parametrize(
+    ("first_day", "timezone", "dst_day"),
+    [
+        (FALL_BACK, "America/New_York", date(2026, 11, 1)),
+        (SPRING_FORWARD, "America/New_York", date(2026, 3, 8)),
+        (FALL_BACK, "UTC", None),
+        (FALL_BACK, "Asia/Tokyo", None),
+        (FALL_BACK, "America/Chicago", date(2026, 11, 1)),  # its midnight then is 01:00 in New York: ambiguous
+    ],
+)
+def test_a_multi_day_range_is_read_once_and_equals_the_ground_truth(
+    first_day: date, timezone: str, dst_day: date | None
+) -> None:
     window = days_in(timezone, first_day, DAYS)
     with serving(first_day) as simulator:
         result = fetch(simulator, window, timezone, MemoryDetailCache())
@@ -85,8 +96,11 @@ def test_a_multi_day_range_is_read_once_and_equals_the_ground_truth(first_day: d
 
     paths = [path for _, path, _ in simulator.request_log]
     assert paths.count("/console/api/apps") == 1 and paths.count("/console/api/account/profile") == 1
-    plain_reads = Counter(args["conversation_id"] for _, path, args in simulator.request_log
-                          if path.endswith("/chat-messages") and "first_id" not in args)
+    plain_reads = Counter(
+        args["conversation_id"]
+        for _, path, args in simulator.request_log
+        if path.endswith("/chat-messages") and "first_id" not in args
+    )
     assert set(plain_reads.values()) == {1}  # each conversation once for the whole range
     detail_positions = [n for n, path in enumerate(paths) if DETAIL.search(path)]
     assert min(detail_positions) > max(n for n, path in enumerate(paths) if SCAN.search(path))
@@ -99,16 +113,18 @@ def test_the_long_thread_loses_a_message_to_first_id_paging_and_gets_it_back(sim
     window = days_in("America/New_York", FALL_BACK, DAYS)
     result = fetch(simulator, window, "America/New_York", MemoryDetailCache())
     thread = long_thread(simulator.workspace)
-    reads = [args.get("first_id") for _, path, args in simulator.request_log
-             if path.endswith("/chat-messages") and args["conversation_id"] == thread]
+    reads = [
+        args.get("first_id")
+        for _, path, args in simulator.request_log
+        if path.endswith("/chat-messages") and args["conversation_id"] == thread
+    ]
     assert len(reads) == 3  # newest 100, the older page, one overlapping re-read
     assert_same_events(result.events, simulator.workspace.ground_truth(*window, "America/New_York"))
     in_window = [m for m in simulator.workspace.messages_of(thread) if window[0] <= m.created_at < window[1]]
     assert sum(event.conversation_id == thread for event in result.events) == len(in_window) > 100
 
 
-def test_day_by_day_runs_and_a_range_run_share_the_cache_and_read_each_detail_once(
-        simulator: DifySimulator) -> None:
+def test_day_by_day_runs_and_a_range_run_share_the_cache_and_read_each_detail_once(simulator: DifySimulator) -> None:
     cache = MemoryDetailCache()
     daily: list[FetchedEvents] = []
     for offset in range(DAYS):
@@ -125,8 +141,12 @@ def test_day_by_day_runs_and_a_range_run_share_the_cache_and_read_each_detail_on
 def test_never_mode_equals_the_approximate_ground_truth(simulator: DifySimulator) -> None:
     window = days_in("America/New_York", FALL_BACK, DAYS)
     result = fetch(simulator, window, "America/New_York", MemoryDetailCache(), detail_reads="never")
-    assert_same_events(result.events, simulator.workspace.ground_truth(*window, "America/New_York",
-                                                                       detail_reads="never"))
+    assert_same_events(
+        result.events, simulator.workspace.ground_truth(*window, "America/New_York", detail_reads="never")
+    )
     assert not simulator.detail_reads and result.detail_reads == 0
     assert {skipped.app_name for skipped in result.skipped_apps if skipped.mode == "completion"} == {
-        "Summarizer", "Translator", "Community Writer"}
+        "Summarizer",
+        "Translator",
+        "Community Writer",
+    }

@@ -62,8 +62,7 @@ def pages(dify: ScriptedSimulator, suffix: str) -> list[str]:
     return [args.get("page", "") for _, path, args in dify.request_log if path.endswith(suffix)]
 
 
-def test_every_paging_path_and_the_result_equals_the_ground_truth(
-        dify: tuple[ScriptedSimulator, Conversation]) -> None:
+def test_every_paging_path_and_the_result_equals_the_ground_truth(dify: tuple[ScriptedSimulator, Conversation]) -> None:
     simulator, long_conversation = dify
     with client_of(simulator) as client:
         result = fetch_events(client, *WINDOW, timezone="America/New_York")
@@ -73,24 +72,30 @@ def test_every_paging_path_and_the_result_equals_the_ground_truth(
     assert pages(simulator, "/console/api/apps") == ["1", "2"]
     assert pages(simulator, f"{SUPPORT_CHAT}/chat-conversations")[:2] == ["1", "2"]
     assert pages(simulator, f"{INVOICE_PIPELINE}/workflow-app-logs") == ["1", "2"]
-    first_ids = [args.get("first_id") for _, path, args in simulator.request_log
-                 if path.endswith("/chat-messages") and args["conversation_id"] == long_conversation.id]
+    first_ids = [
+        args.get("first_id")
+        for _, path, args in simulator.request_log
+        if path.endswith("/chat-messages") and args["conversation_id"] == long_conversation.id
+    ]
     assert len(first_ids) > 3  # three pages of plain first_id paging, then overlapping re-reads
     assert sum(event.conversation_id == long_conversation.id for event in result.events) == 250
 
 
 def test_plain_first_id_paging_really_loses_messages_in_this_workspace(
-        dify: tuple[ScriptedSimulator, Conversation]) -> None:
+    dify: tuple[ScriptedSimulator, Conversation],
+) -> None:
     simulator, long_conversation = dify
     with client_of(simulator) as client:
         app = next(app for app in client.iter_apps() if app.id == SUPPORT_CHAT)
-        seen = {message.id for page in client.iter_chat_message_pages(app, long_conversation.id)
-                for message in page.data}
+        seen = {
+            message.id for page in client.iter_chat_message_pages(app, long_conversation.id) for message in page.data
+        }
     assert 0 < len(seen) < 250
 
 
 def test_a_conversation_that_jumps_to_page_one_while_paging_is_not_lost(
-        dify: tuple[ScriptedSimulator, Conversation]) -> None:
+    dify: tuple[ScriptedSimulator, Conversation],
+) -> None:
     simulator, _ = dify
     ws = simulator.workspace
     listed = [c for c in ws.conversations_of(SUPPORT_CHAT) if c.updated_at >= WINDOW[0]]
@@ -111,4 +116,3 @@ def test_a_conversation_that_jumps_to_page_one_while_paging_is_not_lost(
     assert_same_events(result.events, ws.ground_truth(*WINDOW, "America/New_York"))
     assert any(event.conversation_id == jumper.id for event in result.events)
     assert Counter(pages(simulator, f"{SUPPORT_CHAT}/chat-conversations"))["1"] == 2  # the top was re-read
-

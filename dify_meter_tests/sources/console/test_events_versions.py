@@ -68,12 +68,14 @@ def _chat_detail_reads(dify: DifySimulator) -> int:
 
 
 def _unread_chat_conversations(ws: Workspace) -> set[str]:
-    return {c.id for c in ws.conversations.values()
-            if ws.apps[c.app_id].mode in DETAIL_FREE_MODES and c.read_at is None}
+    return {
+        c.id for c in ws.conversations.values() if ws.apps[c.app_id].mode in DETAIL_FREE_MODES and c.read_at is None
+    }
 
 
-def test_the_recorded_workspace_gives_the_ground_truth_in_every_version(recorded_workspace: DifySimulator,
-                                                                        version: str) -> None:
+def test_the_recorded_workspace_gives_the_ground_truth_in_every_version(
+    recorded_workspace: DifySimulator, version: str
+) -> None:
     dify = recorded_workspace
     unread_before = _unread_chat_conversations(dify.workspace)
     result = fetch(dify, NOV_10)
@@ -89,8 +91,9 @@ def test_the_recorded_workspace_gives_the_ground_truth_in_every_version(recorded
         assert _chat_detail_reads(dify) == len(marked) > 0
 
 
-def test_a_generated_range_gives_the_ground_truth_and_1_14_reads_no_chat_detail(generated_workspace: DifySimulator,
-                                                                                 version: str) -> None:
+def test_a_generated_range_gives_the_ground_truth_and_1_14_reads_no_chat_detail(
+    generated_workspace: DifySimulator, version: str
+) -> None:
     dify = generated_workspace
     window = (datetime(2026, 10, 30, tzinfo=ZoneInfo(NEW_YORK)), datetime(2026, 11, 3, tzinfo=ZoneInfo(NEW_YORK)))
     result = fetch(dify, window)
@@ -104,11 +107,14 @@ def test_a_generated_range_gives_the_ground_truth_and_1_14_reads_no_chat_detail(
 def test_never_reading_details_loses_nothing_for_chat_on_1_14() -> None:
     dify = serve(generate_workspace(7, FALL_BACK, DAYS), "1.14.1", datetime(2026, 12, 1, tzinfo=UTC))
     try:
-        window = (datetime(2026, 10, 30, tzinfo=ZoneInfo(NEW_YORK)), datetime(2026, 10, 30, tzinfo=ZoneInfo(NEW_YORK))
-                  + timedelta(days=DAYS))
+        window = (
+            datetime(2026, 10, 30, tzinfo=ZoneInfo(NEW_YORK)),
+            datetime(2026, 10, 30, tzinfo=ZoneInfo(NEW_YORK)) + timedelta(days=DAYS),
+        )
         result = fetch(dify, window, detail_reads="never")
-        exact = [event for event in dify.workspace.ground_truth(*window, NEW_YORK)
-                 if event.app_mode in DETAIL_FREE_MODES]
+        exact = [
+            event for event in dify.workspace.ground_truth(*window, NEW_YORK) if event.app_mode in DETAIL_FREE_MODES
+        ]
     finally:
         dify.stop()
     assert exact

@@ -42,9 +42,18 @@ def fetch(dify: DifySimulator, sleeps: list[float], **policy: float) -> FetchedE
         return fetch_events(client, *WINDOW, timezone="UTC")
 
 
-@pytest.mark.parametrize("fault", ["500:share=0.2:seed=1", "502:share=0.2:seed=2", "503:share=0.2:seed=3",
-                                   "504:share=0.2:seed=4", "429:share=0.2:seed=5:retry_after=2",
-                                   "truncated:share=0.2:seed=6", "drop:share=0.2:seed=7"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "500:share=0.2:seed=1",
+        "502:share=0.2:seed=2",
+        "503:share=0.2:seed=3",
+        "504:share=0.2:seed=4",
+        "429:share=0.2:seed=5:retry_after=2",
+        "truncated:share=0.2:seed=6",
+        "drop:share=0.2:seed=7",
+    ],
+)
 def test_a_run_through_transient_faults_equals_the_ground_truth(fault: str) -> None:
     sleeps: list[float] = []
     with serving(fault) as dify:
@@ -60,8 +69,9 @@ def test_a_run_through_transient_faults_equals_the_ground_truth(fault: str) -> N
 
 def test_a_malformed_page_once_is_retried_and_the_result_is_exact() -> None:
     sleeps: list[float] = []
-    with serving("malformed:path=chat-conversations:next=1", "malformed:path=workflow-app-logs:body=json:next=1") \
-            as dify:
+    with serving(
+        "malformed:path=chat-conversations:next=1", "malformed:path=workflow-app-logs:body=json:next=1"
+    ) as dify:
         result = fetch(dify, sleeps)
         truth = dify.workspace.ground_truth(*WINDOW, "UTC")
         assert dify.faults.injected == 2
@@ -69,8 +79,14 @@ def test_a_malformed_page_once_is_retried_and_the_result_is_exact() -> None:
 
 
 def settings_for(dify: DifySimulator, store: DuckDBStore):  # type: ignore[no-untyped-def]
-    return load_settings(_env_file=None, dify_api_url=dify.base_url, dify_api_key=dify.api_key,
-                         dify_workspace_id=dify.workspace_id, dify_timezone="UTC", dify_meter_duckdb=str(store.path))
+    return load_settings(
+        _env_file=None,
+        dify_api_url=dify.base_url,
+        dify_api_key=dify.api_key,
+        dify_workspace_id=dify.workspace_id,
+        dify_timezone="UTC",
+        dify_meter_duckdb=str(store.path),
+    )
 
 
 def stored(store: DuckDBStore) -> list[UsageEvent]:
@@ -92,27 +108,49 @@ def test_a_malformed_page_twice_stops_the_run_and_leaves_the_previous_rows(tmp_p
     assert before and stored(store) == before
     assert str(caught.value).startswith(
         f"GET /apps/{{id}}/workflow-app-logs for app {app.name!r} ({app.id}): expected JSON, got text/html; "
-        "charset=utf-8 starting with '<!DOCTYPE html>")
-    assert str(caught.value).endswith(f"', 2 times in a row. Is a proxy or a maintenance page answering for Dify at "
-                                      f"{dify.base_url}/console/api? Run again once Dify answers normally.")
+        "charset=utf-8 starting with '<!DOCTYPE html>"
+    )
+    assert str(caught.value).endswith(
+        f"', 2 times in a row. Is a proxy or a maintenance page answering for Dify at "
+        f"{dify.base_url}/console/api? Run again once Dify answers normally."
+    )
 
 
-@pytest.mark.parametrize(("fault", "error", "message"), [
-    ("503:path=/account/profile:next=5", DifyHTTPError,
-     "GET /account/profile failed with HTTP 503 (service_unavailable) after 5 attempts: Dify says: "),
-    ("429:path=/account/profile:next=5:retry_after=1", DifyHTTPError,
-     "GET /account/profile failed with HTTP 429 (too_many_requests) after 5 attempts: Dify says: "),
-    ("truncated:path=/account/profile:next=5", DifyConnectionError,
-     "GET /account/profile: Dify at {url}/console/api did not answer completely after 5 attempts "
-     "(RemoteProtocolError: "),
-    ("drop:path=/account/profile:next=5", DifyConnectionError,
-     "GET /account/profile: Dify at {url}/console/api did not answer completely after 5 attempts "
-     "(RemoteProtocolError: "),
-    ("malformed:path=/account/profile:next=2", DifyResponseError,
-     "GET /account/profile: expected JSON, got text/html; charset=utf-8 starting with '<!DOCTYPE html>"),
-])
-def test_a_fault_that_does_not_heal_stops_the_run_with_a_clear_error(fault: str, error: type[DifyError],
-                                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        (
+            "503:path=/account/profile:next=5",
+            DifyHTTPError,
+            "GET /account/profile failed with HTTP 503 (service_unavailable) after 5 attempts: Dify says: ",
+        ),
+        (
+            "429:path=/account/profile:next=5:retry_after=1",
+            DifyHTTPError,
+            "GET /account/profile failed with HTTP 429 (too_many_requests) after 5 attempts: Dify says: ",
+        ),
+        (
+            "truncated:path=/account/profile:next=5",
+            DifyConnectionError,
+            "GET /account/profile: Dify at {url}/console/api did not answer completely after 5 attempts "
+            "(RemoteProtocolError: ",
+        ),
+        (
+            "drop:path=/account/profile:next=5",
+            DifyConnectionError,
+            "GET /account/profile: Dify at {url}/console/api did not answer completely after 5 attempts "
+            "(RemoteProtocolError: ",
+        ),
+        (
+            "malformed:path=/account/profile:next=2",
+            DifyResponseError,
+            "GET /account/profile: expected JSON, got text/html; charset=utf-8 starting with '<!DOCTYPE html>",
+        ),
+    ],
+)
+def test_a_fault_that_does_not_heal_stops_the_run_with_a_clear_error(
+    fault: str, error: type[DifyError], message: str
+) -> None:
     sleeps: list[float] = []
     with serving(fault) as dify, pytest.raises(DifyError) as caught:
         fetch(dify, sleeps)

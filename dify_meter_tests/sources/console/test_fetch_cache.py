@@ -44,13 +44,20 @@ def dify() -> Iterator[DifySimulator]:
         yield simulator
 
 
-def fetch(dify: DifySimulator, caches: Caches, window: tuple[datetime, datetime] = DAY,
-          **options: object) -> tuple[FetchedEvents, list[str]]:
+def fetch(
+    dify: DifySimulator, caches: Caches, window: tuple[datetime, datetime] = DAY, **options: object
+) -> tuple[FetchedEvents, list[str]]:
     """The fetch's result and the paths it requested."""
     before = len(dify.request_log)
     with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT) as client:
-        result = fetch_events(client, *window, timezone="UTC", detail_cache=caches.details,
-                              fetch_cache=caches.runs_and_messages, **options)
+        result = fetch_events(
+            client,
+            *window,
+            timezone="UTC",
+            detail_cache=caches.details,
+            fetch_cache=caches.runs_and_messages,
+            **options,
+        )
     return result, [record.path for record in dify.request_log[before:]]
 
 
@@ -65,9 +72,15 @@ def node_reads(paths: list[str], run_id: str) -> int:
 def in_window_runs(ws: Workspace, mode: str) -> list[WorkflowRun]:
     """Ended runs of `mode` in DAY with a usage-bearing node, oldest first."""
     apps = {app.id for app in ws.apps.values() if app.mode == mode and app.status == "normal"}
-    runs = [run for run in ws.workflow_runs.values()
-            if run.app_id in apps and run.triggered_from != "debugging" and run.status == "succeeded"
-            and DAY[0] <= run.created_at < DAY[1] and any(n.node_type in LEAF_TYPES for n in ws.nodes_of(run.id))]
+    runs = [
+        run
+        for run in ws.workflow_runs.values()
+        if run.app_id in apps
+        and run.triggered_from != "debugging"
+        and run.status == "succeeded"
+        and DAY[0] <= run.created_at < DAY[1]
+        and any(n.node_type in LEAF_TYPES for n in ws.nodes_of(run.id))
+    ]
     if mode == "workflow":
         runs = [run for run in runs if ws.log_of_run(run.id) is not None]
     return sorted(runs, key=lambda run: run.created_at)
@@ -76,10 +89,20 @@ def in_window_runs(ws: Workspace, mode: str) -> list[WorkflowRun]:
 def make_running(ws: Workspace, run: WorkflowRun) -> tuple[NodeExecution, dict[str, object]]:
     """The run as Dify shows it while its last model call is still going: no usage on that node yet."""
     node = [n for n in ws.nodes_of(run.id) if n.node_type in LEAF_TYPES][-1]
-    ended = {"status": node.status, "process_data": node.process_data, "outputs": node.outputs,
-             "execution_metadata": node.execution_metadata, "finished_at": node.finished_at}
+    ended = {
+        "status": node.status,
+        "process_data": node.process_data,
+        "outputs": node.outputs,
+        "execution_metadata": node.execution_metadata,
+        "finished_at": node.finished_at,
+    }
     node.status, node.process_data, node.outputs, node.execution_metadata, node.finished_at = (
-        "running", None, None, {}, None)
+        "running",
+        None,
+        None,
+        {},
+        None,
+    )
     run.status = "running"
     return node, ended
 
@@ -133,8 +156,11 @@ def test_a_new_message_in_a_cached_conversation_moves_updated_at_and_it_is_read_
     second, paths = fetch(dify, caches)
     assert_same_events(second.events, ws.ground_truth(*DAY, "UTC"))
     assert {new_chat[0].id, new_advanced[0].id} <= {event.message_id for event in second.events}
-    reread = {record.query["conversation_id"] for record in dify.request_log[-len(paths):]
-              if record.path.endswith("/chat-messages")}
+    reread = {
+        record.query["conversation_id"]
+        for record in dify.request_log[-len(paths) :]
+        if record.path.endswith("/chat-messages")
+    }
     assert reread == {chat.id, advanced.id}
     assert count(paths, "/node-executions") == 1  # only the new message's run
     assert new_advanced[0].workflow_run_id and node_reads(paths, new_advanced[0].workflow_run_id) == 1
@@ -151,7 +177,7 @@ def test_a_new_message_in_the_same_second_as_the_last_update_is_found_by_message
     assert conversation.updated_at == detail.detail_updated_at
 
     second, paths = fetch(dify, caches, now=lambda: conversation.updated_at + timedelta(hours=2))
-    reread = [record for record in dify.request_log[-len(paths):] if record.path.endswith("/chat-messages")]
+    reread = [record for record in dify.request_log[-len(paths) :] if record.path.endswith("/chat-messages")]
     assert [record.query["conversation_id"] for record in reread] == [conversation.id]
     cached = caches.runs_and_messages.conversations[conversation.id]
     assert added[0].id in {message.message_id for message in cached.messages}
@@ -257,10 +283,15 @@ def test_a_conversation_read_short_of_its_message_count_is_not_cached(dify: Dify
 
 def latest_chat_conversation(ws: Workspace, window: tuple[datetime, datetime]) -> Conversation:
     """The chat conversation whose newest message is the latest one in `window`."""
-    candidates = [c for c in ws.conversations.values()
-                  if c.mode == "chat" and ws.apps[c.app_id].status == "normal" and c.invoke_from != DEBUGGER
-                  and ws.messages_of(c.id)
-                  and window[0] <= last_message(ws, c).created_at < window[1]]
+    candidates = [
+        c
+        for c in ws.conversations.values()
+        if c.mode == "chat"
+        and ws.apps[c.app_id].status == "normal"
+        and c.invoke_from != DEBUGGER
+        and ws.messages_of(c.id)
+        and window[0] <= last_message(ws, c).created_at < window[1]
+    ]
     return max(candidates, key=lambda c: last_message(ws, c).created_at)
 
 

@@ -32,8 +32,9 @@ def dify() -> Iterator[DifySimulator]:
 
 
 def fetch(dify: DifySimulator, window: tuple[datetime, datetime] = WINDOW) -> FetchedEvents:
-    with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT,
-                    page_limit=5) as client:
+    with DifyClient(
+        dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT, page_limit=5
+    ) as client:
         return fetch_events(client, *window, timezone="UTC", max_run_seconds=READ_PAST_END)
 
 
@@ -79,8 +80,11 @@ def test_conversations_that_jump_to_the_top_while_paging_are_read_once(dify: Dif
 
 def test_new_conversations_arriving_while_paging_shift_nothing_out(dify: DifySimulator) -> None:
     app = busiest(dify, "chat")
-    dify.mutate_on(f"{app.id}/chat-conversations", 2,
-                   lambda ws: [add_conversation(ws, app.id, [NOW + timedelta(seconds=n)]) for n in range(3)])
+    dify.mutate_on(
+        f"{app.id}/chat-conversations",
+        2,
+        lambda ws: [add_conversation(ws, app.id, [NOW + timedelta(seconds=n)]) for n in range(3)],
+    )
     result = fetch(dify)
     assert_exact(dify, result)
     assert len(dify.workspace.conversations_of(app.id)) == 47 + 3
@@ -111,11 +115,13 @@ def test_messages_added_while_a_long_conversation_is_paged_change_nothing_in_the
     window = (WINDOW[1], NOW)
     last = ws.messages_of(long_thread.id)[-1].created_at
     add_messages(ws, long_thread.id, [last + timedelta(seconds=n) for n in range(1, 13)])  # 110: two pages
+
     def of_long_thread(record: RequestRecord) -> bool:
         return record.path.endswith("/chat-messages") and record.query["conversation_id"] == long_thread.id
 
-    dify.after_request(once(of_long_thread),
-                       lambda record: add_messages(ws, long_thread.id, [NOW, NOW + timedelta(seconds=1)]))
+    dify.after_request(
+        once(of_long_thread), lambda record: add_messages(ws, long_thread.id, [NOW, NOW + timedelta(seconds=1)])
+    )
     result = fetch(dify, window)
     assert_exact(dify, result, window)
     assert sum(event.conversation_id == long_thread.id for event in result.events) == 110
@@ -136,5 +142,6 @@ def test_an_app_deleted_while_the_app_list_is_paged_skips_no_other_app(dify: Dif
     assert gone.id not in ws.apps
     assert_exact(dify, result)
     assert pages_read(dify, "/console/api/apps") == ["1", "2", "3", "1", "2", "3"]  # 16 apps, then 15: again
-    assert result.apps_read == len([app for app in ws.apps.values()
-                                    if app.status == "normal" and app.mode != "rag-pipeline"])
+    assert result.apps_read == len(
+        [app for app in ws.apps.values() if app.status == "normal" and app.mode != "rag-pipeline"]
+    )

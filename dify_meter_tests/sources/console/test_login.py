@@ -27,13 +27,21 @@ PASSWORD = "pässword-never-shown"
 PROFILE = {"id": "u1", "name": "Meter", "email": "meter@example.com", "timezone": "UTC"}
 
 
-@pytest.mark.parametrize(("version", "form"), [
-    ("1.12.1", LoginForm.BASE64_COOKIES), ("1.11.2", LoginForm.BASE64_COOKIES),
-    ("2.0.0-beta.1", LoginForm.BASE64_COOKIES),
-    ("1.11.1", LoginForm.PLAIN_COOKIES), ("1.10.0", LoginForm.PLAIN_COOKIES), ("1.9.2", LoginForm.PLAIN_COOKIES),
-    ("1.9.1", LoginForm.PLAIN_BEARER), ("1.0.0", LoginForm.PLAIN_BEARER), ("0.15.3", LoginForm.PLAIN_BEARER),
-    ("v1.9", LoginForm.PLAIN_BEARER),
-])
+@pytest.mark.parametrize(
+    ("version", "form"),
+    [
+        ("1.12.1", LoginForm.BASE64_COOKIES),
+        ("1.11.2", LoginForm.BASE64_COOKIES),
+        ("2.0.0-beta.1", LoginForm.BASE64_COOKIES),
+        ("1.11.1", LoginForm.PLAIN_COOKIES),
+        ("1.10.0", LoginForm.PLAIN_COOKIES),
+        ("1.9.2", LoginForm.PLAIN_COOKIES),
+        ("1.9.1", LoginForm.PLAIN_BEARER),
+        ("1.0.0", LoginForm.PLAIN_BEARER),
+        ("0.15.3", LoginForm.PLAIN_BEARER),
+        ("v1.9", LoginForm.PLAIN_BEARER),
+    ],
+)
 def test_the_version_picks_the_login_form(version: str, form: LoginForm) -> None:
     assert login_form_for(version) is form
 
@@ -53,8 +61,9 @@ def test_only_1_11_2_and_later_encode_the_password() -> None:
 
 
 def answer_with_cookies(*set_cookies: str, body: object = None) -> httpx.Response:
-    return httpx.Response(200, headers=[("Set-Cookie", value) for value in set_cookies],
-                          json=body or {"result": "success"})
+    return httpx.Response(
+        200, headers=[("Set-Cookie", value) for value in set_cookies], json=body or {"result": "success"}
+    )
 
 
 def test_cookie_tokens_as_recorded_from_1_12_1() -> None:
@@ -62,19 +71,29 @@ def test_cookie_tokens_as_recorded_from_1_12_1() -> None:
     cookies = [header.replace("<redacted>", f"value-{n}") for n, header in enumerate(attributes)]
     tokens = tokens_from(LoginForm.BASE64_COOKIES, answer_with_cookies(*cookies), {"result": "success"})
     assert tokens.request_headers() == {
-        "Cookie": "access_token=value-0; refresh_token=value-1; csrf_token=value-2", "X-CSRF-Token": "value-2"}
+        "Cookie": "access_token=value-0; refresh_token=value-1; csrf_token=value-2",
+        "X-CSRF-Token": "value-2",
+    }
     assert tokens.refresh_request() == ({"Cookie": "refresh_token=value-1"}, None)
     assert "value-" not in repr(tokens)
 
-    renewed = tokens.renewed(answer_with_cookies("csrf_token=new-csrf; Path=/", "access_token=new-access; HttpOnly"),
-                             {"result": "success"})
+    renewed = tokens.renewed(
+        answer_with_cookies("csrf_token=new-csrf; Path=/", "access_token=new-access; HttpOnly"), {"result": "success"}
+    )
     assert renewed.request_headers() == {
-        "Cookie": "access_token=new-access; refresh_token=value-1; csrf_token=new-csrf", "X-CSRF-Token": "new-csrf"}
+        "Cookie": "access_token=new-access; refresh_token=value-1; csrf_token=new-csrf",
+        "X-CSRF-Token": "new-csrf",
+    }
 
 
 def test_host_prefixed_cookies_over_https_are_used_as_named() -> None:
-    tokens = tokens_from(LoginForm.PLAIN_COOKIES, answer_with_cookies(
-        "__Host-access_token=a; Secure", "__Host-refresh_token=r; Secure", "__Host-csrf_token=c; Secure"), None)
+    tokens = tokens_from(
+        LoginForm.PLAIN_COOKIES,
+        answer_with_cookies(
+            "__Host-access_token=a; Secure", "__Host-refresh_token=r; Secure", "__Host-csrf_token=c; Secure"
+        ),
+        None,
+    )
     assert tokens.request_headers()["X-CSRF-Token"] == "c"
     assert tokens.refresh_request()[0] == {"Cookie": "__Host-refresh_token=r"}
 
@@ -118,9 +137,12 @@ def test_many_threads_refused_at_once_renew_the_session_once() -> None:
         assert seen.headers.get("authorization") == f"Bearer {access['current']}"
         return json_answer(PROFILE)
 
-    with ScriptServer(answer, version="1.9.1") as server, \
-            DifyClient(server.base_url, email="meter@example.com", password=PASSWORD, max_concurrency=8,
-                       retry=NO_WAIT) as client:
+    with (
+        ScriptServer(answer, version="1.9.1") as server,
+        DifyClient(
+            server.base_url, email="meter@example.com", password=PASSWORD, max_concurrency=8, retry=NO_WAIT
+        ) as client,
+    ):
         profiles = parallel_map(lambda _: client.account_profile(), list(range(8)), max_workers=8)
     assert [profile.email for profile in profiles] == ["meter@example.com"] * 8
     calls = [path.removeprefix("/console/api") for _, path in server.paths()]

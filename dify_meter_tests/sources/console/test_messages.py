@@ -35,8 +35,9 @@ class DifyMessages:
 
 def messages_at(seconds: list[int]) -> list[dict[str, Any]]:
     template = SAME_SECOND[0]
-    return [{**template, "id": f"m{index:04d}", "created_at": 1794218400 + second}
-            for index, second in enumerate(seconds)]
+    return [
+        {**template, "id": f"m{index:04d}", "created_at": 1794218400 + second} for index, second in enumerate(seconds)
+    ]
 
 
 def test_the_recorded_conversation_comes_whole_at_limit_100() -> None:

@@ -139,11 +139,17 @@ def test_which_404s_mean_the_app_is_gone() -> None:
     app = AppLabel("a1000000-0000-4000-8000-000000000001", "Support Chat")
     gone = {
         name: http_error("GET", "/x", app, 404, recorded_bytes(name)).app_gone  # type: ignore[attr-defined]
-        for name in ("09-error-unknown-app-404.json", "09-error-wrong-mode-404.json",
-                     "09-error-unknown-first-id-404.json")
+        for name in (
+            "09-error-unknown-app-404.json",
+            "09-error-wrong-mode-404.json",
+            "09-error-unknown-first-id-404.json",
+        )
     }
-    assert gone == {"09-error-unknown-app-404.json": True, "09-error-wrong-mode-404.json": True,
-                    "09-error-unknown-first-id-404.json": False}
+    assert gone == {
+        "09-error-unknown-app-404.json": True,
+        "09-error-wrong-mode-404.json": True,
+        "09-error-unknown-first-id-404.json": False,
+    }
 
 
 def test_apps_give_mode_and_the_current_model() -> None:
@@ -203,8 +209,9 @@ def test_statistics_decimals_and_string_token_counts() -> None:
 
 
 def test_node_executions_type_usage_only_where_it_can_be() -> None:
-    nodes = {node.id[-2:]: node for node in NodeExecutions.model_validate(
-        body("06-node-executions-workflow-run.json")).data}
+    nodes = {
+        node.id[-2:]: node for node in NodeExecutions.model_validate(body("06-node-executions-workflow-run.json")).data
+    }
     classifier, iteration, agent = nodes["02"], nodes["04"], nodes["07"]
     assert classifier.may_carry_usage and classifier.typed_process_data.model_name == "claude-3-haiku@20240307"
     assert classifier.typed_metadata.total_price == Decimal("0.0001100")

@@ -43,7 +43,7 @@ class MovingList:
         number = 1
         while True:
             ordered = self.ordered()
-            chunk = ordered[(number - 1) * self.limit: number * self.limit]
+            chunk = ordered[(number - 1) * self.limit : number * self.limit]
             self.reads.append(number)
             page = Page(len(ordered), chunk, number * self.limit < len(ordered))
             yield page

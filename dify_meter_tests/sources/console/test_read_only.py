@@ -22,12 +22,16 @@ CONSOLE = "/console/api"
 
 @pytest.mark.parametrize("mode", ["admin key", "login"])
 def test_a_full_run_sends_only_allowlisted_requests(mode: str) -> None:
-    with DifySimulator(generate_workspace(3, date(2026, 6, 1), 2), api_key="k", email="meter@example.com",
-                       password="pw") as dify:
+    with DifySimulator(
+        generate_workspace(3, date(2026, 6, 1), 2), api_key="k", email="meter@example.com", password="pw"
+    ) as dify:
         dify.set_now(CLOCK)
         dify.mutate_on("/node-executions", 3, lambda ws: dify.set_now(CLOCK + timedelta(hours=2)))  # a refresh
-        credentials = {"api_key": "k", "workspace_id": dify.workspace_id} if mode == "admin key" else \
-            {"email": "meter@example.com", "password": "pw"}
+        credentials = (
+            {"api_key": "k", "workspace_id": dify.workspace_id}
+            if mode == "admin key"
+            else {"email": "meter@example.com", "password": "pw"}
+        )
         with DifyClient(dify.base_url, timeout=10, retry=NO_WAIT, page_limit=7, **credentials) as client:  # type: ignore[arg-type]
             result = fetch_events(client, *WINDOW, timezone="UTC")
             workspace = client.current_workspace()

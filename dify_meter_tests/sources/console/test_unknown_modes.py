@@ -33,14 +33,22 @@ def test_an_unknown_mode_is_warned_listed_and_fails_the_check_while_the_rest_is_
     conversation = replace(template, id=new_id(0xC), app_id=swarm.id, created_at=moment, updated_at=moment)
     ws.add(conversation)
     message = ws.messages_of(EXPLORE_CONVERSATION)[0]
-    ws.add(replace(message, id=new_id(0xD), app_id=swarm.id, conversation_id=conversation.id,
-                   created_at=moment + timedelta(seconds=5)))
+    ws.add(
+        replace(
+            message,
+            id=new_id(0xD),
+            app_id=swarm.id,
+            conversation_id=conversation.id,
+            created_at=moment + timedelta(seconds=5),
+        )
+    )
     swarm_tokens = message.message_tokens + message.answer_tokens
 
     with DifySimulator(ws, api_key="k", dify_version="1.14.1") as dify:
         dify.set_now(datetime(2026, 11, 28, 12, tzinfo=UTC))
-        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
-                        retry=NO_WAIT) as client:
+        with DifyClient(
+            dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT
+        ) as client:
             result = fetch_events(client, *WINDOW, timezone=NEW_YORK)
             totals = fetch_dify_totals(client, *WINDOW)
 

@@ -17,17 +17,20 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("instant", "account_tz", "expected"), [
-    (utc(2026, 11, 10), ZoneInfo("UTC"), "2026-11-10 00:00"),
-    (utc(2026, 11, 10), NEW_YORK, "2026-11-09 19:00"),  # EST, UTC-5
-    (utc(2026, 7, 10), NEW_YORK, "2026-07-09 20:00"),  # EDT, UTC-4
-    (utc(2026, 11, 10), TOKYO, "2026-11-10 09:00"),
-    # a Tokyo day (DIFY_TIMEZONE=Asia/Tokyo) read through a New York account
-    (datetime(2026, 11, 10, tzinfo=TOKYO), NEW_YORK, "2026-11-09 10:00"),
-    (utc(2026, 3, 8, 7), NEW_YORK, "2026-03-08 03:00"),  # first minute after the spring-forward gap
-    (utc(2026, 11, 1, 4), NEW_YORK, "2026-11-01 00:00"),  # New York midnight on the fall-back day
-    (utc(2026, 11, 10, 0, 0, 30), ZoneInfo("UTC"), "2026-11-10 00:00"),  # floored to the minute
-])
+@pytest.mark.parametrize(
+    ("instant", "account_tz", "expected"),
+    [
+        (utc(2026, 11, 10), ZoneInfo("UTC"), "2026-11-10 00:00"),
+        (utc(2026, 11, 10), NEW_YORK, "2026-11-09 19:00"),  # EST, UTC-5
+        (utc(2026, 7, 10), NEW_YORK, "2026-07-09 20:00"),  # EDT, UTC-4
+        (utc(2026, 11, 10), TOKYO, "2026-11-10 09:00"),
+        # a Tokyo day (DIFY_TIMEZONE=Asia/Tokyo) read through a New York account
+        (datetime(2026, 11, 10, tzinfo=TOKYO), NEW_YORK, "2026-11-09 10:00"),
+        (utc(2026, 3, 8, 7), NEW_YORK, "2026-03-08 03:00"),  # first minute after the spring-forward gap
+        (utc(2026, 11, 1, 4), NEW_YORK, "2026-11-01 00:00"),  # New York midnight on the fall-back day
+        (utc(2026, 11, 10, 0, 0, 30), ZoneInfo("UTC"), "2026-11-10 00:00"),  # floored to the minute
+    ],
+)
 def test_start_in_the_account_timezone(instant: datetime, account_tz: ZoneInfo, expected: str) -> None:
     assert account_start(instant, account_tz) == expected
 
@@ -43,16 +46,20 @@ def test_an_ambiguous_start_is_moved_back_so_neither_reading_starts_late() -> No
         assert naive.replace(tzinfo=NEW_YORK, fold=fold) <= chicago_midnight
 
 
-@pytest.mark.parametrize(("instant", "account_tz", "expected"), [
-    (utc(2026, 11, 11), ZoneInfo("UTC"), "2026-11-11 00:01"),
-    (utc(2026, 11, 11), NEW_YORK, "2026-11-10 19:01"),
-    (datetime(2026, 11, 2, tzinfo=NEW_YORK), NEW_YORK, "2026-11-02 00:01"),  # end of the 25-hour day
-    (datetime(2026, 3, 9, tzinfo=NEW_YORK), NEW_YORK, "2026-03-09 00:01"),  # end of the 23-hour day
-    (datetime(2026, 11, 11, tzinfo=TOKYO), TOKYO, "2026-11-11 00:01"),
-    (utc(2026, 11, 11, 0, 0, 1), ZoneInfo("UTC"), "2026-11-11 00:02"),  # ceiled, then widened
-])
-def test_end_in_the_account_timezone_is_widened_by_a_minute(instant: datetime, account_tz: ZoneInfo,
-                                                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("instant", "account_tz", "expected"),
+    [
+        (utc(2026, 11, 11), ZoneInfo("UTC"), "2026-11-11 00:01"),
+        (utc(2026, 11, 11), NEW_YORK, "2026-11-10 19:01"),
+        (datetime(2026, 11, 2, tzinfo=NEW_YORK), NEW_YORK, "2026-11-02 00:01"),  # end of the 25-hour day
+        (datetime(2026, 3, 9, tzinfo=NEW_YORK), NEW_YORK, "2026-03-09 00:01"),  # end of the 23-hour day
+        (datetime(2026, 11, 11, tzinfo=TOKYO), TOKYO, "2026-11-11 00:01"),
+        (utc(2026, 11, 11, 0, 0, 1), ZoneInfo("UTC"), "2026-11-11 00:02"),  # ceiled, then widened
+    ],
+)
+def test_end_in_the_account_timezone_is_widened_by_a_minute(
+    instant: datetime, account_tz: ZoneInfo, expected: str
+) -> None:
     assert account_end(instant, account_tz) == expected
 
 

@@ -25,9 +25,11 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 TENANT_ID = "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"  # the ids Dify's setup created in the recordings
 OWNER_ID = "63431cc7-e8b0-404a-b758-bf4be91b8823"
 # the functions Dify's extensions / migrations provide (1.16.1 defaults new ids to public.uuidv7())
-UUID_FUNCTIONS = ("CREATE FUNCTION public.uuid_generate_v4() RETURNS uuid LANGUAGE sql "
-                  "AS $$ SELECT gen_random_uuid() $$;"
-                  "CREATE FUNCTION public.uuidv7() RETURNS uuid LANGUAGE sql AS $$ SELECT pg_catalog.uuidv7() $$;")
+UUID_FUNCTIONS = (
+    "CREATE FUNCTION public.uuid_generate_v4() RETURNS uuid LANGUAGE sql "
+    "AS $$ SELECT gen_random_uuid() $$;"
+    "CREATE FUNCTION public.uuidv7() RETURNS uuid LANGUAGE sql AS $$ SELECT pg_catalog.uuidv7() $$;"
+)
 ALEMBIC_HEADS = {"1.12.1": "788d3099ae3a", "1.14.1": "a4f2d8c9b731", "1.16.1": "6f5a9c2d8e1b"}
 GRANTS = Path(__file__).with_name("data") / "dify-database-grants.sql"
 READ_ONLY_ROLE, READ_ONLY_PASSWORD = "dify_meter_ro", "ro-secret-pw"
@@ -65,11 +67,26 @@ class EmbeddedPostgres:
         password_file.write_text(SUPERUSER_PASSWORD + "\n")
         if self.user is not None:
             shutil.chown(password_file, self.user)
-        pg.initdb(["--auth=scram-sha-256", f"--pwfile={password_file}", "--encoding=utf8", "-U", SUPERUSER],
-                  pgdata=self.data, user=self.user)
-        pg.pg_ctl(["-w", "-l", str(self.root / "log"), "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root}",
-                   "-o", "-c fsync=off -c synchronous_commit=off -c full_page_writes=off", "start"],
-                  pgdata=self.data, user=self.user, timeout=60)
+        pg.initdb(
+            ["--auth=scram-sha-256", f"--pwfile={password_file}", "--encoding=utf8", "-U", SUPERUSER],
+            pgdata=self.data,
+            user=self.user,
+        )
+        pg.pg_ctl(
+            [
+                "-w",
+                "-l",
+                str(self.root / "log"),
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.root}",
+                "-o",
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                "start",
+            ],
+            pgdata=self.data,
+            user=self.user,
+            timeout=60,
+        )
         return self
 
     def stop(self) -> None:
@@ -106,10 +123,12 @@ class EmbeddedPostgres:
         """A new database copied from the version's template; its URL (superuser)."""
         name = f"test_{uuid.uuid4().hex[:12]}"
         with self.admin() as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(self.template(version, seeded))))
+            connection.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template(version, seeded))
+                )
+            )
         return self.url(name)
-
 
     def grant_read_only_role(self, url: str) -> str:
         """Run the GRANT script on the database of `url` (the role is made once per server); the role's URL.

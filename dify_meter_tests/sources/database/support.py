@@ -39,8 +39,9 @@ class DatabaseRead:
     facts: dict[str, EventFacts]
 
 
-def read_database(url: str, workspace_id: str, window: tuple[datetime, datetime], timezone: str,
-                  **options: Any) -> DatabaseRead:
+def read_database(
+    url: str, workspace_id: str, window: tuple[datetime, datetime], timezone: str, **options: Any
+) -> DatabaseRead:
     sink = DatabaseEventList()
     result = read_usage_events(url, workspace_id, *window, timezone=timezone, sink=sink, **options)
     assert result.event_count == len(sink.events)
@@ -51,6 +52,7 @@ def console_events(window: tuple[datetime, datetime], timezone: str) -> list[Usa
     """The console source's events: the real console client against the simulator serving the recording."""
     with ScriptedSimulator(fixture_workspace(SEED_FILE), api_key="sandbox-key") as simulator:
         simulator.set_now(datetime(2026, 11, 28, 12, tzinfo=UTC))
-        with DifyClient(simulator.base_url, api_key="sandbox-key", workspace_id=simulator.workspace_id, timeout=5,
-                        retry=NO_WAIT) as client:
+        with DifyClient(
+            simulator.base_url, api_key="sandbox-key", workspace_id=simulator.workspace_id, timeout=5, retry=NO_WAIT
+        ) as client:
             return fetch_events(client, *window, timezone=timezone).events

@@ -45,13 +45,18 @@ VALUES ('{TENANT_ID}', gen_random_uuid(), '{AGENT_APP}', '{OWNER_ID}', '{DEBUG_C
 
 
 def agent_seed() -> str:
-    return (seed_sql(RECORDING / "fixture-seed-agent.sql")
-            .replace(":'agent_app_id'", f"'{AGENT_APP}'").replace(":'agent_amc_id'", f"'{AGENT_CONFIG}'")
-            .replace(":'agent_tenant_id'", f"'{TENANT_ID}'").replace(":'debug_conv_id'", f"'{DEBUG_CONVERSATION}'"))
+    return (
+        seed_sql(RECORDING / "fixture-seed-agent.sql")
+        .replace(":'agent_app_id'", f"'{AGENT_APP}'")
+        .replace(":'agent_amc_id'", f"'{AGENT_CONFIG}'")
+        .replace(":'agent_tenant_id'", f"'{TENANT_ID}'")
+        .replace(":'debug_conv_id'", f"'{DEBUG_CONVERSATION}'")
+    )
 
 
 def test_agent_turns_are_events_and_match_difys_statistics_once_the_debugger_is_left_out(
-        postgres: EmbeddedPostgres) -> None:
+    postgres: EmbeddedPostgres,
+) -> None:
     url = postgres.database("1.16.1")
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(AGENT_CREATION)
@@ -60,16 +65,20 @@ def test_agent_turns_are_events_and_match_difys_statistics_once_the_debugger_is_
     agent = {event.event_id: event for event in read.events if event.app_id == AGENT_APP}
     assert sorted(agent) == [f"d1a00000-0000-4000-8000-00000000000{n}" for n in range(1, 5)]
     assert {(e.app_mode, e.source, e.provider_raw, e.model_raw) for e in agent.values()} == {
-        ("agent", "message", "langgenius/openai/openai", "gpt-4o")}
+        ("agent", "message", "langgenius/openai/openai", "gpt-4o")
+    }
     debugger = {event_id for event_id in agent if read.facts[event_id].invoke_from == "debugger"}
     assert debugger == {"d1a00000-0000-4000-8000-000000000004"}
-    assert (agent["d1a00000-0000-4000-8000-000000000004"].user_type,
-            agent["d1a00000-0000-4000-8000-000000000004"].user_id) == ("account", OWNER_ID)
+    assert (
+        agent["d1a00000-0000-4000-8000-000000000004"].user_type,
+        agent["d1a00000-0000-4000-8000-000000000004"].user_id,
+    ) == ("account", OWNER_ID)
     per_day: defaultdict[date, list] = defaultdict(lambda: [0, Decimal(0)])
     for event_id, event in agent.items():
         if event_id not in debugger:
             per_day[event.usage_date][0] += event.total_tokens
             per_day[event.usage_date][1] += event.cost
     statistics = json.loads((RECORDING / "10-agent-token-costs-new-york.json").read_text())["response"]["body"]
-    assert {date.fromisoformat(day["date"]): [day["token_count"], Decimal(day["total_price"])]
-            for day in statistics["data"]} == dict(per_day)
+    assert {
+        date.fromisoformat(day["date"]): [day["token_count"], Decimal(day["total_price"])] for day in statistics["data"]
+    } == dict(per_day)

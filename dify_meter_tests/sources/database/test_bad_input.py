@@ -90,8 +90,10 @@ def test_a_connection_dropped_mid_stream_fails_the_day(postgres: EmbeddedPostgre
         if not dropped.is_set():
             dropped.set()
             with psycopg.connect(url, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE application_name = 'dify_meter' AND datname = current_database()")
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'dify_meter' AND datname = current_database()"
+                )
 
     sink.write = drop_on_first_batch  # type: ignore[method-assign]
     with pytest.raises(DatabaseSourceError) as raised:
@@ -108,19 +110,27 @@ def test_runs_whose_nodes_are_not_in_postgres_fail_the_day(postgres: EmbeddedPos
 
 
 def test_an_offloaded_node_without_its_usage_fails_the_day_and_one_without_offload_warns(
-        postgres: EmbeddedPostgres) -> None:
+    postgres: EmbeddedPostgres,
+) -> None:
     url = postgres.database("1.12.1")
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("UPDATE workflow_node_executions SET process_data = '{\"model_mode\": \"chat\"}', "
-                      "outputs = '{\"text\": \"x\"}' WHERE id = %s", [WORKFLOW_LLM_NODE])
+        admin.execute(
+            'UPDATE workflow_node_executions SET process_data = \'{"model_mode": "chat"}\', '
+            'outputs = \'{"text": "x"}\' WHERE id = %s',
+            [WORKFLOW_LLM_NODE],
+        )
     read = read_database(url, TENANT_ID, NOV_10, "UTC")
     assert WORKFLOW_LLM_NODE not in {event.event_id for event in read.events}
     assert [warning for warning in read.result.warnings if WORKFLOW_LLM_NODE in warning and "no usage split" in warning]
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("CREATE TABLE workflow_node_execution_offload (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
-                      "node_execution_id uuid, type varchar(32), file_id uuid)")
-        admin.execute("INSERT INTO workflow_node_execution_offload (node_execution_id, type) "
-                      "VALUES (%s, 'process_data')", [WORKFLOW_LLM_NODE])
+        admin.execute(
+            "CREATE TABLE workflow_node_execution_offload (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+            "node_execution_id uuid, type varchar(32), file_id uuid)"
+        )
+        admin.execute(
+            "INSERT INTO workflow_node_execution_offload (node_execution_id, type) VALUES (%s, 'process_data')",
+            [WORKFLOW_LLM_NODE],
+        )
     message = failure(url)
     assert "offloaded to file storage" in message and WORKFLOW_LLM_NODE in message
 

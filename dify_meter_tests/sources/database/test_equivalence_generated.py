@@ -39,8 +39,9 @@ def window(timezone: str) -> tuple[datetime, datetime]:
 
 
 @pytest.mark.parametrize(("seed", "version", "timezone"), CASES)
-def test_both_sources_agree_on_a_generated_workspace(postgres: EmbeddedPostgres, seed: int, version: str,
-                                                     timezone: str) -> None:
+def test_both_sources_agree_on_a_generated_workspace(
+    postgres: EmbeddedPostgres, seed: int, version: str, timezone: str
+) -> None:
     workspace = generate_workspace(seed, FALL_BACK, DAYS)
     url = postgres.database(version, seeded=False)
     with psycopg.connect(url) as connection:
@@ -48,16 +49,18 @@ def test_both_sources_agree_on_a_generated_workspace(postgres: EmbeddedPostgres,
     assert written["workflow_node_executions"] > 100 and written["messages"] > 100
     with DifySimulator(workspace, api_key="k") as dify:
         dify.set_now(datetime(2026, 12, 1, tzinfo=UTC))
-        with DifyClient(dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10,
-                        retry=NO_WAIT) as client:
+        with DifyClient(
+            dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT
+        ) as client:
             console = fetch_events(client, *window(timezone), timezone=timezone).events
     database = read_database(url, workspace.tenant.id, window(timezone), timezone)
     assert {event.app_mode for event in console} == {"chat", "agent-chat", "completion", "advanced-chat", "workflow"}
     assert_same_events(database.events, documented_differences(console, database.events, database.facts))
 
 
-def documented_differences(console: list[UsageEvent], database: list[UsageEvent],
-                           facts: dict[str, EventFacts]) -> list[UsageEvent]:
+def documented_differences(
+    console: list[UsageEvent], database: list[UsageEvent], facts: dict[str, EventFacts]
+) -> list[UsageEvent]:
     """The console events as the database source is documented to improve them; each difference must occur."""
     by_id = {event.event_id: event for event in database}
     expected, occurred = [], set()

@@ -18,12 +18,18 @@ pytestmark = pytest.mark.integration
 VERSIONS = ["1.12.1", "1.14.1", "1.16.1"]
 NEW_YORK = ZoneInfo("America/New_York")
 WINDOWS = {
-    "nov-10-new-york": ("America/New_York", (datetime(2026, 11, 10, tzinfo=NEW_YORK),
-                                             datetime(2026, 11, 11, tzinfo=NEW_YORK))),
-    "nov-9-to-12-utc": ("UTC", (datetime(2026, 11, 9, tzinfo=ZoneInfo("UTC")),
-                                datetime(2026, 11, 12, tzinfo=ZoneInfo("UTC")))),
-    "nov-10-to-12-tokyo": ("Asia/Tokyo", (datetime(2026, 11, 10, tzinfo=ZoneInfo("Asia/Tokyo")),
-                                          datetime(2026, 11, 13, tzinfo=ZoneInfo("Asia/Tokyo")))),
+    "nov-10-new-york": (
+        "America/New_York",
+        (datetime(2026, 11, 10, tzinfo=NEW_YORK), datetime(2026, 11, 11, tzinfo=NEW_YORK)),
+    ),
+    "nov-9-to-12-utc": (
+        "UTC",
+        (datetime(2026, 11, 9, tzinfo=ZoneInfo("UTC")), datetime(2026, 11, 12, tzinfo=ZoneInfo("UTC"))),
+    ),
+    "nov-10-to-12-tokyo": (
+        "Asia/Tokyo",
+        (datetime(2026, 11, 10, tzinfo=ZoneInfo("Asia/Tokyo")), datetime(2026, 11, 13, tzinfo=ZoneInfo("Asia/Tokyo"))),
+    ),
 }
 
 
@@ -35,7 +41,8 @@ PRICED_FROM_ROW = {"d1000000-0000-4000-8000-000000000001": (Decimal("0.0007000")
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("window_name", WINDOWS)
 def test_the_database_gives_the_console_events_except_the_documented_difference(
-        postgres: EmbeddedPostgres, version: str, window_name: str) -> None:
+    postgres: EmbeddedPostgres, version: str, window_name: str
+) -> None:
     timezone, window = WINDOWS[window_name]
     console = console_events(window, timezone)
     database = read_database(postgres.database(version), TENANT_ID, window, timezone)
@@ -56,8 +63,12 @@ def test_the_database_gives_the_console_events_except_the_documented_difference(
 
 def test_a_month_takes_the_same_queries_each_day_and_keeps_dify_facts(postgres: EmbeddedPostgres) -> None:
     utc = ZoneInfo("UTC")
-    database = read_database(postgres.database("1.16.1"), TENANT_ID,
-                             (datetime(2026, 11, 1, tzinfo=utc), datetime(2026, 12, 1, tzinfo=utc)), "UTC")
+    database = read_database(
+        postgres.database("1.16.1"),
+        TENANT_ID,
+        (datetime(2026, 11, 1, tzinfo=utc), datetime(2026, 12, 1, tzinfo=utc)),
+        "UTC",
+    )
     assert database.result.days_read == 30
     assert database.result.queries == 30 * 6  # apps, replica state, messages, two node queries, runs without nodes
     assert len(database.events) == 27
@@ -65,4 +76,8 @@ def test_a_month_takes_the_same_queries_each_day_and_keeps_dify_facts(postgres: 
     assert facts["d1000000-0000-4000-8000-000000000001"].price_source == "message_row"
     assert {f.triggered_from for f in facts.values() if f.price_source == "node"} == {"app-run", "webhook"}
     assert {f.invoke_from for f in facts.values() if f.price_source != "node"} == {
-        "service-api", "web-app", "explore", "debugger"}
+        "service-api",
+        "web-app",
+        "explore",
+        "debugger",
+    }

@@ -14,6 +14,7 @@ from dify_meter_tests.sources.database.support import read_database
 
 pytestmark = pytest.mark.integration
 
+
 def by_id(event: UsageEvent) -> str:
     return event.event_id
 

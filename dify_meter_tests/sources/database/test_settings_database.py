@@ -18,8 +18,11 @@ def test_defaults_keep_the_console_source() -> None:
 def test_the_database_source_needs_its_url_and_the_tenant() -> None:
     with pytest.raises(SettingsError, match="DIFY_DATABASE_URL and DIFY_WORKSPACE_ID"):
         load_settings(dify_source="database", dify_workspace_id=WORKSPACE)
-    settings = load_settings(dify_source="Database", dify_workspace_id=WORKSPACE,
-                             dify_database_url="postgresql://ro:pw-1234@replica:5432/dify")
+    settings = load_settings(
+        dify_source="Database",
+        dify_workspace_id=WORKSPACE,
+        dify_database_url="postgresql://ro:pw-1234@replica:5432/dify",
+    )
     assert settings.dify_source == "database"
     assert "pw-1234" not in repr(settings) and "pw-1234" not in str(settings.model_dump())
 
