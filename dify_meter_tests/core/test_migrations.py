@@ -4,16 +4,16 @@ data/store_v0/) keeps every row; fresh, current, newer and failing cases."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from dify_meter.core.event import UsageEvent
 from dify_meter.core.store import MIGRATIONS_DIR, DuckDBStore, StoreError, migrations
 from dify_meter.usage.raw_events import replace_window, summarize_window
+from dify_meter_tests.support.events import make_event
 
 STORE_V0 = Path(__file__).parent / "data" / "store_v0"
 V0_TABLES = sorted(path.stem for path in STORE_V0.glob("*.csv"))
@@ -46,33 +46,6 @@ def stored_version(store: DuckDBStore) -> int:
     return int(row[0])
 
 
-def event(event_id: str, day: date) -> UsageEvent:
-    return UsageEvent(
-        event_id=event_id,
-        source="message",
-        usage_date=day,
-        occurred_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
-        app_id="app-1",
-        app_name="Support Chat",
-        app_mode="chat",
-        user_type="end_user",
-        user_id="alice",
-        provider_raw="openai",
-        model_raw="gpt-4o",
-        input_tokens=100,
-        output_tokens=20,
-        total_tokens=120,
-        cost=Decimal("0.0012345"),
-        currency="USD",
-        priced=True,
-        approximate=False,
-        conversation_id="c1",
-        message_id=event_id,
-        workflow_run_id=None,
-        node_type=None,
-    )
-
-
 def test_a_file_made_before_migrations_keeps_every_row_and_works(tmp_path):
     path = tmp_path / "v0.duckdb"
     build_store_v0(path)
@@ -92,7 +65,7 @@ def test_a_file_made_before_migrations_keeps_every_row_and_works(tmp_path):
     with store.connect() as conn:
         tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         assert "dify_meter_schema" not in tables
-        replace_window(conn, day, day, [event("after-migration", day)])
+        replace_window(conn, day, day, [make_event("after-migration", day)])
         summary = summarize_window(conn, day, day)
         weekly = conn.execute("SELECT count(*) FROM usage_per_model_weekly").fetchone()
     assert summary.events == 1 and summary.cost_by_currency == {"USD": Decimal("0.0012345")}
@@ -149,7 +122,7 @@ def raw_columns(store: DuckDBStore) -> set[str]:
 def test_a_failing_migration_leaves_the_file_at_its_previous_version(tmp_path):
     path = tmp_path / "m.duckdb"
     with DuckDBStore(path).connect() as conn:
-        replace_window(conn, date(2026, 12, 1), date(2026, 12, 1), [event("kept", date(2026, 12, 1))])
+        replace_window(conn, date(2026, 12, 1), date(2026, 12, 1), [make_event("kept", date(2026, 12, 1))])
     broken = with_migration(
         tmp_path,
         "0002_read_from.sql",
