@@ -12,9 +12,9 @@ from dify_meter.api_meter import spool
 from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
 from dify_meter.defs.alerts import alert_on_run_failure, spool_exhausted_alert_sensor
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.usage.raw_events import replace_window
 from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.settings import resources_on
 from dify_meter_tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -33,10 +33,7 @@ def receiver(monkeypatch, tmp_path):
 
 
 def resources(tmp_path) -> dict:
-    return {
-        "duckdb_store": DuckDBStoreResource(path=str(tmp_path / "m.duckdb")),
-        "meter_settings": MeterSettingsResource(),
-    }
+    return resources_on(tmp_path / "m.duckdb")
 
 
 def test_a_failed_run_posts_its_day_its_reason_and_a_link_without_secrets(receiver, tmp_path):

@@ -12,10 +12,10 @@ from dify_meter.api_meter.deliver import utc_now
 from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
 from dify_meter.defs.deadline import delivery_deadline_sensor, due_day, overdue_day
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.sandbox.api_meter.server import DEFAULT_TENANT_ID, DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.settings import load_settings
 from dify_meter_tests.support.delivery import day_events, load_day
+from dify_meter_tests.support.settings import resources_on
 from dify_meter_tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,6 @@ def test_delivering_an_older_day_leaves_the_due_day_overdue(tmp_path, monkeypatc
     for day in (older, due):
         load_day(store, day, day_events(day))
     sent = load_defs().get_assets_def("api_meter_sent")
-    resources = {"duckdb_store": DuckDBStoreResource(path=str(store.path)), "meter_settings": MeterSettingsResource()}
     with ApiMeterServer() as api_meter, WebhookReceiver() as webhook, dg.instance_for_test() as instance:
         for name, value in {
             "API_METER_URL": api_meter.base_url,
@@ -48,6 +47,7 @@ def test_delivering_an_older_day_leaves_the_due_day_overdue(tmp_path, monkeypatc
             "DIFY_METER_DUCKDB": str(store.path),
         }.items():
             monkeypatch.setenv(name, value)
+        resources = resources_on(store.path)  # built from the environment above, as the code location does
         assert dg.materialize([sent], resources=resources, instance=instance, partition_key=older.isoformat()).success
         assert overdue_day(instance, settings, utc_now()) == due
 

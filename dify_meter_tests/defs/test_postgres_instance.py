@@ -16,11 +16,11 @@ from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
 from dify_meter.defs.deadline import delivery_deadline_sensor
 from dify_meter.defs.instance import ensure_dagster_home
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.settings import SettingsError, load_settings
 from dify_meter.usage.raw_events import replace_window
 from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
 from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.settings import resources_on
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_an_existing_home_moves_to_postgres_and_runs_there(dagster_pg_url, tmp_p
     with store.connect() as conn:
         replace_window(conn, day, day, [make_event("a", day)])
     built = load_defs()
-    resources = {"duckdb_store": DuckDBStoreResource(path=str(store.path)), "meter_settings": MeterSettingsResource()}
+    resources = resources_on(store.path)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"

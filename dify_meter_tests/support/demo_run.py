@@ -17,10 +17,10 @@ import pytest
 
 from dify_meter.core.store import DuckDBStore
 from dify_meter.definitions import defs as load_defs
-from dify_meter.defs.resources import DuckDBStoreResource, MeterSettingsResource
 from dify_meter.sandbox.api_meter.server import DEFAULT_TOKEN, ApiMeterServer
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter_tests.support.settings import resources_on
 
 # What an operator writes after reading the demo's first warnings (normalization, unpriced_usage): the community
 # plugin is a provider they bill, the self-hosted and separately billed models cost nothing here.
@@ -103,10 +103,7 @@ def run_demo(home: Path) -> Iterator[DemoRun]:
             env.setenv(name, value)
         store = DuckDBStore(home / "m.duckdb")
         built = load_defs()
-        resources = {
-            "duckdb_store": DuckDBStoreResource(path=str(store.path)),
-            "meter_settings": MeterSettingsResource(),
-        }
+        resources = resources_on(store.path)
         with dg.instance_for_test() as instance:
             result = dg.materialize(
                 [built.get_assets_def(name) for name in ALL_ASSETS],
