@@ -1,4 +1,4 @@
-"""Usage events of a window read from Dify's PostgreSQL: the database source (shared/specs/dify-database.md).
+"""Usage events of a window read from Dify's PostgreSQL: the database source (docs/dify-database.md).
 
 Each local day of the window is read in its own snapshot by two connections in parallel (messages on one,
 workflow nodes on the other), with a fixed number of queries per day whatever the number of conversations

@@ -34,7 +34,7 @@ WINDOWS = {
 
 
 # The documented difference on the recording, by event id: this message has no usage metadata, so the console
-# calls it unpriced while its row holds the real price (shared/specs/dify-database.md, "Better than the console").
+# calls it unpriced while its row holds the real price (docs/dify-database.md).
 PRICED_FROM_ROW = {"d1000000-0000-4000-8000-000000000001": (Decimal("0.0007000"), "USD")}
 
 
