@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -230,14 +229,14 @@ class HoldingApiMeter(ApiMeterServer):
         self.release()
         super().stop()
 
-    def _answer(self, handler: Any, body: bytes) -> Any:
+    def _answer(self, request: Request) -> Any:
         with self._hold_lock:
-            hold = self._hold and urlsplit(handler.path).path == USAGE_PATH
+            hold = self._hold and request.path == USAGE_PATH
             self._hold = self._hold and not hold
         if hold:
             self.arrived.set()
             self._released.wait(WAIT_SECONDS)
-        return super()._answer(handler, body)
+        return super()._answer(request)
 
 
 # --- the ground truth -------------------------------------------------------------------------------------
