@@ -29,7 +29,7 @@ def test_values_of_every_kind() -> None:
         ("INSERT INTO t (a, b) VALUES ('x');", "2 columns but 1 values"),
         ("INSERT INTO t (a) VALUES (:'missing');", "has no value"),
         ("INSERT INTO t (a) VALUES (now());", "cannot read a value"),
-        ("INSERT INTO t (a) SELECT 1;", "not a one-line INSERT"),
+        ("INSERT INTO t (a) SELECT 1;", "not an INSERT ... VALUES"),
     ],
 )
 def test_malformed_lines_are_named(line: str, message: str) -> None:
