@@ -26,7 +26,7 @@ from dify_meter.sandbox.dify.agent_rows import (
     draft_of,
 )
 from dify_meter.sandbox.dify.exchange import Call
-from dify_meter.sandbox.dify.queries import ApiError, bad_request, not_found, validate
+from dify_meter.sandbox.dify.queries import URL_NOT_FOUND, bad_request, not_found, validate
 from dify_meter.sandbox.dify.tables import DEBUGGER, AgentConfigSnapshot, App, Conversation, Message
 from dify_meter.sandbox.dify.time import local_date, localize, parse_console_minute, unix
 
@@ -57,9 +57,11 @@ class AgentLogsQuery(BaseModel):
 
 def _agent_app(call: Call) -> App:
     """`_resolve_agent_runtime_app_model`: the agent app bound to the Agent, in this workspace."""
+    if not call.version.agent_apps:
+        raise URL_NOT_FOUND  # no agent routes before 1.16
     agent_id = call.params["agent_id"]
     app = next((a for a in call.ws.apps.values() if a.mode == "agent" and a.bound_agent_id == agent_id), None)
-    if app is None or not call.version.agent_apps:
+    if app is None:
         raise not_found("agent_not_found", "Agent not found.", call.path, call.hint_rules)
     return app
 
@@ -67,7 +69,7 @@ def _agent_app(call: Call) -> App:
 def post_agent(call: Call) -> tuple[int, Json]:
     """`AgentAppListApi.post`: a new agent app and its Agent; answered with the roster-shaped detail."""
     if not call.version.agent_apps:
-        raise ApiError(404, "not_found", "The requested URL was not found on the server.")
+        raise URL_NOT_FOUND  # no such route before 1.16
     try:
         payload = AgentAppCreatePayload.model_validate(json.loads(call.body or b"{}"))
     except (ValueError, ValidationError) as error:

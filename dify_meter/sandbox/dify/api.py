@@ -30,6 +30,7 @@ from dify_meter.sandbox.dify.auth_api import get_setup, post_login, post_refresh
 from dify_meter.sandbox.dify.end_user_types import CHAT_PAGINATION, COMPLETION_PAGINATION, check_end_user_types
 from dify_meter.sandbox.dify.exchange import Call
 from dify_meter.sandbox.dify.queries import (
+    URL_NOT_FOUND,
     ApiError,
     AppListQuery,
     ChatConversationQuery,
@@ -438,12 +439,6 @@ ROUTES: tuple[Route, ...] = (
 UNAUTHENTICATED = frozenset({get_setup, post_setup, post_login, post_refresh_token})
 BEFORE_SETUP = frozenset({get_setup, post_setup, post_refresh_token})  # the rest answers 401 not_setup until then
 
-URL_NOT_FOUND = ApiError(
-    404,
-    "not_found",
-    "The requested URL was not found on the server. If you entered the URL manually please check your "
-    "spelling and try again.",
-)
 METHOD_NOT_ALLOWED = ApiError(405, "method_not_allowed", "The method is not allowed for the requested URL.")
 
 

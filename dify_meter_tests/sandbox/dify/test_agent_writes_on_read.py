@@ -98,3 +98,17 @@ def test_the_console_client_refuses_both_before_sending() -> None:
                 with pytest.raises(DifyRequestNotAllowed, match="not on its allowlist"):
                     transport.call("GET", path, authenticated=True)
         assert dify.request_log == []  # nothing reached Dify, not even a login
+
+
+@pytest.mark.parametrize("version", ["1.12.1", "1.14.1"])
+def test_before_1_16_there_are_no_agent_routes(version: str) -> None:
+    ws = fixture_workspace(SEED_FILE, AGENT_SEED_FILE)
+    with DifySimulator(ws, api_key="k", dify_version=version) as dify, httpx.Client(base_url=dify.base_url) as http:
+        before = ws.digest()
+        answers = [
+            http.get(AGENT, headers=dify.auth_headers()),
+            http.get(f"{AGENT}/composer", headers=dify.auth_headers()),
+            http.post("/console/api/agent", headers=dify.auth_headers(), json={"name": "Agent Desk"}),
+        ]
+        assert [(a.status_code, a.json()["code"]) for a in answers] == [(404, "not_found")] * 3
+        assert ws.digest() == before and dify.errors == []
