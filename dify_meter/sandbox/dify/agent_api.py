@@ -1,18 +1,15 @@
 """Dify 1.16.1's endpoints of agent apps (mode `agent`) by Agent id, as its source (`59b879d2df`,
 `controllers/console/agent/roster.py`, `services/agent/observability_service.py`) serves them.
 
-Recorded (`10-agent-*` of the 1.16.1 recording): creation (`POST /agent`), the logs, their messages and the
-statistics summary. **From source, not recorded**: the version endpoints, and the two GETs that write when
-read, performed here with their side effects (`agent_rows`): `GET /agent/{id}` creates the caller's debug
-conversation when it has none, `GET /agent/{id}/composer` creates a draft when none exists. The exporter's
-allowlist has neither of those two."""
+Recorded (`10-agent-*` of the 1.16.1 recording): creation (`POST /agent`), the logs and their messages (the
+statistics summary is in `agent_statistics`). **From source, not recorded**: the version endpoints, and the
+two GETs that write when read, performed here with their side effects (`agent_rows`): `GET /agent/{id}`
+creates the caller's debug conversation when it has none, `GET /agent/{id}/composer` creates a draft when none
+exists. The exporter's allowlist has neither of those two."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -28,7 +25,7 @@ from dify_meter.sandbox.dify.agent_rows import (
 from dify_meter.sandbox.dify.exchange import Call
 from dify_meter.sandbox.dify.queries import URL_NOT_FOUND, bad_request, not_found, validate
 from dify_meter.sandbox.dify.tables import DEBUGGER, AgentConfigSnapshot, App, Conversation, Message
-from dify_meter.sandbox.dify.time import local_date, localize, parse_console_minute, unix
+from dify_meter.sandbox.dify.time import unix
 
 Json = dict[str, Any]
 
@@ -42,12 +39,6 @@ class AgentAppCreatePayload(BaseModel):
     icon_background: str = "#FFEAD5"
 
 
-class AgentStatisticsQuery(BaseModel):
-    source: str | None = None
-    start: str | None = None
-    end: str | None = None
-
-
 class AgentLogsQuery(BaseModel):
     page: int = Field(default=1, ge=1)
     limit: int = Field(default=20, ge=1, le=100)
@@ -55,7 +46,7 @@ class AgentLogsQuery(BaseModel):
     sort_order: str = "desc"
 
 
-def _agent_app(call: Call) -> App:
+def agent_app_of(call: Call) -> App:
     """`_resolve_agent_runtime_app_model`: the agent app bound to the Agent, in this workspace."""
     if not call.version.agent_apps:
         raise URL_NOT_FOUND  # no agent routes before 1.16
@@ -81,7 +72,7 @@ def post_agent(call: Call) -> tuple[int, Json]:
 
 def get_agent(call: Call) -> tuple[int, Json]:
     """`AgentAppApi.get`: writes when read (the caller's debug conversation, if it has none)."""
-    return 200, _agent_app_detail(call, _agent_app(call))
+    return 200, _agent_app_detail(call, agent_app_of(call))
 
 
 def _agent_app_detail(call: Call, app: App) -> Json:
@@ -108,7 +99,7 @@ def _agent_app_detail(call: Call, app: App) -> Json:
 
 def get_agent_composer(call: Call) -> tuple[int, Json]:
     """`AgentComposerApi.get`: writes when read (a draft, if none exists); from source, not recorded."""
-    app = _agent_app(call)
+    app = agent_app_of(call)
     draft = draft_of(call.ws, app, call.now)
     active = next(iter(_snapshots(call)), None)  # the newest published config
     return 200, {
@@ -214,7 +205,7 @@ def _conversation_log(app: App, conversation: Conversation, messages: list[Messa
 def get_agent_logs(call: Call) -> tuple[int, Json]:
     """`AgentLogsApi`: one row per conversation that has messages in the source filter (the debugger's are left
     out by default, so the debug conversation is missing from `10-agent-logs`)."""
-    app = _agent_app(call)
+    app = agent_app_of(call)
     query = validate(AgentLogsQuery, {k: v for k, v in call.args.items() if not k.startswith("source")})
     sources = _sources(call.args)
     rows = []
@@ -235,7 +226,7 @@ def get_agent_logs(call: Call) -> tuple[int, Json]:
 
 
 def get_agent_log_messages(call: Call) -> tuple[int, Json]:
-    app = _agent_app(call)
+    app = agent_app_of(call)
     query = validate(AgentLogsQuery, {k: v for k, v in call.args.items() if not k.startswith("source")})
     sources = _sources(call.args)
     rows = [
@@ -253,7 +244,7 @@ def get_agent_log_messages(call: Call) -> tuple[int, Json]:
 
 
 def _snapshots(call: Call) -> list[Any]:
-    app = _agent_app(call)
+    app = agent_app_of(call)
     return sorted(
         (s for s in call.ws.agent_snapshots.values() if s.agent_id == app.bound_agent_id),
         key=lambda s: s.version,
@@ -294,117 +285,4 @@ def _soul_model(snapshot: AgentConfigSnapshot | None) -> Json | None:
         "model_provider": snapshot.model_provider,
         "model": snapshot.model,
         "model_settings": {},
-    }
-
-
-# `AgentObservabilityService._SOURCE_ALIASES`: a statistics `source` names one invoke_from
-_INVOKE_FROM = {
-    "api": "service-api",
-    "service-api": "service-api",
-    "service_api": "service-api",
-    "console": "explore",
-    "explore": "explore",
-    "explore-app": "explore",
-    "explore_app": "explore",
-    "web": "web-app",
-    "web-app": "web-app",
-    "web_app": "web-app",
-    "debugger": DEBUGGER,
-    "dev": DEBUGGER,
-    "openapi": "openapi",
-    "trigger": "trigger",
-}
-
-
-def _bound(value: str | None, label: str, tz: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return localize(parse_console_minute(value), tz)
-    except ValueError as error:
-        raise bad_request(f"Invalid {label} time format: {error}") from None
-
-
-def get_agent_statistics_summary(call: Call) -> tuple[int, Json]:
-    """`AgentStatisticsSummaryApi`: every message of the app in the window, debugger included unless a source
-    is given, by day in the caller's timezone (`10-agent-statistics-summary`: 17150 tokens)."""
-    app = _agent_app(call)
-    query = validate(AgentStatisticsQuery, call.args)
-    source = (query.source or "all").strip().lower()
-    if source not in ("all", "webapp") and source not in _INVOKE_FROM:
-        raise bad_request(f"Unsupported source: {query.source}")
-    tz = call.account.timezone or "UTC"
-    start, end = _bound(query.start, "start", tz), _bound(query.end, "end", tz)
-    days: defaultdict[date, list[Message]] = defaultdict(list)
-    for message in call.ws.messages.values():
-        if message.app_id != app.id or (source in _INVOKE_FROM and message.invoke_from != _INVOKE_FROM[source]):
-            continue
-        if (start and message.created_at < start) or (end and message.created_at >= end):
-            continue
-        days[local_date(message.created_at, tz)].append(message)
-    rows = [_daily(day, days[day]) for day in sorted(days)]
-    return 200, {"source": query.source or "all", "summary": _summary(rows), "charts": _charts(rows)}
-
-
-def _daily(day: date, messages: list[Message]) -> Json:
-    latencies = [m.provider_response_latency for m in messages]
-    return {
-        "date": str(day),
-        "message_count": len(messages),
-        "conversation_count": len({m.conversation_id for m in messages}),
-        "end_user_count": len({m.from_end_user_id for m in messages if m.from_end_user_id}),
-        "token_count": sum(m.message_tokens + m.answer_tokens for m in messages),
-        "total_price": sum((m.total_price for m in messages), Decimal(0)),
-        "avg_latency": sum(latencies) / len(latencies),
-        "latency_sum": sum(latencies),
-        "answer_tokens": sum(m.answer_tokens for m in messages),
-    }
-
-
-def _ratio(numerator: float, denominator: float, places: int) -> float:
-    return round(numerator / denominator, places) if denominator else 0
-
-
-def _charts(rows: list[Json]) -> Json:
-    """`_build_charts` (no feedback is simulated: satisfaction is 0)."""
-    return {
-        "daily_messages": [{"date": r["date"], "message_count": r["message_count"]} for r in rows],
-        "daily_conversations": [{"date": r["date"], "conversation_count": r["conversation_count"]} for r in rows],
-        "daily_end_users": [{"date": r["date"], "terminal_count": r["end_user_count"]} for r in rows],
-        "token_usage": [
-            {
-                "date": r["date"],
-                "token_count": r["token_count"],
-                "total_price": str(r["total_price"]),
-                "currency": "USD",
-            }
-            for r in rows
-        ],
-        "average_session_interactions": [
-            {"date": r["date"], "interactions": _ratio(r["message_count"], r["conversation_count"], 2)} for r in rows
-        ],
-        "average_response_time": [{"date": r["date"], "latency": round(r["avg_latency"] * 1000, 4)} for r in rows],
-        "tokens_per_second": [
-            {"date": r["date"], "tps": _ratio(r["answer_tokens"], r["latency_sum"], 4)} for r in rows
-        ],
-        "user_satisfaction_rate": [{"date": r["date"], "rate": _ratio(0, r["message_count"], 2)} for r in rows],
-    }
-
-
-def _summary(rows: list[Json]) -> Json:
-    """`_build_summary`: sums of the days (conversations and end users too, as Dify adds them up)."""
-    messages = sum(r["message_count"] for r in rows)
-    latency = sum(r["latency_sum"] for r in rows)
-    weighted = sum(r["avg_latency"] * r["message_count"] for r in rows)
-    return {
-        "total_messages": messages,
-        "total_conversations": sum(r["conversation_count"] for r in rows),
-        "total_end_users": sum(r["end_user_count"] for r in rows),
-        "total_tokens": sum(r["token_count"] for r in rows),
-        "total_price": str(sum((r["total_price"] for r in rows), Decimal(0))),
-        "currency": "USD",
-        "average_session_interactions": _ratio(messages, sum(r["conversation_count"] for r in rows), 2),
-        "average_response_time": round(weighted / messages * 1000, 4) if messages else 0,
-        "tokens_per_second": _ratio(sum(r["answer_tokens"] for r in rows), latency, 4),
-        "user_satisfaction_rate": _ratio(0, messages, 2),
     }

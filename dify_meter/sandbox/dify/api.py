@@ -21,11 +21,11 @@ from dify_meter.sandbox.dify.agent_api import (
     get_agent_composer,
     get_agent_log_messages,
     get_agent_logs,
-    get_agent_statistics_summary,
     get_agent_version,
     get_agent_versions,
     post_agent,
 )
+from dify_meter.sandbox.dify.agent_statistics import get_agent_statistics_summary
 from dify_meter.sandbox.dify.auth_api import get_setup, post_login, post_refresh_token, post_setup
 from dify_meter.sandbox.dify.end_user_types import CHAT_PAGINATION, COMPLETION_PAGINATION, check_end_user_types
 from dify_meter.sandbox.dify.exchange import Call
