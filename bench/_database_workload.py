@@ -109,15 +109,8 @@ class CachedPostgres(EmbeddedPostgres):
     def postgres_pids(self) -> list[int]:
         """The postmaster and every process it started (backends, parallel workers, background workers)."""
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            except OSError:
-                continue
-            if fields.get("PPid", "").strip() == str(postmaster):
-                children.append(int(status.parent.name))
-        return [postmaster, *children]
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        return [postmaster, *map(int, children)]
 
 
 def start_server() -> CachedPostgres:

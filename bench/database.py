@@ -184,7 +184,7 @@ def postgres_memory(server: CachedPostgres) -> Iterator[list[float]]:
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.2):
+        while not done.wait(0.5):
             total = 0
             for pid in server.postgres_pids():
                 try:
