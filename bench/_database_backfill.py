@@ -65,6 +65,10 @@ def measure_backfill(server: CachedPostgres, workload: Workload, folder: Path) -
         print(f"  step {step}: {float(seconds) / (1000 if unit == 'ms' else 1):.1f} s")
     print(
         f"one Dagster run ({runs} RUN_START): {wall:.1f} s wall for the whole `dagster asset materialize`, "
-        f"{step_seconds:.1f} s in its steps (target < {TARGET_SECONDS:g} s: "
-        f"{'met' if wall < TARGET_SECONDS else 'NOT met'})"
+        f"{step_seconds:.1f} s in its steps"
+        + (
+            f" (target < {TARGET_SECONDS:g} s: {'met' if wall < TARGET_SECONDS else 'NOT met'})"
+            if (workload.days, workload.copies) == (30, 6)
+            else " (a smoke run: the target is for 30 days x 6 copies)"
+        )
     )
