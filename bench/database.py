@@ -13,10 +13,11 @@ measured run is a fresh child process, so its peak RSS is its own; PostgreSQL's 
 (the proportional set size of all its processes, so shared buffers count once).
 
 `million` splits its first run: `server` is the day's queries executed inside PostgreSQL only (each wrapped in
-`count(*)`, on two connections as the reader runs them), `+ transfer` streams their rows to Python and drops
-them, `+ parse` is `read_usage_events` building the events into a counting sink, and `+ DuckDB` is the full
-`refresh_raw_usage` with the pipeline's own source (DIFY_SOURCE=database, built as the code location builds
-it; it also runs Dify's statistics SQL for dify_numbers) into a fresh DuckDB file (staging, replace, summary).
+`count(*)` and the rows' size as text, i.e. the bytes read; two connections as the reader runs them),
+`+ transfer` streams their rows to Python and drops them, `+ parse` is `read_usage_events` building the events
+into a counting sink, and `+ DuckDB` is the full `refresh_raw_usage` with the pipeline's own source
+(DIFY_SOURCE=database, built as the code location builds it; it also runs Dify's statistics SQL for
+dify_numbers) into a fresh DuckDB file (staging, atomic replace, summary).
 """
 
 from __future__ import annotations
@@ -71,12 +72,6 @@ class CountingSink:
         self.count += len(events)
 
 
-def bytes_read() -> int:
-    """Bytes this process has read from files and sockets so far (/proc/self/io rchar)."""
-    line = next(line for line in Path("/proc/self/io").read_text().splitlines() if line.startswith("rchar:"))
-    return int(line.split()[1])
-
-
 # --- the day's queries as the reader sends them ---------------------------------------------------------------
 
 
@@ -108,11 +103,15 @@ def day_statements(url: str, workspace_id: str, lo: datetime, hi: datetime) -> l
     return [first, second]
 
 
-def run_statements(url: str, connections: list[list[tuple[str, dict[str, Any]]]], *, transfer: bool) -> int:
-    """Each connection's statements in turn, connections in parallel; rows fetched (transfer) or only counted."""
+def run_statements(
+    url: str, connections: list[list[tuple[str, dict[str, Any]]]], *, transfer: bool
+) -> tuple[int, int]:
+    """Each connection's statements in turn, connections in parallel; rows fetched (transfer) or only counted.
 
-    def one(statements: list[tuple[str, dict[str, Any]]]) -> int:
-        rows = 0
+    Rows and, when only counted, their size as text (what the text protocol sends: the bytes read)."""
+
+    def one(statements: list[tuple[str, dict[str, Any]]]) -> tuple[int, int]:
+        rows = size = 0
         with psycopg.connect(url) as connection:
             connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             for name, params in statements:
@@ -122,12 +121,14 @@ def run_statements(url: str, connections: list[list[tuple[str, dict[str, Any]]]]
                         cursor.execute(query(name), params)
                         rows += sum(1 for _ in cursor)
                 else:
-                    row = connection.execute(f"SELECT count(*) FROM ({query(name)}) q", params).fetchone()
-                    rows += row[0] if row else 0
-        return rows
+                    sql = f"SELECT count(*), coalesce(sum(octet_length(q::text)), 0) FROM ({query(name)}) q"
+                    row = connection.execute(sql, params).fetchone()
+                    rows, size = rows + (row[0] if row else 0), size + (row[1] if row else 0)
+        return rows, size
 
     with ThreadPoolExecutor(max_workers=len(connections)) as pool:
-        return sum(pool.map(one, connections))
+        results = list(pool.map(one, connections))
+    return sum(rows for rows, _ in results), sum(size for _, size in results)
 
 
 # --- children ---------------------------------------------------------------------------------------------------
@@ -142,12 +143,11 @@ def child_refresh(url: str, workspace_id: str, db: Path, first_day: str, days: i
     if parts:
         statements = day_statements(url, workspace_id, start.astimezone(UTC), end.astimezone(UTC))
         began = time.perf_counter()
-        result["server_rows"] = run_statements(url, statements, transfer=False)
+        result["server_rows"], result["row_bytes"] = run_statements(url, statements, transfer=False)
         result["server_seconds"] = time.perf_counter() - began
-        began, read_before = time.perf_counter(), bytes_read()
-        result["transfer_rows"] = run_statements(url, statements, transfer=True)
+        began = time.perf_counter()
+        result["transfer_rows"], _ = run_statements(url, statements, transfer=True)
         result["transfer_seconds"] = time.perf_counter() - began
-        result["transfer_bytes"] = bytes_read() - read_before
         began = time.perf_counter()
         counted = CountingSink()
         read_usage_events(url, workspace_id, start, end, timezone=TIMEZONE, sink=counted)
@@ -160,13 +160,12 @@ def child_refresh(url: str, workspace_id: str, db: Path, first_day: str, days: i
         dify_meter_duckdb=str(db),
     )
     store = TimedStore(db)
-    began, cpu, read_before = time.perf_counter(), time.process_time(), bytes_read()
+    began, cpu = time.perf_counter(), time.process_time()
     source = build_resources(settings, secrets_from_env=False).dify.usage_source(store)
     refresh = refresh_raw_usage(source, store, start, end, zone)
     result |= {
         "seconds": time.perf_counter() - began,
         "cpu_seconds": time.process_time() - cpu,
-        "bytes": bytes_read() - read_before,
         "events": refresh.summary.events,
         "queries": refresh.read.counts["database_queries"],
         "duckdb_seconds": sum(times.total for times in store.by_caller.values()),
@@ -264,7 +263,7 @@ def measure_million(server: CachedPostgres, repeat: int, folder: Path) -> None:
     print(f"after: {load()}")
     describe_data(server, MILLION)
     print(f"{expected:,} LLM calls on {DAY} ({TIMEZONE}); {machine_description()}")
-    headers = ["run", "server s", "+ transfer s", "+ parse s", "refresh s", "in DuckDB s", "events/s", "MiB read"]
+    headers = ["run", "server s", "+ transfer s", "+ parse s", "refresh s", "in DuckDB s", "events/s", "MiB of rows"]
     headers += ["RSS MiB", "PG PSS MiB", "queries"]
     rows = [
         [
@@ -275,7 +274,7 @@ def measure_million(server: CachedPostgres, repeat: int, folder: Path) -> None:
             f"{r['seconds']:.1f}",
             f"{r['duckdb_seconds']:.1f}",
             f"{r['events'] / r['seconds']:,.0f}",
-            f"{r['bytes'] / 2**20:,.0f}",
+            f"{r['row_bytes'] / 2**20:,.0f}" if "row_bytes" in r else "",
             f"{r['peak_rss_mib']:.0f}",
             f"{r['postgres_mib']:.0f}",
             r["queries"],
