@@ -19,6 +19,7 @@ import random
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
@@ -253,7 +254,9 @@ ELSE t.process_data END
 
 
 def size_report(url: str) -> dict[str, float]:
-    """How the leaf nodes' process_data is stored: p50 logical size, bytes on disk vs logical, share out of line."""
+    """How the generated days' leaf nodes' process_data is stored (the template's earlier day is the simulator's):
+    p50 logical size, bytes on disk vs logical, share out of line."""
+    since = window(DAY)[0].astimezone(UTC).replace(tzinfo=None)
     with psycopg.connect(url) as connection:
         row = connection.execute(
             "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY octet_length(process_data)), "
@@ -261,8 +264,8 @@ def size_report(url: str) -> dict[str, float]:
             "count(*) FILTER (WHERE pg_column_toast_chunk_id(process_data) IS NOT NULL), "
             "(SELECT setting FROM pg_settings WHERE name = 'default_toast_compression'), "
             "(SELECT pg_database_size(current_database())), current_setting('server_version') "
-            "FROM workflow_node_executions WHERE node_type = ANY(%s) AND process_data IS NOT NULL",
-            [list(LEAF_NODE_TYPES)],
+            "FROM workflow_node_executions WHERE node_type = ANY(%s) AND process_data IS NOT NULL AND created_at >= %s",
+            [list(LEAF_NODE_TYPES), since],
         ).fetchone()
     assert row is not None
     return {
