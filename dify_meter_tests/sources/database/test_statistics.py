@@ -1,0 +1,119 @@
+"""Dify's own totals by Dify's own SQL (sources/database/statistics.py) equal what its console statistics give:
+the recorded token-costs answers on each version's seed, and the simulator's over a generated workspace."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.pg_rows import write_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
+from dify_meter.sources.console.client import DifyClient
+from dify_meter.sources.console.statistics import fetch_dify_totals
+from dify_meter.sources.database.errors import DatabaseSourceError
+from dify_meter.sources.database.sessions import DatabaseTarget
+from dify_meter.sources.database.statistics import dify_bound, read_dify_totals
+from dify_meter_tests.sources.database.postgres import FIXTURES, TENANT_ID, EmbeddedPostgres
+from dify_meter_tests.support.console import NO_WAIT
+
+pytestmark = pytest.mark.integration
+
+VERSIONS = ["1.12.1", "1.14.1", "1.16.1"]
+FALL_BACK = date(2026, 10, 30)  # New York leaves DST on Sunday 2026-11-01
+GENERATED = [  # seed, Dify version of the schema, the account's (and the window's) timezone
+    (5, "1.12.1", "UTC"),
+    (17, "1.16.1", "America/New_York"),
+    (29, "1.14.1", "Asia/Tokyo"),
+]
+
+
+def recorded_token_costs(version: str) -> list[tuple[str, str, datetime, datetime, int, Decimal]]:
+    """(file, app id, start, end, tokens, price) of each recorded statistics/token-costs answer, days summed."""
+    found = []
+    for path in sorted((FIXTURES / f"dify-{version}").glob("07-token-costs-*.json")):
+        recorded = json.loads(path.read_text())
+        zone = ZoneInfo("UTC" if path.stem.endswith("-utc") else "America/New_York")  # the owner's, when recorded
+        start, end = (
+            datetime.strptime(recorded["request"]["query"][bound], "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+            for bound in ("start", "end")
+        )
+        days = recorded["response"]["body"]["data"]
+        found.append(
+            (
+                path.name,
+                recorded["request"]["path"].split("/")[4],
+                start,
+                end,
+                sum(day["token_count"] for day in days),
+                sum((Decimal(day["total_price"]) for day in days), Decimal(0)),
+            )
+        )
+    return found
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_recorded_token_costs_are_what_difys_sql_gives_on_the_seed(
+    postgres: EmbeddedPostgres, version: str
+) -> None:
+    target = DatabaseTarget(postgres.database(version))
+    recordings = recorded_token_costs(version)
+    assert len(recordings) == 8
+    for name, app_id, start, end, tokens, price in recordings:
+        totals = read_dify_totals(target, TENANT_ID, start, end, timezone=str(start.tzinfo))
+        (app,) = [t for t in totals if t.app_id == app_id]
+        assert (app.tokens, app.price) == (tokens, price), name
+        assert "workflow" not in {t.app_mode for t in totals}  # Dify keeps no message statistics for them
+
+
+@pytest.mark.parametrize(("seed", "version", "timezone"), GENERATED)
+def test_difys_sql_equals_the_console_statistics_on_a_generated_workspace(
+    postgres: EmbeddedPostgres, seed: int, version: str, timezone: str
+) -> None:
+    workspace = generate_workspace(seed, FALL_BACK, 4, account_timezone=timezone)
+    url = postgres.database(version, seeded=False)
+    with psycopg.connect(url) as connection:
+        write_workspace(connection, workspace)
+    zone = ZoneInfo(timezone)
+
+    def midnight(days_after: int) -> datetime:
+        return datetime.combine(FALL_BACK + timedelta(days=days_after), datetime.min.time(), zone)
+
+    # the whole generated span, and one day inside it (midnight-crossing traffic on both sides)
+    windows = [(midnight(-1), midnight(4)), (midnight(1), midnight(2))]
+    with DifySimulator(workspace, api_key="k") as dify:
+        dify.set_now(datetime(2026, 12, 1, tzinfo=UTC))
+        with DifyClient(
+            dify.base_url, api_key="k", workspace_id=dify.workspace_id, timeout=10, retry=NO_WAIT
+        ) as client:
+            console = [fetch_dify_totals(client, *window) for window in windows]
+    database = [read_dify_totals(DatabaseTarget(url), workspace.tenant.id, *w, timezone=timezone) for w in windows]
+    for theirs, ours in zip(console, database, strict=True):
+        assert sorted(ours, key=lambda t: t.app_id) == sorted(theirs, key=lambda t: t.app_id)
+    assert {t.app_mode for t in database[0]} >= {"chat", "agent-chat", "completion", "advanced-chat"}
+    assert sum(t.tokens for t in database[1]) < sum(t.tokens for t in database[0])
+    assert any(t.price for t in database[0])
+    assert any(m.invoke_from == "debugger" for m in workspace.messages.values())  # what both leave out
+
+
+def test_a_workspace_that_is_no_tenant_is_a_clear_failure(postgres: EmbeddedPostgres) -> None:
+    target = DatabaseTarget(postgres.database("1.12.1"))
+    window = (datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+    with pytest.raises(DatabaseSourceError, match="is not a tenant of this Dify database"):
+        read_dify_totals(target, "0f0e0d0c-0b0a-4909-8807-060504030201", *window, timezone="UTC")
+    with pytest.raises(DatabaseSourceError, match="is not a UUID"):
+        read_dify_totals(target, "my-workspace", *window, timezone="UTC")
+
+
+def test_bounds_are_the_minutes_the_console_sends_resolved_as_dify_does() -> None:
+    new_york = ZoneInfo("America/New_York")
+    assert dify_bound(datetime(2026, 11, 10, 5, 0, 59, tzinfo=UTC), new_york) == datetime(2026, 11, 10, 5, 0)
+    # 01:30 happens twice on 2026-11-01: Dify takes standard time (EST, UTC-5)
+    assert dify_bound(datetime(2026, 11, 1, 5, 30, tzinfo=UTC), new_york) == datetime(2026, 11, 1, 6, 30)
+    tokyo_midnight = datetime(2026, 11, 10, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert dify_bound(tokyo_midnight, ZoneInfo("UTC")) == datetime(2026, 11, 9, 15)
