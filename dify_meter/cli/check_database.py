@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from dify_meter.cli.check_database_lines import Line, Status, describe
 from dify_meter.settings import Settings
+from dify_meter.sources.database.errors import DatabaseSourceError, describe_target
+from dify_meter.sources.database.probe import probe_database
+from dify_meter.sources.database.sessions import DatabaseTarget
 
 CHECK_TIMEOUT_SECONDS = 15.0
 
@@ -37,10 +40,6 @@ class DatabaseCheckReport:
 
 def check_database(settings: Settings) -> DatabaseCheckReport:
     """Requires DIFY_SOURCE=database (the settings guarantee DIFY_DATABASE_URL and DIFY_WORKSPACE_ID)."""
-    from dify_meter.sources.database.errors import DatabaseSourceError, describe_target
-    from dify_meter.sources.database.probe import probe_database
-    from dify_meter.sources.database.sessions import DatabaseTarget
-
     assert settings.dify_database_url is not None and settings.dify_workspace_id is not None
     url = settings.dify_database_url.get_secret_value()
     target = DatabaseTarget(
