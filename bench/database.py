@@ -31,9 +31,9 @@ from _common import format_table, machine_description, peak_rss_mib, report_resu
 from _fetch_simulator import WorkspaceSpec, benchmark_workspace  # noqa: E402
 from fetch import DAY, GENERATED_DAYS, START_DATE, TIMEZONE, window  # noqa: E402
 
+from dify_meter.core.event import UsageEvent  # noqa: E402
 from dify_meter.core.store import DuckDBStore  # noqa: E402
 from dify_meter.sandbox.dify.pg_rows import write_workspace  # noqa: E402
-from dify_meter.sources.database.facts import DatabaseEvent  # noqa: E402
 from dify_meter.sources.database.reader import read_usage_events  # noqa: E402
 from dify_meter.usage.raw_events import StagedWindow  # noqa: E402
 from dify_meter_tests.sources.database.postgres import EmbeddedPostgres  # noqa: E402
@@ -48,9 +48,9 @@ class StagedDatabaseEvents:
         self.staged = staged
         self.seconds = 0.0
 
-    def write(self, events: Sequence[DatabaseEvent]) -> None:
+    def write(self, events: Sequence[UsageEvent]) -> None:
         start = time.perf_counter()
-        self.staged.write([item.event for item in events])
+        self.staged.write(events)
         self.seconds += time.perf_counter() - start
 
 
@@ -58,7 +58,7 @@ class CountingSink:
     def __init__(self) -> None:
         self.count = 0
 
-    def write(self, events: Sequence[DatabaseEvent]) -> None:
+    def write(self, events: Sequence[UsageEvent]) -> None:
         self.count += len(events)
 
 

@@ -7,13 +7,18 @@ Both the Dify extraction (`dify_meter.sources.console.events`) and the simulator
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 EventSource = Literal["message", "node"]
 UserType = Literal["end_user", "account"]
+ReadFrom = Literal["console", "database"]
+# Where the database source took a price from: usage_metadata is message_metadata.usage (what the console
+# shows); message_row is messages.total_price/currency of a message without usage metadata (the console calls
+# it unpriced); node is the node's execution_metadata / usage. NULL for console reads.
+PriceSource = Literal["usage_metadata", "message_row", "node"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,11 @@ class UsageEvent:
     message_id: str | None
     workflow_run_id: str | None
     node_type: str | None  # llm, question-classifier, parameter-extractor, agent; None for messages
+    # How the event was read, not what it is: two reads of one call are equal events whatever their source.
+    read_from: ReadFrom = field(default="console", compare=False)
+    price_source: PriceSource | None = field(default=None, compare=False)
+    invoke_from: str | None = field(default=None, compare=False)  # Dify's messages.invoke_from, when read
+    triggered_from: str | None = field(default=None, compare=False)  # Dify's workflow_runs.triggered_from
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:

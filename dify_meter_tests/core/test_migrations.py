@@ -31,12 +31,39 @@ def build_store_v0(path: Path) -> None:
     conn.close()
 
 
+# Columns that later migrations added, with the value each gives the rows stored before it.
+ADDED_COLUMNS = {
+    "raw_usage_events": {"read_from": "console", "price_source": None, "invoke_from": None, "triggered_from": None},
+}
+
+
 def all_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the v0 tables, in the v0 columns (any column a migration added is checked apart)."""
+    v0 = duckdb.connect()
+    v0.execute((STORE_V0 / "schema.sql").read_text(encoding="utf-8"))
+    v0_columns = {
+        table: [row[0] for row in v0.execute(f"SELECT * FROM {table} LIMIT 0").description]  # type: ignore[union-attr]
+        for table in V0_TABLES
+    }
+    v0.close()
     conn = duckdb.connect(str(path), read_only=True)
     conn.execute("SET TimeZone = 'UTC'")
-    rows = {table: conn.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in V0_TABLES}
+    rows = {
+        table: conn.execute(f"SELECT {', '.join(v0_columns[table])} FROM {table} ORDER BY ALL").fetchall()
+        for table in V0_TABLES
+    }
     conn.close()
     return rows
+
+
+def added_values(path: Path) -> dict[str, set[tuple[object, ...]]]:
+    conn = duckdb.connect(str(path), read_only=True)
+    values = {
+        table: set(conn.execute(f"SELECT DISTINCT {', '.join(columns)} FROM {table}").fetchall())
+        for table, columns in ADDED_COLUMNS.items()
+    }
+    conn.close()
+    return values
 
 
 def stored_version(store: DuckDBStore) -> int:
@@ -75,6 +102,7 @@ def test_a_file_made_before_migrations_keeps_every_row_and_works(tmp_path):
     after = all_rows(path)
     after["raw_usage_events"] = [row for row in after["raw_usage_events"] if row[0] != "after-migration"]
     assert after == before
+    assert added_values(path) == {table: {tuple(added.values())} for table, added in ADDED_COLUMNS.items()}
 
 
 def test_a_fresh_file_gets_every_table_and_view(tmp_path):
@@ -125,15 +153,15 @@ def test_a_failing_migration_leaves_the_file_at_its_previous_version(tmp_path):
         replace_window(conn, date(2026, 12, 1), date(2026, 12, 1), [make_event("kept", date(2026, 12, 1))])
     broken = with_migration(
         tmp_path,
-        "0002_read_from.sql",
-        "ALTER TABLE raw_usage_events ADD COLUMN read_from VARCHAR;\nSELECT * FROM no_such_table;\n",
+        f"{LATEST + 1:04d}_note.sql",
+        "ALTER TABLE raw_usage_events ADD COLUMN note VARCHAR;\nSELECT * FROM no_such_table;\n",
     )
     store = DuckDBStore(path, migrations_dir=broken)
-    failed = "(?s)to schema version 2 failed.*unchanged at version 1"
+    failed = f"(?s)to schema version {LATEST + 1} failed.*unchanged at version {LATEST}"
     with pytest.raises(StoreError, match=failed), store.connect():
         pass
-    assert stored_version(store) == 1
-    assert "read_from" not in raw_columns(store)
+    assert stored_version(store) == LATEST
+    assert "note" not in raw_columns(store)
     assert all_rows(path)["raw_usage_events"][0][0] == "kept"
 
 
@@ -142,14 +170,11 @@ def test_a_new_column_is_one_migration_file(tmp_path):
     build_store_v0(path)
     before = all_rows(path)["raw_usage_events"]
     added = with_migration(
-        tmp_path, "0002_read_from.sql", "ALTER TABLE raw_usage_events ADD COLUMN read_from VARCHAR;\n"
+        tmp_path, f"{LATEST + 1:04d}_note.sql", "ALTER TABLE raw_usage_events ADD COLUMN note VARCHAR;\n"
     )
     store = DuckDBStore(path, migrations_dir=added)
     with store.connect():
         pass
-    assert stored_version(store) == 2
-    assert "read_from" in raw_columns(store)
-    with store.connect_read_only() as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        after = conn.execute("SELECT * EXCLUDE (read_from) FROM raw_usage_events ORDER BY ALL").fetchall()
-    assert after == before
+    assert stored_version(store) == LATEST + 1
+    assert "note" in raw_columns(store)
+    assert all_rows(path)["raw_usage_events"] == before

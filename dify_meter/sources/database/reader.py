@@ -23,9 +23,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dify_meter.core.app_modes import ADVANCED_CHAT, COMPLETION, MESSAGE_MODES, NO_LLM_MODES, USAGE_MODES, WORKFLOW
+from dify_meter.core.event import UsageEvent
 from dify_meter.core.skipped_app import SkippedApp
 from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
-from dify_meter.sources.database.facts import DatabaseEvent
 from dify_meter.sources.database.queries import query
 from dify_meter.sources.database.rows import (
     NodeWithoutSplit,
@@ -43,8 +43,8 @@ RECOVERY_CONFLICT_RETRIES = 3  # a replica cancels a query that conflicts with r
 
 
 class DatabaseEventSink(Protocol):
-    def write(self, events: Sequence[DatabaseEvent]) -> None:
-        """Take one batch of events (with their database facts)."""
+    def write(self, events: Sequence[UsageEvent]) -> None:
+        """Take one batch of events (read_from, price_source, invoke_from and triggered_from set)."""
 
 
 @dataclass(slots=True)
@@ -152,7 +152,7 @@ class _DayReader:
         except psycopg.Error as exc:
             raise self.target.error(f"query {name} failed", exc) from None
 
-    def hand_over(self, events: list[DatabaseEvent], final: bool = False) -> list[DatabaseEvent]:
+    def hand_over(self, events: list[UsageEvent], final: bool = False) -> list[UsageEvent]:
         if events and (final or len(events) >= BATCH_SIZE):
             with self.lock:
                 self.sink.write(events)
@@ -165,7 +165,7 @@ class _DayReader:
         completion = self.app_ids({COMPLETION})
         if not ids and not completion:
             return
-        batch: list[DatabaseEvent] = []
+        batch: list[UsageEvent] = []
         for row in self.rows(
             connection, "messages", {**self.params, "chat_app_ids": ids, "completion_app_ids": completion}
         ):
@@ -177,7 +177,7 @@ class _DayReader:
         advanced_chat, workflow = self.app_ids({ADVANCED_CHAT}), self.app_ids({WORKFLOW})
         if not advanced_chat and not workflow:
             return
-        batch: list[DatabaseEvent] = []
+        batch: list[UsageEvent] = []
         if advanced_chat:
             for row in self.rows(
                 connection, "advanced_chat_nodes", {**self.params, "advanced_chat_app_ids": advanced_chat}
@@ -221,7 +221,7 @@ class _DayReader:
             )
         self.check_without_split(connection)
 
-    def add_node(self, batch: list[DatabaseEvent], row: Mapping[str, Any], **context: Any) -> None:
+    def add_node(self, batch: list[UsageEvent], row: Mapping[str, Any], **context: Any) -> None:
         app = self.apps[row["app_id"]]
         try:
             event = node_event(app, row, timezone=self.zone, warnings=self.result.warnings, **context)

@@ -12,8 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from dify_meter.core.event import UNKNOWN, UsageEvent, User, cost_of
-from dify_meter.sources.database.facts import DatabaseEvent, EventFacts, PriceSource
+from dify_meter.core.event import UNKNOWN, PriceSource, UsageEvent, User, cost_of
 
 AGENT_NODE_TYPE = "agent"
 Row = Mapping[str, Any]
@@ -41,7 +40,7 @@ def app_log_user(row: Row) -> User:
     return User("account", row["created_by"] or UNKNOWN)
 
 
-def message_event(app: Row, row: Row, timezone: tzinfo) -> DatabaseEvent:
+def message_event(app: Row, row: Row, timezone: tzinfo) -> UsageEvent:
     """Price from metadata.usage as on the console; a message without it gets its row's real price (flagged)."""
     price: Decimal | None
     price_source: PriceSource
@@ -57,7 +56,7 @@ def message_event(app: Row, row: Row, timezone: tzinfo) -> DatabaseEvent:
     user = conversation_user(row)
     occurred_at = utc_seconds(row["created_at"])
     tokens_in, tokens_out = row["message_tokens"], row["answer_tokens"]
-    event = UsageEvent(
+    return UsageEvent(
         event_id=row["message_id"],
         source="message",
         usage_date=occurred_at.astimezone(timezone).date(),
@@ -80,11 +79,10 @@ def message_event(app: Row, row: Row, timezone: tzinfo) -> DatabaseEvent:
         message_id=row["message_id"],
         workflow_run_id=None,
         node_type=None,
+        read_from="database",
+        price_source=price_source,
+        invoke_from=row["message_invoke_from"] or row["conversation_invoke_from"],
     )
-    facts = EventFacts(
-        row["message_id"], "database", price_source, row["message_invoke_from"] or row["conversation_invoke_from"], None
-    )
-    return DatabaseEvent(event, facts)
 
 
 def node_event(
@@ -98,7 +96,7 @@ def node_event(
     invoke_from: str | None,
     timezone: tzinfo,
     warnings: list[str],
-) -> DatabaseEvent | None:
+) -> UsageEvent | None:
     """A leaf LLM node or agent node; None for one that never called its model. Raises NodeWithoutSplit."""
     metadata_tokens = int(row["metadata_tokens"]) if row["metadata_tokens"] is not None else None
     if not row["has_usage"]:
@@ -123,7 +121,7 @@ def node_event(
         )
     cost = cost_of(price, currency)
     tokens_in, tokens_out = int(row["prompt_tokens"]), int(row["completion_tokens"])
-    event = UsageEvent(
+    return UsageEvent(
         event_id=row["node_execution_id"],
         source="node",
         usage_date=occurred_at.astimezone(timezone).date(),
@@ -146,6 +144,8 @@ def node_event(
         message_id=message_id,
         workflow_run_id=row["workflow_run_id"],
         node_type=row["node_type"],
+        read_from="database",
+        price_source="node",
+        invoke_from=invoke_from,
+        triggered_from=row["triggered_from"],
     )
-    facts = EventFacts(row["node_execution_id"], "database", "node", invoke_from, row["triggered_from"])
-    return DatabaseEvent(event, facts)

@@ -10,7 +10,6 @@ from typing import Any
 from dify_meter.core.event import UsageEvent
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sources.console.client import DifyClient
-from dify_meter.sources.database.facts import DatabaseEvent, EventFacts
 from dify_meter.sources.database.reader import DatabaseReadResult, read_usage_events
 from dify_meter_tests.support.console import NO_WAIT, ScriptedSimulator, fetch_events
 from dify_meter_tests.support.fixture_files import SEED_FILE
@@ -18,25 +17,26 @@ from dify_meter_tests.support.fixture_files import SEED_FILE
 
 @dataclass
 class DatabaseEventList:
-    batches: list[Sequence[DatabaseEvent]] = field(default_factory=list)
+    batches: list[Sequence[UsageEvent]] = field(default_factory=list)
 
-    def write(self, events: Sequence[DatabaseEvent]) -> None:
+    def write(self, events: Sequence[UsageEvent]) -> None:
         self.batches.append(list(events))
 
     @property
     def events(self) -> list[UsageEvent]:
-        return [item.event for batch in self.batches for item in batch]
+        return [event for batch in self.batches for event in batch]
 
     @property
-    def facts(self) -> dict[str, EventFacts]:
-        return {item.facts.event_id: item.facts for batch in self.batches for item in batch}
+    def facts(self) -> dict[str, UsageEvent]:
+        """By event id: read_from, price_source, invoke_from and triggered_from are the database's facts."""
+        return {event.event_id: event for event in self.events}
 
 
 @dataclass
 class DatabaseRead:
     result: DatabaseReadResult
     events: list[UsageEvent]
-    facts: dict[str, EventFacts]
+    facts: dict[str, UsageEvent]
 
 
 def read_database(

@@ -15,7 +15,6 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.pg_rows import write_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.client import DifyClient
-from dify_meter.sources.database.facts import EventFacts
 from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
 from dify_meter_tests.support.console import NO_WAIT, assert_same_events, fetch_events
@@ -59,7 +58,7 @@ def test_both_sources_agree_on_a_generated_workspace(
 
 
 def documented_differences(
-    console: list[UsageEvent], database: list[UsageEvent], facts: dict[str, EventFacts]
+    console: list[UsageEvent], database: list[UsageEvent], facts: dict[str, UsageEvent]
 ) -> list[UsageEvent]:
     """The console events as the database source is documented to improve them; each difference must occur."""
     by_id = {event.event_id: event for event in database}
