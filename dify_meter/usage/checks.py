@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 
 import duckdb
 
-from dify_meter.core.app_modes import MESSAGE_MODES
+from dify_meter.core.app_modes import MESSAGE_MODES, WORKFLOW
 from dify_meter.core.markdown import markdown_table
 from dify_meter.core.readable import decimal_text, sentence
 from dify_meter.core.skipped_app import SkippedApp
@@ -269,10 +269,16 @@ class AppFigures(NamedTuple):
     database_events: int = 0  # read from Dify's database, whose invoke_from tells debugger traffic apart exactly
     debugger_tokens: int = 0
     debugger_cost: Decimal = Decimal(0)
+    triggered_events: int = 0  # read from Dify's database with the run's triggered_from
+    app_run_tokens: int = 0  # of runs started from the app: all that Dify's workflow statistics count
 
     @property
     def debugger_known(self) -> bool:
         return self.events > 0 and self.database_events == self.events
+
+    @property
+    def triggers_known(self) -> bool:
+        return self.events > 0 and self.triggered_events == self.events
 
 
 def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, AppFigures]:
@@ -289,6 +295,8 @@ def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: dat
             int(row[8]),
             int(row[9] or 0),
             row[10] or Decimal(0),
+            int(row[11]),
+            int(row[12] or 0),
         )
         for row in rows
     }
@@ -308,6 +316,8 @@ def _explain(mode: str, ours: AppFigures, dify: DifyAppTotals, skipped: bool) ->
             if mode == "completion"
             else "not read: a mode this exporter does not know (check apps_not_read)",
         )
+    if mode == WORKFLOW:
+        return _explain_workflow(ours, dify)
     ours_tokens, ours_cost, account_tokens = ours.tokens, ours.cost, ours.account_tokens
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return Explanation("match", "match")
@@ -337,6 +347,22 @@ def _explain(mode: str, ours: AppFigures, dify: DifyAppTotals, skipped: bool) ->
             "cost lower here: messages without usage metadata are unpriced here; Dify prices them from its database",
         )
     return Explanation("unexplained", "unexplained: compare the app's logs in Dify")
+
+
+def _explain_workflow(ours: AppFigures, dify: DifyAppTotals) -> Explanation:
+    """Dify's workflow statistics: tokens of app-run runs, no cost (only the database path asks for them)."""
+    if ours.tokens == dify.tokens:
+        return Explanation("match", "match")
+    if ours.triggers_known and ours.app_run_tokens == dify.tokens:
+        return Explanation(
+            "explained",
+            "more here: runs not started from the app (webhook, schedule, ...) are counted here and not in Dify's "
+            f"workflow statistics; exactly the {ours.tokens - ours.app_run_tokens:,} tokens of the events whose "
+            "triggered_from in Dify's database is not 'app-run'",
+        )
+    return Explanation(
+        "unexplained", f"unexplained: {ours.tokens - dify.tokens:,} tokens more here; compare the app's logs in Dify"
+    )
 
 
 def _explain_debugger_exactly(ours: AppFigures, dify: DifyAppTotals) -> Explanation:
@@ -395,7 +421,8 @@ def check_dify_numbers(
         )
     facts: dict[str, int | str] = {
         "compared": "per messages-based app over the window: tokens and cost here vs Dify's statistics/token-costs "
-        "(Dify labels every currency USD; costs are compared as sums)",
+        "(Dify labels every currency USD; costs are compared as sums); per workflow app, when Dify's figures come "
+        "from its database: tokens vs its workflow statistics (app-run runs, no cost)",
         "apps_compared": len(rows),
         "apps_differing": len(explained) + len(unexplained),
         "apps_explained": len(explained),

@@ -1,5 +1,6 @@
 """`dify_numbers` on events read from Dify's database, against Dify's totals by Dify's own SQL: the events carry
-Dify's invoke_from, so debugger traffic is explained exactly, not estimated from console-account usage."""
+Dify's invoke_from and triggered_from, so debugger traffic is explained exactly, not estimated from console-account
+usage, and workflow apps are compared with Dify's workflow statistics (app-run runs only)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ TIMEZONE = "America/New_York"
 EXPLAINED = (
     "more here: debugger traffic is counted here and excluded by Dify; exactly the 1,998 tokens and 0.0124875 cost "
     "of the events whose invoke_from in Dify's database is 'debugger'"
+)
+# Invoice Pipeline's webhook run: counted here, not in Dify's workflow statistics (app-run runs only)
+WEBHOOK_EXPLAINED = (
+    "more here: runs not started from the app (webhook, schedule, ...) are counted here and not in Dify's workflow "
+    "statistics; exactly the 768 tokens of the events whose triggered_from in Dify's database is not 'app-run'"
 )
 ONE_MORE_TOKEN = (
     "UPDATE raw_usage_events SET total_tokens = total_tokens + 1, output_tokens = output_tokens + 1 "
@@ -55,9 +61,10 @@ def test_debugger_traffic_is_explained_exactly_by_invoke_from(stored) -> None:
     with store.connect() as conn:
         outcome = check_dify_numbers(conn, NOV10, NOV11, totals, skipped)
     assert outcome.passed and outcome.facts["apps_unexplained"] == 0, outcome.tables
-    assert outcome.facts["apps_compared"] == 5 and outcome.facts["apps_explained"] == 1
+    assert outcome.facts["apps_compared"] == 6 and outcome.facts["apps_explained"] == 2
     table = outcome.tables["per_app"]
     assert explanation_of(table, "Support Chat") == EXPLAINED
+    assert explanation_of(table, "Invoice Pipeline") == WEBHOOK_EXPLAINED
     for app in ("Research Agent", "Summarizer", "Helpdesk Flow", "Local Llama"):
         assert explanation_of(table, app) == "match", app
 
@@ -67,7 +74,8 @@ def test_a_difference_the_debugger_does_not_make_is_not_explained_away(stored) -
     with store.connect() as conn:
         conn.execute(ONE_MORE_TOKEN)
         exact = check_dify_numbers(conn, NOV10, NOV11, totals, skipped)
-        conn.execute("UPDATE raw_usage_events SET read_from = 'console'")  # as if read through the console
+        # as if Support Chat had been read through the console
+        conn.execute("UPDATE raw_usage_events SET read_from = 'console' WHERE app_name = 'Support Chat'")
         estimated = check_dify_numbers(conn, NOV10, NOV11, totals, skipped)
     assert not exact.passed and exact.summary.startswith("Support Chat differ")
     assert explanation_of(exact.tables["per_app"], "Support Chat") == (
