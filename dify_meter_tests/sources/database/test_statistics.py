@@ -21,6 +21,7 @@ from dify_meter.sources.console.statistics import fetch_dify_totals
 from dify_meter.sources.database.errors import DatabaseSourceError
 from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter.sources.database.statistics import dify_bound, read_dify_totals
+from dify_meter_tests.sources.database.agent_recording import AGENT_APP, add_agent_app
 from dify_meter_tests.sources.database.postgres import FIXTURES, TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.support.console import NO_WAIT
 
@@ -36,11 +37,13 @@ GENERATED = [  # seed, Dify version of the schema, the account's (and the window
 ]
 
 
-def recorded_token_costs(version: str) -> list[tuple[str, str, datetime, datetime, int, Decimal]]:
+def recorded_token_costs(
+    version: str, pattern: str = "07-*token-costs-*.json"
+) -> list[tuple[str, str, datetime, datetime, int, Decimal]]:
     """(file, app id, start, end, tokens, price) of each recorded (workflow/)statistics/token-costs answer, days
     summed; workflow answers carry no price (and their token counts as strings)."""
     found = []
-    for path in sorted((FIXTURES / f"dify-{version}").glob("07-*token-costs-*.json")):
+    for path in sorted((FIXTURES / f"dify-{version}").glob(pattern)):
         recorded = json.loads(path.read_text())
         zone = ZoneInfo("UTC" if path.stem.endswith("-utc") else "America/New_York")  # the owner's, when recorded
         start, end = (
@@ -73,6 +76,16 @@ def test_the_recorded_token_costs_are_what_difys_sql_gives_on_the_seed(
         (app,) = [t for t in totals if t.app_id == app_id]
         assert (app.tokens, app.price) == (tokens, price), name
         assert (app.app_mode == "workflow") == name.startswith("07-workflow-"), name
+
+
+def test_the_recorded_agent_token_costs_are_what_difys_sql_gives(postgres: EmbeddedPostgres) -> None:
+    url = postgres.database("1.16.1")
+    add_agent_app(url)
+    ((name, app_id, start, end, tokens, price),) = recorded_token_costs("1.16.1", "10-agent-token-costs-*.json")
+    totals = read_dify_totals(DatabaseTarget(url), TENANT_ID, start, end, timezone="America/New_York")
+    (agent,) = [t for t in totals if t.app_id == app_id]
+    assert (agent.app_mode, agent.tokens, agent.price) == ("agent", tokens, price), name
+    assert app_id == AGENT_APP and tokens == 12060 + 3200  # the owner's debugger turn is left out, as by Dify
 
 
 @pytest.mark.parametrize(("seed", "version", "timezone"), GENERATED)
