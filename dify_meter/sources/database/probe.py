@@ -7,7 +7,7 @@ reported (with the GRANT that fixes it), not raised, so one check names every pr
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,7 +118,7 @@ def probe_database(
         tenant_id = None
         found.workspace_found = False
         found.unanswered["workspace"] = f"DIFY_WORKSPACE_ID {workspace_id!r} is not a UUID (a Dify tenants.id)"
-    with connect(target) as connection:
+    with closing(connect(target)) as connection:  # closed, never committed: the transaction only read
         try:
             begin_read_only(connection, target)
         except psycopg.Error as exc:

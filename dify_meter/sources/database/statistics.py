@@ -12,6 +12,7 @@ workflow statistics).
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,7 +45,7 @@ def read_dify_totals(
         raise DatabaseSourceError(f"workspace id {tenant_id!r} is not a UUID (a Dify tenants.id)") from None
     zone = ZoneInfo(timezone)
     bounds = {"timezone": timezone, "start": dify_bound(window_start, zone), "end": dify_bound(window_end, zone)}
-    with connect(target) as connection:
+    with closing(connect(target)) as connection:  # closed, never committed: the transaction only read
         try:
             begin_read_only(connection, target)
             apps = _rows(connection, "apps", {"tenant_id": tenant})

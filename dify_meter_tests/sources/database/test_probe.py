@@ -19,6 +19,7 @@ from dify_meter.sources.database.probe import (
 )
 from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter_tests.sources.database.postgres import TENANT_ID, EmbeddedPostgres
+from dify_meter_tests.sources.database.statement_log import logged_statements
 from dify_meter_tests.sources.database.support import read_database
 
 pytestmark = pytest.mark.integration
@@ -62,3 +63,16 @@ def test_a_probe_that_waits_on_a_lock_gives_up_at_the_lock_timeout_and_the_other
         found = probe_database(DatabaseTarget(url, lock_timeout_seconds=0.2), TENANT_ID, timezone="UTC")
     assert found.unanswered == {"workspace": "canceling statement due to lock timeout"}
     assert found.workspace_found is None and found.recent_runs == 7 and found.today_messages == 0
+
+
+def test_every_probe_reads_in_one_read_only_transaction_that_is_never_committed(postgres: EmbeddedPostgres) -> None:
+    url = postgres.database("1.16.1")
+    with logged_statements(postgres, url) as logged:
+        found = probe_database(DatabaseTarget(url), TENANT_ID, timezone="UTC")
+    statements = [line.split(" LOG:  ", 1)[1] for line in logged if " LOG:  " in line]
+    assert found.unanswered == {} and found.workspace_name == "Admin's Workspace"
+    assert statements[0] == "statement: BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    assert sum("BEGIN" in statement for statement in statements) == 1
+    assert not [s for s in statements if s.split(": ", 1)[1].startswith(("COMMIT", "INSERT", "UPDATE", "DELETE"))]
+    # one query per probe (the SQL files begin with a comment), whatever the size of the workspace
+    assert sum(statement.split(": ", 1)[1].startswith("--") for statement in statements) == 7

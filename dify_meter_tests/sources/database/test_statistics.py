@@ -23,6 +23,7 @@ from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter.sources.database.statistics import dify_bound, read_dify_totals
 from dify_meter_tests.sources.database.agent_recording import AGENT_APP, add_agent_app
 from dify_meter_tests.sources.database.postgres import FIXTURES, TENANT_ID, EmbeddedPostgres
+from dify_meter_tests.sources.database.statement_log import logged_statements
 from dify_meter_tests.support.console import NO_WAIT
 
 pytestmark = pytest.mark.integration
@@ -133,6 +134,18 @@ def workflow_totals(client: DifyClient, start: datetime, end: datetime, zone: Zo
         for app in list_apps(client)
         if app.mode == "workflow"
     ]
+
+
+def test_one_query_per_statistic_for_all_apps_in_one_read_only_transaction(postgres: EmbeddedPostgres) -> None:
+    url = postgres.database("1.12.1")
+    window = (datetime(2026, 11, 9, tzinfo=UTC), datetime(2026, 11, 13, tzinfo=UTC))
+    with logged_statements(postgres, url) as logged:
+        totals = read_dify_totals(DatabaseTarget(url), TENANT_ID, *window, timezone="UTC")
+    text = "\n".join(logged)
+    assert len(totals) == 6
+    assert text.count("-- Dify's own statistics/token-costs") == 1
+    assert text.count("-- Dify's own workflow/statistics/token-costs") == 1
+    assert text.count("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") == 1 and "COMMIT" not in text
 
 
 def test_a_workspace_that_is_no_tenant_is_a_clear_failure(postgres: EmbeddedPostgres) -> None:
