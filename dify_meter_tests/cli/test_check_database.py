@@ -6,11 +6,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from dify_meter.sandbox.dify.generate import generate_workspace
+from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter_tests.sources.database.postgres import (
     READ_ONLY_PASSWORD,
     SUPERUSER_PASSWORD,
@@ -181,6 +184,18 @@ def test_offloaded_node_values_are_counted(postgres, environment, capsys) -> Non
     assert code == 0, out
     assert "  PASS columns:         all 72 columns the source reads, in 10 tables, are readable" in out
     assert "  WARN offloaded nodes: 2 node values were moved to file storage (truncated rows)" in out
+
+
+def test_with_dify_api_url_the_console_is_checked_too(postgres, environment, capsys) -> None:
+    workspace = generate_workspace(seed=3, start_date=date(2026, 11, 9), days=2)
+    with DifySimulator(workspace, email="meter@corp.example", password="s3cret-pass") as dify:
+        environment.setenv("DIFY_API_URL", dify.base_url)
+        environment.setenv("DIFY_EMAIL", "meter@corp.example")
+        environment.setenv("DIFY_PASSWORD", "s3cret-pass")
+        code, out = check(environment, capsys, postgres.database("1.12.1"))
+    assert code == 0, out
+    assert "Dify database: OK" in out and "Dify: OK" in out and "Dify console: not configured" not in out
+    assert "s3cret-pass" not in out
 
 
 def test_a_wrong_password_is_a_clear_failure_that_does_not_repeat_it(postgres, environment, capsys) -> None:
