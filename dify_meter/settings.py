@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dify_meter.core.validation import canonical_uuid, http_url, is_loopback_host
+
+DifySource = Literal["console", "database"]
+DIFY_SOURCES: tuple[str, ...] = get_args(DifySource)  # DIFY_SOURCE's values; defs/resources.py builds each
 
 
 class SettingsError(ValueError):
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
     schedule_enabled: bool = False
     schedule_cron: str = "0 1 * * *"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
-    dify_source: Literal["console", "database"] = "console"
+    dify_source: DifySource = "console"
     dify_database_url: SecretStr | None = None  # postgresql://user:password@host:port/db (read-only role)
     dify_database_statement_timeout_seconds: float = Field(default=300, gt=0, le=86400)
     dify_database_lock_timeout_seconds: float = Field(default=5, gt=0, le=3600)
@@ -175,8 +178,8 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.dify_start_date and self.dify_end_date and self.dify_start_date > self.dify_end_date:
             raise ValueError(f"DIFY_START_DATE ({self.dify_start_date}) is after DIFY_END_DATE ({self.dify_end_date})")
-        if self.dify_source == "database" and (self.dify_database_url is None or not self.dify_workspace_id):
-            raise ValueError("DIFY_SOURCE=database needs DIFY_DATABASE_URL and DIFY_WORKSPACE_ID (the tenant id)")
+        if self.dify_source == "database":
+            require_database(self.dify_database_url is not None, self.dify_workspace_id)
         return self
 
     def secret_values(self) -> list[str]:
@@ -201,7 +204,12 @@ class Settings(BaseSettings):
         return self.dify_start_date or first, self.dify_end_date or last
 
     def require_dify(self) -> None:
-        """Raise SettingsError unless Dify can be reached with one complete auth mode."""
+        """Raise SettingsError unless DIFY_SOURCE can be read: the database's URL and tenant, or the console with
+        one complete auth mode (also optional for the database source, for Dify's statistics)."""
+        if self.dify_source == "database":
+            require_database(self.dify_database_url is not None, self.dify_workspace_id)
+            if not self.dify_api_url:
+                return
         require_dify(
             self.dify_api_url,
             api_key_set=self.dify_api_key is not None,
@@ -236,6 +244,14 @@ def require_dify(
         "Dify credentials are missing: set DIFY_API_KEY and DIFY_WORKSPACE_ID (admin API key), "
         "or DIFY_EMAIL and DIFY_PASSWORD (service account)"
     )
+
+
+def require_database(url_set: bool, workspace_id: str | None) -> None:
+    if not url_set or not workspace_id:
+        raise SettingsError(
+            "DIFY_SOURCE=database needs DIFY_DATABASE_URL (postgresql://role:password@host:port/dify, a read-only "
+            "role: docs/dify-database-grants.sql) and DIFY_WORKSPACE_ID (the tenant id, Dify's tenants.id)"
+        )
 
 
 def require_api_meter(url: str | None, *, token_set: bool, tenant_id: str | None) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from dify_meter.core.markdown import markdown_table
 from dify_meter.core.readable import amounts
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sandbox.api_meter.store import Totals
+from dify_meter.settings import DIFY_SOURCES
 
 DEMO_API_METER_TOKEN = "demo-api-meter-token"  # the sandbox's own token, not a secret
 DEMO_ASSETS = "raw_usage_events,usage_per_model,usage_per_user,usage_per_app,usage_workspace,api_meter_sent"
@@ -41,6 +43,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--timezone", default="UTC", help="DIFY_TIMEZONE of the export (default UTC)")
     parser.add_argument("--home", default="data/demo", help="folder for the demo DuckDB file and DAGSTER_HOME")
     parser.add_argument(
+        "--source",
+        choices=DIFY_SOURCES,
+        default="console",
+        help="read the workspace through the simulated console API (default), or read-only from its rows in "
+        "Dify's real schema on an embedded PostgreSQL",
+    )
+    parser.add_argument(
         "--ui",
         action="store_true",
         help="afterwards, start the Dagster UI on the demo's runs and data (Ctrl-C stops it)",
@@ -56,9 +65,10 @@ def _dagster_home(home: Path) -> Path:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from dify_meter.cli.demo_sources import DEMO_SOURCES, DIFY_LOCATION_VARIABLES
     from dify_meter.sandbox.api_meter.server import ApiMeterServer
     from dify_meter.sandbox.dify.generate import generate_workspace
-    from dify_meter.sandbox.dify.server import DifySimulator
+    from dify_meter.sandbox.dify.postgres import PostgresUnavailable
 
     if args.days < 1:
         print("dify-meter demo: --days must be at least 1", file=sys.stderr)
@@ -75,16 +85,20 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"Generating a simulated Dify workspace (seed {args.seed}) for {first_day} .. {yesterday} ...")
     workspace = generate_workspace(seed=args.seed, start_date=first_day - timedelta(days=1), days=args.days + 2)
-    with (
-        DifySimulator(workspace) as dify,
-        ApiMeterServer(token=DEMO_API_METER_TOKEN, store_path=home / "api_meter.sqlite") as api_meter,
-    ):
+    with ExitStack() as running:
+        try:
+            dify = DEMO_SOURCES[args.source](workspace)
+            running.enter_context(dify)
+        except PostgresUnavailable as exc:
+            print(f"dify-meter demo --source database: {exc}", file=sys.stderr)
+            return 2
+        api_meter = running.enter_context(
+            ApiMeterServer(token=DEMO_API_METER_TOKEN, store_path=home / "api_meter.sqlite")
+        )
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in DIFY_LOCATION_VARIABLES},
+            **dify.environment,
             "DAGSTER_HOME": str(dagster_home),
-            "DIFY_API_URL": dify.base_url,
-            "DIFY_API_KEY": dify.api_key,
-            "DIFY_WORKSPACE_ID": dify.workspace_id,
             "DIFY_TIMEZONE": args.timezone,
             "DIFY_PARTITIONS_START": (first_day - timedelta(days=30)).isoformat(),
             "DIFY_METER_DUCKDB": str(duckdb_path),
@@ -105,16 +119,13 @@ def run_demo(args: argparse.Namespace) -> int:
             "-m",
             "dify_meter.definitions",
         ]
-        print(
-            f"Dify simulator on {dify.base_url}, API_Meter on {api_meter.base_url}; "
-            f"materializing {DEMO_ASSETS} through Dagster ..."
-        )
+        print(f"{dify.description}, API_Meter on {api_meter.base_url}; materializing {DEMO_ASSETS} through Dagster ...")
         started = time.monotonic()
         log_path = home / "last_run.log"
         with log_path.open("w") as log:
             result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         elapsed = time.monotonic() - started
-        requests = len(dify.request_log)
+        read_cost = dify.read_cost()
         held = api_meter.totals()
     if result.returncode != 0:
         print(f"The materialization failed (exit {result.returncode}); its log is in {log_path}:", file=sys.stderr)
@@ -124,7 +135,7 @@ def run_demo(args: argparse.Namespace) -> int:
     start = datetime.combine(first_day, dtime(), tz).astimezone(UTC)
     end = datetime.combine(yesterday + timedelta(days=1), dtime(), tz).astimezone(UTC)
     truth = workspace.ground_truth(start, end, args.timezone)
-    print(f"\nDone in {elapsed:.1f} s with {requests} Dify requests.\n")
+    print(f"\nDone in {elapsed:.1f} s, {read_cost}.\n")
     code = _print_summary(DuckDBStore(duckdb_path), first_day, yesterday, truth, dagster_home, held)
     if not args.ui:
         return code
@@ -173,6 +184,12 @@ def _print_summary(
                 [first_day, last_day],
             ).fetchall()
         )
+        # The database source's documented better value: a message without usage metadata has its row's price.
+        priced_from_row = conn.execute(
+            "SELECT currency, count(*), sum(cost) FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? "
+            "AND price_source = 'message_row' AND priced GROUP BY 1 ORDER BY 1",
+            [first_day, last_day],
+        ).fetchall()
     print(f"Usage per model, {first_day} .. {last_day}:\n")
     print(
         markdown_table(
@@ -184,12 +201,20 @@ def _print_summary(
     for e in truth:
         if e.priced:
             truth_costs[e.currency or "USD"] += e.cost
+    better = {currency: amount for currency, _, amount in priced_from_row}
+    truth_costs.update(better)
     exact = (
         events == len(truth)
         and int(tokens) == truth_tokens
         and all(costs.get(currency, Decimal(0)) == amount for currency, amount in truth_costs.items())
     )
     print(f"\nTotal: {events} LLM calls, {int(tokens):,} tokens, cost {amounts(costs)}.")
+    if priced_from_row:
+        print(
+            f"Of that cost, {amounts(better)} is what the database knows better than the console: "
+            f"{sum(count for _, count, _ in priced_from_row)} messages without usage metadata, priced from "
+            "their row (the console calls them unpriced)."
+        )
     print(
         f"Simulator ground truth: {len(truth)} calls, {truth_tokens:,} tokens -> "
         f"{'exact match' if exact else 'MISMATCH'}."

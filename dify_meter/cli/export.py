@@ -23,7 +23,8 @@ from dify_meter.cli.export_summary import (
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from dify_meter.cli.progress import RunProgress
 from dify_meter.core.store import DuckDBStore, StoreError
-from dify_meter.settings import Settings
+from dify_meter.settings import DIFY_SOURCES, Settings
+from dify_meter.sources.database.errors import describe_target
 from dify_meter.usage.aggregate_modes import AGGREGATE_TABLES
 
 MODES = ("per_model", "per_user", "per_app", "workspace", "all")
@@ -81,6 +82,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="send nothing: show what would change in API_Meter and write the exact payload to a file",
     )
     parser.add_argument("--force", action="store_true", help="send every key again, also those API_Meter holds")
+    parser.add_argument(
+        "--source",
+        choices=DIFY_SOURCES,
+        help="read Dify's console API or, read-only, its PostgreSQL (default DIFY_SOURCE); a day read before "
+        "from the other source is replaced, never doubled",
+    )
     parser.set_defaults(handler=run_export)
 
 
@@ -122,13 +129,16 @@ def export_request(args: argparse.Namespace, settings: Settings, today: date) ->
 
 
 def run_export(args: argparse.Namespace) -> int:
-    return _checked_export(args, args.settings)
+    settings = args.settings
+    if args.source is not None:
+        settings = settings.model_copy(update={"dify_source": args.source})
+    return _checked_export(args, settings)
 
 
 def export_from_defaults(settings: Settings) -> int:
     """`dify-meter export` without arguments: the default range, mode and period of `settings`."""
     defaults = argparse.Namespace(
-        mode=None, date=None, start_date=None, end_date=None, period=None, dry_run=False, force=False
+        mode=None, date=None, start_date=None, end_date=None, period=None, dry_run=False, force=False, source=None
     )
     return _checked_export(defaults, settings)
 
@@ -218,7 +228,8 @@ def _announce(request: ExportRequest, selection: list[str], settings: Settings) 
     what = f"{request.first_day}" if request.days == 1 else f"{request.first_day} .. {request.last_day}"
     print(
         f"Exporting {what} ({request.days} day{'s' if request.days > 1 else ''}, {settings.dify_timezone}), "
-        f"mode {request.mode}: {', '.join(selection)}, in one Dagster run (Dify is read once for the range)."
+        f"mode {request.mode}: {', '.join(selection)}, in one Dagster run (Dify is read once for the range, "
+        f"{_source_description(settings)})."
     )
     if "api_meter_sent" in selection:
         print(
@@ -228,6 +239,12 @@ def _announce(request: ExportRequest, selection: list[str], settings: Settings) 
         )
     if request.days > LONG_RANGE_DAYS:
         print(f"{request.days} days: reading Dify may take several minutes; progress is shown per phase.")
+
+
+def _source_description(settings: Settings) -> str:
+    if settings.dify_source == "database" and settings.dify_database_url is not None:
+        return f"read-only from Dify's PostgreSQL {describe_target(settings.dify_database_url.get_secret_value())}"
+    return f"through the console API {settings.dify_api_url}"
 
 
 def _print_usage(store: DuckDBStore, request: ExportRequest, materialized: set[str]) -> None:

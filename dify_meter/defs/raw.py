@@ -40,9 +40,11 @@ def build_raw_usage_asset(partitions: dg.DailyPartitionsDefinition) -> dg.Assets
         ],
         description=(
             "Every LLM call of the day as Dify reports it (one row per message or usage-bearing workflow "
-            "node; see usage-semantics.md), read from the Dify console API into DuckDB table "
+            "node; see usage-semantics.md), read from the Dify console API or read-only from Dify's "
+            "PostgreSQL (DIFY_SOURCE; each row's `read_from` says which) into DuckDB table "
             "`raw_usage_events`. A range run reads Dify once for the whole range. Re-materializing a day "
-            "replaces its rows in one transaction; a failed fetch leaves them untouched."
+            "replaces its rows in one transaction, whichever source read them before; a failed fetch leaves "
+            "them untouched."
         ),
     )(raw_usage_events)
 
@@ -77,7 +79,8 @@ def raw_usage_events(
     # What the read of Dify cost belongs to the run (one read for the whole range), not to any one day.
     context.log.info(
         f"{summary.events} usage events for {day_range(refresh.first_day, refresh.last_day)}: "
-        f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}; Dify {read.dify_version or '?'}: "
+        f"{summary.total_tokens} tokens, cost {amounts(summary.cost_by_currency)}; read from Dify's {dify.source} "
+        f"(Dify {read.dify_version or '?'}): "
         f"{read.apps_read} apps read ({len(read.skipped_apps)} skipped); {counts}; apps not read: "
         f"{sentence(f'{app.app_name} ({app.mode})' for app in read.skipped_apps if app.unread_usage)}"
     )
@@ -95,6 +98,8 @@ def _day_metadata(summary: RawSummary) -> dict[str, Any]:
         "unpriced_events": summary.unpriced_events,
         "approximate_events": summary.approximate_events,
         "apps_with_usage": summary.apps,
+        "read_from": sentence(f"{source} ({count} events)" for source, count in summary.read_from.items()),
+        "priced_from_message_row": summary.priced_from_message_row,
         "per_app": table(["app", "mode", "events", "tokens"], summary.per_app),
     }
     costs(metadata, "cost", summary.cost_by_currency)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -19,12 +20,22 @@ from dify_meter.api_meter.sender import ApiMeterSender
 from dify_meter.api_meter.spool import SpoolPolicy
 from dify_meter.core.logs import apply_log_level
 from dify_meter.core.retry import RetryPolicy
-from dify_meter.core.source import UsageSource
+from dify_meter.core.source import DifyAppTotals, UsageSource
 from dify_meter.core.store import DuckDBStore
 from dify_meter.defs.run_settings import check_launched_with_same_settings
-from dify_meter.settings import Settings, SettingsError, load_settings, require_api_meter, require_dify
+from dify_meter.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    require_api_meter,
+    require_database,
+    require_dify,
+)
 from dify_meter.sources.console.client import DifyClient
 from dify_meter.sources.console.source import ConsoleSource
+from dify_meter.sources.console.statistics import fetch_dify_totals
+from dify_meter.sources.database.sessions import DatabaseTarget
+from dify_meter.sources.database.source import DatabaseSource
 from dify_meter.usage.normalize import Normalizer
 
 
@@ -38,10 +49,14 @@ class DuckDBStoreResource(dg.ConfigurableResource):
 
 
 class DifyResource(dg.ConfigurableResource):
-    """Where usage is read from: Dify's console API (DIFY_API_URL with an admin key or a service account)."""
+    """Where usage is read from: Dify's console API (DIFY_API_URL with an admin key or a service account), or
+    Dify's PostgreSQL read-only (DIFY_DATABASE_URL), whose dify_numbers use the console when DIFY_API_URL is set."""
 
     source: str = "console"  # DIFY_SOURCE: a key of SOURCES
     api_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)  # dg.EnvVar("DIFY_DATABASE_URL")
+    database_statement_timeout_seconds: float = 300
+    database_lock_timeout_seconds: float = 5
     workspace_id: str | None = None
     api_key: str | None = Field(default=None, repr=False)  # dg.EnvVar("DIFY_API_KEY")
     email: str | None = None
@@ -83,8 +98,7 @@ class DifyResource(dg.ConfigurableResource):
         """The source DIFY_SOURCE names; `store` keeps what it caches between reads."""
         if self.source not in SOURCES:
             raise SettingsError(
-                f"DIFY_SOURCE={self.source} cannot feed the pipeline yet: it does not implement "
-                f"core.source.UsageSource. Use {' or '.join(SOURCES)}."
+                f"DIFY_SOURCE={self.source} is not a source this dify-meter knows: use {' or '.join(SOURCES)}."
             )
         return SOURCES[self.source](self, store, retry)
 
@@ -99,9 +113,26 @@ def console_source(dify: DifyResource, store: DuckDBStore, retry: RetryPolicy | 
     )
 
 
+def database_source(dify: DifyResource, store: DuckDBStore, retry: RetryPolicy | None) -> UsageSource:
+    require_database(dify.database_url is not None, dify.workspace_id)
+    assert dify.database_url and dify.workspace_id
+    target = DatabaseTarget(
+        dify.database_url, dify.database_statement_timeout_seconds, dify.database_lock_timeout_seconds
+    )
+
+    def console_totals(window_start: datetime, window_end: datetime) -> list[DifyAppTotals]:
+        with dify.client(retry=retry) as client:
+            return fetch_dify_totals(client, window_start, window_end)
+
+    return DatabaseSource(
+        target, dify.workspace_id, timezone=dify.timezone, console_totals=console_totals if dify.api_url else None
+    )
+
+
 # DIFY_SOURCE -> how its source is built: a new source is one entry here.
 SOURCES: dict[str, Callable[[DifyResource, DuckDBStore, RetryPolicy | None], UsageSource]] = {
     "console": console_source,
+    "database": database_source,
 }
 
 
@@ -214,6 +245,9 @@ def build_resources(settings: Settings, *, secrets_from_env: bool = True) -> Met
         dify=DifyResource(
             source=settings.dify_source,
             api_url=settings.dify_api_url,
+            database_url=secret("DIFY_DATABASE_URL"),
+            database_statement_timeout_seconds=settings.dify_database_statement_timeout_seconds,
+            database_lock_timeout_seconds=settings.dify_database_lock_timeout_seconds,
             workspace_id=settings.dify_workspace_id,
             api_key=secret("DIFY_API_KEY"),
             email=settings.dify_email,

@@ -147,6 +147,8 @@ class RawSummary:
     apps: int = 0
     per_app: list[tuple[str, str, int, int]] = field(default_factory=list)  # name, mode, events, tokens
     per_day: list[tuple[date, int, int]] = field(default_factory=list)  # day, events, tokens
+    read_from: dict[str, int] = field(default_factory=dict)  # console | database -> events read that way
+    priced_from_message_row: int = 0  # the database's better price of messages without usage metadata
 
 
 def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> RawSummary:
@@ -184,4 +186,13 @@ def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day:
         f"SELECT usage_date, count(*), sum(total_tokens) FROM raw_usage_events WHERE {where} GROUP BY 1 ORDER BY 1",
         params,
     ).fetchall()
+    summary.read_from = dict(
+        conn.execute(
+            f"SELECT read_from, count(*) FROM raw_usage_events WHERE {where} GROUP BY 1 ORDER BY 1", params
+        ).fetchall()
+    )
+    priced_from_row = conn.execute(
+        f"SELECT count(*) FROM raw_usage_events WHERE {where} AND price_source = 'message_row' AND priced", params
+    ).fetchone()
+    summary.priced_from_message_row = priced_from_row[0] if priced_from_row else 0
     return summary

@@ -9,6 +9,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dify_meter.core.store import DuckDBStore
@@ -110,6 +111,33 @@ def test_demo_runs_end_to_end_and_matches_the_ground_truth(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "exact match" in result.stdout
     assert "| provider | model | requests |" in result.stdout
+
+
+def test_demo_reads_the_same_workspace_from_an_embedded_dify_database(tmp_path):
+    home = tmp_path / "demo"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dify_meter.cli.main",
+            "demo",
+            "--days",
+            "1",
+            "--home",
+            str(home),
+            "--source",
+            "database",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Dify's database (Dify 1.16.1 schema" in result.stdout and "exact match" in result.stdout
+    assert "no console request" in result.stdout
+    with duckdb.connect(str(home / "dify_meter.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT DISTINCT read_from FROM raw_usage_events").fetchall() == [("database",)]
 
 
 def test_demo_ui_opens_the_dagster_ui_on_the_demo_home(tmp_path, monkeypatch):

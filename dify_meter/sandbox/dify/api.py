@@ -16,10 +16,21 @@ from typing import Any, TypeVar
 
 from dify_meter.core.app_modes import APP_MODES
 from dify_meter.sandbox.dify import render
-from dify_meter.sandbox.dify.agent_api import get_agent_log_messages, get_agent_version, get_agent_versions
+from dify_meter.sandbox.dify.agent_api import (
+    get_agent,
+    get_agent_composer,
+    get_agent_log_messages,
+    get_agent_logs,
+    get_agent_version,
+    get_agent_versions,
+    post_agent,
+)
+from dify_meter.sandbox.dify.agent_statistics import get_agent_statistics_summary
 from dify_meter.sandbox.dify.auth_api import get_setup, post_login, post_refresh_token, post_setup
+from dify_meter.sandbox.dify.end_user_types import CHAT_PAGINATION, COMPLETION_PAGINATION, check_end_user_types
 from dify_meter.sandbox.dify.exchange import Call
 from dify_meter.sandbox.dify.queries import (
+    URL_NOT_FOUND,
     ApiError,
     AppListQuery,
     ChatConversationQuery,
@@ -199,6 +210,7 @@ def get_chat_conversations(call: Call) -> tuple[int, Json]:
         _newest_first(conversations, moment) if query.sort_by.startswith("-") else sorted(conversations, key=moment)
     )
     items, paging = _page(ordered, query.page, query.limit)
+    check_end_user_types(call.ws, items, CHAT_PAGINATION, call.version)
     return 200, {**paging, "data": [render.chat_conversation_item(call.ws, c, call.version) for c in items]}
 
 
@@ -214,6 +226,7 @@ def get_completion_conversations(call: Call) -> tuple[int, Json]:
         before = end + timedelta(seconds=59)  # Dify sets second 59 but compares with "<"
         conversations = [c for c in conversations if c.created_at < before]
     items, paging = _page(_newest_first(conversations, lambda c: c.created_at), query.page, query.limit)
+    check_end_user_types(call.ws, items, COMPLETION_PAGINATION, call.version)
     return 200, {**paging, "data": [render.completion_conversation_item(call.ws, c, call.version) for c in items]}
 
 
@@ -253,6 +266,15 @@ def get_chat_messages(call: Call) -> tuple[int, Json]:
     )
     data = [render.message(call.ws, m, call.version, call.version.message_extra_contents) for m in reversed(page)]
     return 200, {"limit": query.limit, "has_more": has_more, "data": data}
+
+
+def get_message(call: Call) -> tuple[int, Json]:
+    """`MessageApi`: one message by id, with no caller filter (`10-agent-message-detail-webapp`)."""
+    app = _app(call, ANY_MODE)
+    message = call.ws.messages.get(call.params["message_id"])
+    if message is None or message.app_id != app.id:
+        raise not_found("not_found", "Message Not Exists.", call.path, call.hint_rules)
+    return 200, render.message(call.ws, message, call.version, call.version.message_extra_contents)
 
 
 # --- workflows -----------------------------------------------------------------------------------
@@ -364,7 +386,7 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 def _route(method: str, rule: str, handler: Handler, *similar: str) -> Route:
     pattern = re.escape(rule)
-    for name in ("app_id", "conversation_id", "run_id", "agent_id", "version_id"):
+    for name in ("app_id", "conversation_id", "run_id", "agent_id", "version_id", "message_id"):
         pattern = pattern.replace(re.escape(f"<uuid:{name}>"), f"(?P<{name}>{_UUID})")
     return Route(method, re.compile(pattern + "$"), handler, (rule, *similar))
 
@@ -395,6 +417,7 @@ ROUTES: tuple[Route, ...] = (
         f"{APPS}/chat-conversations/<uuid:conversation_id>",
     ),
     _route("GET", f"{APPS}/chat-messages", get_chat_messages, "/console/api/trial-apps/<uuid:app_id>/chat-messages"),
+    _route("GET", f"{APPS}/messages/<uuid:message_id>", get_message),
     _route("GET", f"{APPS}/workflow-app-logs", get_workflow_app_logs, f"{APPS}/workflow-archived-logs"),
     _route("GET", f"{APPS}/workflow-runs", get_workflow_runs, f"{APPS}/advanced-chat/workflow-runs"),
     _route("GET", f"{APPS}/advanced-chat/workflow-runs", get_advanced_chat_workflow_runs, f"{APPS}/workflow-runs"),
@@ -404,19 +427,18 @@ ROUTES: tuple[Route, ...] = (
     _route(
         "GET", f"{APPS}/workflow/statistics/token-costs", get_workflow_token_costs, f"{APPS}/statistics/token-costs"
     ),
+    _route("POST", "/console/api/agent", post_agent),
+    _route("GET", AGENT, get_agent),
+    _route("GET", f"{AGENT}/composer", get_agent_composer),
+    _route("GET", f"{AGENT}/logs", get_agent_logs, f"{AGENT}/logs/<uuid:conversation_id>/messages"),
     _route("GET", f"{AGENT}/logs/<uuid:conversation_id>/messages", get_agent_log_messages, f"{AGENT}/logs"),
+    _route("GET", f"{AGENT}/statistics/summary", get_agent_statistics_summary),
     _route("GET", f"{AGENT}/versions", get_agent_versions, f"{AGENT}/versions/<uuid:version_id>"),
     _route("GET", f"{AGENT}/versions/<uuid:version_id>", get_agent_version, f"{AGENT}/versions"),
 )
 UNAUTHENTICATED = frozenset({get_setup, post_setup, post_login, post_refresh_token})
 BEFORE_SETUP = frozenset({get_setup, post_setup, post_refresh_token})  # the rest answers 401 not_setup until then
 
-URL_NOT_FOUND = ApiError(
-    404,
-    "not_found",
-    "The requested URL was not found on the server. If you entered the URL manually please check your "
-    "spelling and try again.",
-)
 METHOD_NOT_ALLOWED = ApiError(405, "method_not_allowed", "The method is not allowed for the requested URL.")
 
 

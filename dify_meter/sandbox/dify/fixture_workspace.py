@@ -4,6 +4,10 @@ The seed is the fixtures' `fixture-seed.sql` (tests pass the vendored one, so th
 recording). The rows that
 `POST /setup` created before the seed ran (tenant, owner) and a few server-side values seen in
 the recordings (login and activity times) are filled in here with the recorded values.
+
+With 1.16.1's `fixture-seed-agent.sql` as `agent_seed_file`, the workspace also holds the recorded New Agent
+app: the rows `POST /console/api/agent` wrote (`10-agent-create.json`: its ids, site, debug conversation and
+timestamps; the config and snapshot ids were never shown, so they are made up here), then the seed's rows.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from dify_meter.sandbox.dify.seed_sql import SqlValue, read_inserts
+from dify_meter.sandbox.dify.agent_rows import AgentAppFields, AgentAppIds, create_agent_app, debug_conversation_of
+from dify_meter.sandbox.dify.seed_sql import SqlValue, read_inserts, read_updates
 from dify_meter.sandbox.dify.tables import (
     Account,
     AgentThought,
@@ -37,11 +42,25 @@ OWNER_ID = "63431cc7-e8b0-404a-b758-bf4be91b8823"
 SETUP_AT = datetime(2026, 11, 28, 0, 7, 41, tzinfo=UTC)
 OWNER_LAST_LOGIN_AT = datetime(2026, 11, 28, 0, 7, 43, tzinfo=UTC)
 PRICE_PLACES = Decimal("0.0000001")
+# The agent app of 1.16.1's recording, as 10-agent-create.json shows it.
+AGENT_APP_IDS = AgentAppIds(
+    app_id="c9b7946a-b798-49f1-9008-195d3b63c68a",
+    agent_id="01a23c8d-f133-7bfb-a3ff-8a578dba055e",
+    config_id="b1a00000-0000-4000-8000-000000000001",  # not shown by any answer
+    snapshot_id="5a000000-0000-4000-8000-000000000000",  # not shown by any answer
+    site_code="QTmXNvbkq3rMGdsq",
+)
+AGENT_APP_FIELDS = AgentAppFields(
+    "Agent Desk", "New Agent app (mode agent)", "Helpdesk agent", "emoji", "🤖", "#E0F2FE"
+)
+AGENT_DEBUG_CONVERSATION = "9977979f-4728-4802-bfbc-7bbf42a9906f"
+AGENT_CREATED_AT = datetime(2026, 12, 3, 15, 37, 45, tzinfo=UTC)
+AGENT_APP_UPDATED_AT = datetime(2026, 12, 3, 15, 37, 44, tzinfo=UTC)  # as recorded: a second before created_at
 
 Columns = dict[str, SqlValue]
 
 
-def fixture_workspace(seed_file: Path) -> Workspace:
+def fixture_workspace(seed_file: Path, agent_seed_file: Path | None = None) -> Workspace:
     ws = Workspace(Tenant(TENANT_ID, "Admin's Workspace", "basic", "normal", SETUP_AT, SETUP_AT))
     ws.add(
         Account(
@@ -67,7 +86,34 @@ def fixture_workspace(seed_file: Path) -> Workspace:
         ws.add(_LOADERS[table](row))
     for account_id, role in roles.items():
         ws.accounts[account_id].role = role
+    if agent_seed_file is not None:
+        _load_agent_app(ws, agent_seed_file)
     return ws
+
+
+def _load_agent_app(ws: Workspace, seed_file: Path) -> None:
+    app = create_agent_app(
+        ws, AGENT_APP_FIELDS, AGENT_APP_IDS, OWNER_ID, AGENT_CREATED_AT, updated_at=AGENT_APP_UPDATED_AT
+    )
+    debug = debug_conversation_of(ws, app, OWNER_ID, AGENT_CREATED_AT, AGENT_DEBUG_CONVERSATION)
+    variables = {
+        "agent_app_id": app.id,
+        "agent_amc_id": AGENT_APP_IDS.config_id,
+        "agent_tenant_id": TENANT_ID,
+        "owner_id": OWNER_ID,
+        "debug_conv_id": debug.id,
+    }
+    sql = seed_file.read_text(encoding="utf-8")
+    for table, row in read_inserts(sql, variables):
+        if table not in _LOADERS:
+            raise ValueError(f"{seed_file}: no loader for table {table!r}")
+        ws.add(_LOADERS[table](row))
+    for update in read_updates(sql, variables):
+        if update.table != "conversations":
+            raise ValueError(f"{seed_file}: no update for table {update.table!r}")
+        conversation = ws.conversations[_s(update.row_id)]
+        if "updated_at" in update.changes:  # the other columns (dialogue_count) are not kept
+            conversation.updated_at = _time(update.changes["updated_at"])
 
 
 def _s(value: SqlValue) -> str:
@@ -205,6 +251,7 @@ def _message(r: Columns) -> Row:
         inputs=_json(r["inputs"]) or {},
         provider_response_latency=float(_s(r["provider_response_latency"])),
         status=_s(r["status"]),
+        parent_message_id=_opt(r.get("parent_message_id")),
     )
 
 
@@ -218,6 +265,7 @@ def _agent_thought(r: Columns) -> Row:
         tool_input=_s(r["tool_input"]),
         observation=_s(r["observation"]),
         created_at=_time(r["created_at"]),
+        answer=_opt(r.get("answer")),
     )
 
 

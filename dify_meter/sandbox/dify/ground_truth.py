@@ -76,8 +76,8 @@ def _message_events(ws: Workspace, app: App, window: _Window, detail_reads: str)
                     app_mode=app.mode,
                     user_type=user_type,
                     user_id=user_id,
-                    provider_raw=config.provider,
-                    model_raw=config.model_name,
+                    provider_raw=config.provider or "unknown",  # chat, agent-chat and completion configs have one
+                    model_raw=config.model_name or "unknown",
                     input_tokens=message.message_tokens,
                     output_tokens=message.answer_tokens,
                     total_tokens=message.message_tokens + message.answer_tokens,

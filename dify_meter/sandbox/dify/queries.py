@@ -33,6 +33,14 @@ class ApiError(Exception):
         return {"code": self.code, "message": self.message, "status": self.status}
 
 
+URL_NOT_FOUND = ApiError(
+    404,
+    "not_found",
+    "The requested URL was not found on the server. If you entered the URL manually please check your "
+    "spelling and try again.",
+)
+
+
 def not_found(code: str, description: str, path: str, rules: tuple[str, ...]) -> ApiError:
     """A 404 whose message carries flask-restx's "did you mean" hint (the routes close to `path`)."""
     hint = f"You have requested this URI [{path}] but did you mean {' or '.join(rules)} ?"

@@ -17,6 +17,7 @@ from dify_meter.sandbox.dify.tables import (
     Conversation,
     Message,
     NodeExecution,
+    Site,
     WorkflowAppLog,
     WorkflowRun,
 )
@@ -156,7 +157,7 @@ def app_list_item(ws: Workspace, app: App, version: VersionBehaviour) -> Json:
         "created_by": app.created_by,
         "created_at": unix(app.created_at),
         "updated_by": app.created_by,
-        "updated_at": unix(app.created_at),
+        "updated_at": unix(app.updated_at or app.created_at),
         "tags": [],
         "access_mode": None,
         "create_user_name": None,
@@ -209,14 +210,14 @@ def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehav
         "created_by": app.created_by,
         "created_at": unix(app.created_at),
         "updated_by": app.created_by,
-        "updated_at": unix(app.created_at),
+        "updated_at": unix(app.updated_at or app.created_at),
         "access_mode": None,
         "tags": [],
         "icon_type": app.icon_type,
         "api_base_url": api_base_url,
         "max_active_requests": None,
         "deleted_tools": [],
-        "site": None,
+        "site": site(ws.sites[app.id], api_base_url.removesuffix("/v1")) if app.id in ws.sites else None,
         **(
             {
                 "permission_keys": list(OWNER_PERMISSION_KEYS),
@@ -227,6 +228,37 @@ def app_detail(ws: Workspace, app: App, api_base_url: str, version: VersionBehav
             if version.agent_apps
             else {}
         ),  # E1
+        "icon_url": None,
+    }
+
+
+def site(row: Site, app_base_url: str) -> Json:
+    """An app's web site as the app detail shows it (`10-agent-app-detail.json`)."""
+    return {
+        "access_token": row.code,
+        "code": row.code,
+        "title": row.title,
+        "icon_type": row.icon_type,
+        "icon": row.icon,
+        "icon_background": row.icon_background,
+        "description": None,
+        "default_language": "en-US",
+        "chat_color_theme": None,
+        "chat_color_theme_inverted": False,
+        "customize_domain": None,
+        "copyright": None,
+        "privacy_policy": None,
+        "input_placeholder": None,
+        "custom_disclaimer": "",
+        "customize_token_strategy": "not_allow",
+        "prompt_public": False,
+        "app_base_url": app_base_url,
+        "show_workflow_steps": True,
+        "use_icon_as_answer_icon": False,
+        "created_by": row.created_by,
+        "created_at": unix(row.created_at),
+        "updated_by": row.created_by,
+        "updated_at": unix(row.created_at),
         "icon_url": None,
     }
 
@@ -448,7 +480,7 @@ def message(ws: Workspace, row: Message, version: VersionBehaviour, extra_conten
                 "message_id": thought.message_id,
                 "position": thought.position,
                 "thought": thought.thought,
-                **({"answer": None} if version.agent_apps else {}),  # E3
+                **({"answer": thought.answer} if version.agent_apps else {}),  # E3
                 "tool": thought.tool,
                 "tool_labels": {},
                 "tool_input": thought.tool_input,
@@ -463,7 +495,7 @@ def message(ws: Workspace, row: Message, version: VersionBehaviour, extra_conten
         "metadata": row.metadata or {},
         "status": row.status,
         "error": row.error,
-        "parent_message_id": None,
+        "parent_message_id": row.parent_message_id,
     }
 
 

@@ -49,18 +49,20 @@ class Account:
 class AppModelConfig:
     id: str
     app_id: str
-    provider: str
-    model_name: str
-    model_mode: str  # "chat" or "completion": the model's mode, not the app's
+    provider: str | None  # None: an agent app's config, which holds no model (the Agent has it)
+    model_name: str | None
+    model_mode: str | None  # "chat" or "completion": the model's mode, not the app's
     created_by: str
     created_at: datetime
     completion_params: JsonDict = field(default_factory=lambda: {"temperature": 0.7})
-    pre_prompt: str = "You are a helpful assistant."
+    pre_prompt: str | None = "You are a helpful assistant."
     agent_mode: JsonDict | None = None  # stored JSON; None renders as the disabled default
     prompt_type: str = "simple"
 
     @property
     def model(self) -> JsonDict:
+        if self.provider is None:
+            return {}  # Dify's `model_dict` of a config without a model
         return {
             "provider": self.provider,
             "name": self.model_name,
@@ -96,13 +98,15 @@ class App:
     enable_site: bool = True
     enable_api: bool = True
     bound_agent_id: str | None = None  # mode `agent` (1.16+): its active roster Agent (Dify's `agents` row)
+    agent_role: str = ""  # mode `agent`: the roster Agent's role
+    updated_at: datetime | None = None  # None: as created_at (Dify stamps both, sometimes a second apart)
 
 
 @dataclass
 class EndUser:
     id: str
     app_id: str
-    type: str  # service-api, web-app, trigger, ...
+    type: str  # browser (web app), service-api, mcp, openapi, trigger: 1.16 accepts no other (E4)
     session_id: str
     external_user_id: str | None = None
     is_anonymous: bool = False  # rendered as false whatever it is (Dify 1.12.1)
@@ -150,6 +154,7 @@ class Message:
     provider_response_latency: float = 1.3
     status: str = "normal"
     error: str | None = None
+    parent_message_id: str | None = None
 
 
 @dataclass
@@ -162,6 +167,7 @@ class AgentThought:
     tool_input: str
     observation: str
     created_at: datetime
+    answer: str | None = None  # agent apps' thoughts hold the streamed answer; legacy agent-chat ones none
 
 
 @dataclass
@@ -235,6 +241,42 @@ class AgentConfigSnapshot:
     created_at: datetime
 
 
+@dataclass
+class Site:
+    """An app's web site (Dify's `sites` row): what the app detail shows under `site`."""
+
+    app_id: str
+    code: str  # also the site's access token
+    title: str
+    icon_type: str
+    icon: str
+    icon_background: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass
+class AgentDebugConversation:
+    """Dify 1.16's `agent_debug_conversations`: an account's console debug conversation of an agent app."""
+
+    id: str
+    agent_id: str
+    app_id: str
+    account_id: str
+    conversation_id: str
+    created_at: datetime
+
+
+@dataclass
+class AgentConfigDraft:
+    """The Agent's editable draft config (from source, not recorded: `AgentComposerService`)."""
+
+    id: str
+    agent_id: str
+    created_by: str
+    created_at: datetime
+
+
 Row = (
     Tenant
     | Account
@@ -249,4 +291,7 @@ Row = (
     | NodeExecution
     | WorkflowAppLog
     | AgentConfigSnapshot
+    | Site
+    | AgentDebugConversation
+    | AgentConfigDraft
 )

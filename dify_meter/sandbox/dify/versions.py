@@ -33,6 +33,8 @@ class VersionBehaviour:
     pydantic_docs: str  # D6: the documentation link in validation errors
     agent_apps: bool  # 1.16+ (E1-E6 of the 1.16.1 recording): mode `agent`, left out of the default app list,
     # listed with `mode=agent`; app permission fields, thought `answer`, workspace plan null, member roles
+    validates_end_user_type: bool  # E4 (1.16.1): a conversation list page holding an end user of a type Dify
+    # does not know fails with 400
 
     @classmethod
     def of(cls, version: str) -> VersionBehaviour:
@@ -48,6 +50,7 @@ class VersionBehaviour:
             sensitive_word_config_object=since_1_14,
             pydantic_docs="https://errors.pydantic.dev/2.12/" if since_1_14 else DIFY_PYDANTIC_DOCS,
             agent_apps=number >= (1, 16, 0),
+            validates_end_user_type=number >= (1, 16, 0),
         )
 
     def error_body(self, body: Any) -> Any:

@@ -23,7 +23,9 @@ from dify_meter.sandbox.dify.statistics import (
 )
 from dify_meter.sandbox.dify.tables import (
     Account,
+    AgentConfigDraft,
     AgentConfigSnapshot,
+    AgentDebugConversation,
     AgentThought,
     App,
     AppModelConfig,
@@ -32,6 +34,7 @@ from dify_meter.sandbox.dify.tables import (
     Message,
     NodeExecution,
     Row,
+    Site,
     Tenant,
     Workflow,
     WorkflowAppLog,
@@ -55,6 +58,9 @@ class Workspace:
         self.node_executions: dict[str, NodeExecution] = {}
         self.workflow_app_logs: dict[str, WorkflowAppLog] = {}
         self.agent_snapshots: dict[str, AgentConfigSnapshot] = {}
+        self.sites: dict[str, Site] = {}  # by app id
+        self.agent_debug_conversations: dict[str, AgentDebugConversation] = {}
+        self.agent_drafts: dict[str, AgentConfigDraft] = {}
         self._conversations_by_app: defaultdict[str, list[Conversation]] = defaultdict(list)
         self._messages_by_conversation: defaultdict[str, list[Message]] = defaultdict(list)
         self._thoughts_by_message: defaultdict[str, list[AgentThought]] = defaultdict(list)
@@ -98,6 +104,12 @@ class Workspace:
                     self._nodes_by_run[row.workflow_run_id].append(row)
                 case AgentConfigSnapshot():
                     self.agent_snapshots[row.id] = row
+                case Site():
+                    self.sites[row.app_id] = row
+                case AgentDebugConversation():
+                    self.agent_debug_conversations[row.id] = row
+                case AgentConfigDraft():
+                    self.agent_drafts[row.id] = row
                 case WorkflowAppLog():
                     self.workflow_app_logs[row.id] = row
                     self._logs_by_app[row.app_id].append(row)
@@ -144,7 +156,8 @@ class Workspace:
 
     def digest(self) -> str:
         """A hash of every table's rows: a read that writes in Dify (the simulator performs each known one: detail
-        reads set `read_at`, before 1.14 `updated_at`) changes it, a read-only export does not."""
+        reads set `read_at`, before 1.14 `updated_at`; 1.16's agent detail and composer create a debug conversation and
+        a draft) changes it, a read-only export does not."""
         tables = (
             self.tenant,
             self.accounts,
@@ -159,6 +172,9 @@ class Workspace:
             self.node_executions,
             self.workflow_app_logs,
             self.agent_snapshots,
+            self.sites,
+            self.agent_debug_conversations,
+            self.agent_drafts,
         )
         with self.lock:
             text = repr([sorted(map(repr, t.values())) if isinstance(t, dict) else repr(t) for t in tables])

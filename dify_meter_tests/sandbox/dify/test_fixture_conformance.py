@@ -1,12 +1,17 @@
 """Replay every recorded Dify exchange of each version against the simulator in that version, loaded with
 the fixture seed.
 
-Each fixture gets a fresh simulator, prepared to the state the recording was made in (see
+Each fixture of files 01-09 gets a fresh simulator, prepared to the state the recording was made in (see
 `_prepare`: before setup, logged in, clock pinned), and must answer with the recorded status,
 headers (Set-Cookie names and attributes included) and body. For 1.12.1 the only normalized field is
 `api_base_url`, which names the server's own address; secrets come from the simulator's session. The later
 recordings ran on another fresh database: what their INDEX.md lists as differing between two recordings
 (workspace and owner ids, recording-time timestamps, cookie `Expires`) is normalized on both sides.
+
+1.16.1's agent files (`10-agent-*`) are reads of one state, so they share one simulator seeded with
+`fixture-seed.sql` plus `fixture-seed-agent.sql`; the creation they start from (`10-agent-create`) runs on a
+simulator of its own, its generated ids normalized. `11-*` (E4) is replayed over the older seed it was
+recorded with, whose end user type `'web-app'` 1.16 rejects.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import pytest
 
 from dify_meter.sandbox.dify.fixture_workspace import fixture_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.support.fixture_files import BASELINE, SEED_FILE, fixture_files, load_fixture
+from dify_meter.sandbox.dify.versions import RECORDED_VERSIONS
+from dify_meter_tests.support.fixture_files import BASELINE, SEED_FILE, fixture_files, fixtures_dir, load_fixture
 
 PASSWORD = "Sandbox-Passw0rd"
 LOGIN_TIME = datetime(2026, 11, 28, 0, 7, 43, tzinfo=UTC)  # the recorded login and refresh (cookie Expires)
@@ -139,9 +145,21 @@ def _normalized(body: Any, version: str, owner_id: str) -> Any:
     return walk(body)
 
 
-@pytest.mark.parametrize("version", ["1.12.1", "1.14.1"])
+AGENT_SEED_FILE = fixtures_dir("1.16.1") / "fixture-seed-agent.sql"
+AGENT_CREATE = "10-agent-create.json"
+AGENT_READS = [p.name for p in fixture_files("1.16.1") if p.name.startswith("10-") and p.name != AGENT_CREATE]
+E4_FIXTURE = "11-chat-conversations-enduser-type-web-app-400.json"
+OLDER_SEED_FILE = fixtures_dir("1.14.1") / "fixture-seed.sql"  # end user e1..02 of type 'web-app'
+E4_WORKSPACE = "5c8f574a-7bf9-4e1b-bbd3-6a466be6cd0e"  # that first recording's (11-*'s note)
+
+
+@pytest.mark.parametrize("version", ["1.12.1", "1.14.1", "1.16.1"])
 def test_every_recorded_fixture_is_replayed(version: str) -> None:
     assert len(fixture_files(version)) >= 84  # the whole recording, setup and login included
+    replayed = {name for v, name in VERSION_FIXTURES if v == version}
+    if version == "1.16.1":
+        replayed |= {AGENT_CREATE, E4_FIXTURE, *AGENT_READS}
+    assert replayed == {path.name for path in fixture_files(version)}
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +205,115 @@ def test_simulator_answers_like_recorded_dify(version: str, name: str, http: htt
     assert _normalized(_without_base_url(response.json()), version, owner_id) == _normalized(
         _without_base_url(expected["body"]), version, owner_id
     )
+
+
+def _replay(dify: DifySimulator, http: httpx.Client, recorded: dict[str, Any]) -> httpx.Response:
+    request = recorded["request"]
+    http.cookies.clear()
+    return http.request(
+        request["method"],
+        dify.base_url + request["path"],
+        params=request["query"],
+        headers=_request_headers(request["headers"], dify, {}),
+        json=request.get("body"),
+    )
+
+
+def _assert_answers_like(response: httpx.Response, expected: dict[str, Any]) -> None:
+    assert response.status_code == expected["status"]
+    for header in ("Content-Type", "X-Version"):
+        assert response.headers[header] == expected["headers"][header]
+    assert _set_cookies(response) == expected["headers"].get("Set-Cookie", [])
+
+
+@pytest.fixture(scope="module")
+def agent_dify() -> Iterator[DifySimulator]:
+    """The 1.16.1 recording's state after the agent app was created and its seed loaded (reads only from here)."""
+    workspace = fixture_workspace(SEED_FILE, AGENT_SEED_FILE)
+    with DifySimulator(workspace, dify_version="1.16.1", workspace_id=RECORDED_SETUP_IDS["1.16.1"][0]) as dify:
+        yield dify
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", AGENT_READS)
+def test_simulator_answers_like_recorded_dify_agent_app(
+    name: str, agent_dify: DifySimulator, http: httpx.Client
+) -> None:
+    recorded = load_fixture(name, "1.16.1")
+    before = agent_dify.workspace.digest()
+    response = _replay(agent_dify, http, recorded)
+    assert agent_dify.errors == [] and agent_dify.workspace.digest() == before  # each recorded read is pure
+    _assert_answers_like(response, recorded["response"])
+    owner_id = agent_dify.workspace.owner.id
+    body, expected = (_without_site_address(b) for b in (response.json(), recorded["response"]["body"]))
+    assert _normalized(body, "1.16.1", owner_id) == _normalized(expected, "1.16.1", owner_id)
+
+
+def _without_site_address(body: Any) -> Any:
+    body = _without_base_url(body)
+    if isinstance(body, dict) and isinstance(body.get("site"), dict):
+        return {**body, "site": {**body["site"], "app_base_url": "<server address>"}}
+    return body
+
+
+ROLES = {"id": "<agent id>", "app_id": "<app id>", "debug_conversation_id": "<debug conversation id>"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _without_generated(body: dict[str, Any]) -> dict[str, Any]:
+    """The ids and times a replayed creation makes differ from the recording's: named by role (and checked
+    well-formed), so `backing_app_id` must still be the app's id and the site's access token its code."""
+    assert all(UUID.fullmatch(body[key]) for key in ROLES)
+    assert re.fullmatch(r"[A-Za-z0-9]{16}", body["site"]["code"])
+    names = {body[key]: role for key, role in ROLES.items()} | {body["site"]["code"]: "<site code>"}
+
+    def walk(value: Any, key: str | None = None) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if key in ("created_at", "updated_at"):
+            return "<creation time>"
+        return names.get(value, value) if isinstance(value, str) else value
+
+    return walk(body)
+
+
+@pytest.mark.integration
+def test_simulator_creates_an_agent_app_like_recorded_dify(http: httpx.Client) -> None:
+    recorded = load_fixture(AGENT_CREATE, "1.16.1")
+    with DifySimulator(
+        fixture_workspace(SEED_FILE), dify_version="1.16.1", workspace_id=RECORDED_SETUP_IDS["1.16.1"][0]
+    ) as dify:
+        response = _replay(dify, http, recorded)
+        assert dify.errors == []
+        owner_id = dify.workspace.owner.id
+        [app] = [a for a in dify.workspace.apps.values() if a.mode == "agent"]
+    _assert_answers_like(response, recorded["response"])
+    body, expected = (
+        _without_generated(_normalized(_without_site_address(b), "1.16.1", owner_id))
+        for b in (response.json(), recorded["response"]["body"])
+    )
+    assert body == expected
+    assert (app.id, app.bound_agent_id) == (response.json()["app_id"], response.json()["id"])
+
+
+@pytest.mark.integration
+def test_an_end_user_type_dify_never_writes_fails_1_16_list_pages_only(http: httpx.Client) -> None:
+    """E4: over the older seed (end user e1..02 of type 'web-app') 1.16.1 answers the recorded 400 for the page
+    holding that end user's conversation; 1.12.1 and 1.14.1 answered it with 200."""
+    recorded = load_fixture(E4_FIXTURE, "1.16.1")
+    answers = {}
+    for version in RECORDED_VERSIONS:
+        with DifySimulator(fixture_workspace(OLDER_SEED_FILE), dify_version=version, workspace_id=E4_WORKSPACE) as dify:
+            answers[version] = _replay(dify, http, recorded)
+            assert dify.errors == []
+    _assert_answers_like(answers["1.16.1"], recorded["response"])
+    address = re.compile(r"0x[0-9a-f]+>")
+    body, expected = (
+        {**b, "message": address.sub("<address>", b["message"])}
+        for b in (answers["1.16.1"].json(), recorded["response"]["body"])
+    )
+    assert body == expected
+    for older in ("1.12.1", "1.14.1"):
+        page = answers[older].json()
+        assert answers[older].status_code == 200
+        assert page["data"][1]["from_end_user_session_id"] == "web-7f3a9c"  # the item 1.16 cannot serialize

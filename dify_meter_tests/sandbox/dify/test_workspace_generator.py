@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dify_meter.sandbox.dify.end_user_types import DIFY_END_USER_TYPES
 from dify_meter.sandbox.dify.generate import Workspace, generate_workspace
 from dify_meter.sandbox.dify.tables import DEBUGGER, App, NodeExecution
 from dify_meter.sandbox.dify.time import localize
@@ -253,3 +254,9 @@ def test_bad_arguments_are_refused() -> None:
         generate_workspace(scale=0)
     with pytest.raises(ValueError, match="IANA"):
         generate_workspace(account_timezone="Mars/Olympus")
+
+
+def test_end_users_have_only_the_types_dify_writes(ws: Workspace) -> None:
+    # E4: Dify 1.16 fails a list page over any other type ('web-app' was never one: web-app users are 'browser')
+    assert {end_user.type for end_user in ws.end_users.values()} == {"browser", "service-api", "trigger"}
+    assert set(DIFY_END_USER_TYPES) >= {"browser", "service-api", "trigger"}
