@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -53,13 +54,25 @@ class StagedDatabaseEvents:
         self.staged.write(events)
         self.seconds += time.perf_counter() - start
 
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        return self.staged.drop_window(lo, hi)
+
 
 class CountingSink:
+    """Counts the events of each batch by when its first event occurred: the reader's batches never span two
+    days, so forgetting a day read again costs nothing per event."""
+
     def __init__(self) -> None:
-        self.count = 0
+        self.batches: list[tuple[datetime, int]] = []
 
     def write(self, events: Sequence[UsageEvent]) -> None:
-        self.count += len(events)
+        self.batches.append((events[0].occurred_at, len(events)))
+
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        kept = [(first, count) for first, count in self.batches if not lo <= first < hi]
+        dropped = sum(count for _, count in self.batches) - sum(count for _, count in kept)
+        self.batches = kept
+        return dropped
 
 
 def child_read(url: str, workspace_id: str, db: Path) -> None:

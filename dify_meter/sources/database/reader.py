@@ -35,7 +35,7 @@ from dify_meter.sources.database.rows import (
     node_event,
     utc_seconds,
 )
-from dify_meter.sources.database.sessions import DatabaseTarget, day_snapshot
+from dify_meter.sources.database.sessions import DatabaseTarget, connect, day_snapshot
 
 CURSOR_ROWS = 2000  # rows per server-side cursor fetch
 BATCH_SIZE = 5000  # events per sink write
@@ -45,6 +45,9 @@ RECOVERY_CONFLICT_RETRIES = 3  # a replica cancels a query that conflicts with r
 class DatabaseEventSink(Protocol):
     def write(self, events: Sequence[UsageEvent]) -> None:
         """Take one batch of events (read_from, price_source, invoke_from and triggered_from set)."""
+
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        """Forget the events handed over so far that occurred in [lo, hi) (a day read again); how many."""
 
 
 @dataclass(slots=True)
@@ -86,15 +89,41 @@ def read_usage_events(
     result = DatabaseReadResult()
     for lo, hi in day_windows(window_start, window_end, zone):
         for attempt in range(RECOVERY_CONFLICT_RETRIES + 1):
+            event_count, warnings, skipped_apps = result.event_count, len(result.warnings), len(result.skipped_apps)
             try:
                 _read_day(target, tenant_id, lo, hi, zone, sink, result, now)
                 break
-            except psycopg.errors.SerializationFailure as exc:  # "conflict with recovery" on a replica
+            except (psycopg.OperationalError, DatabaseSourceError) as exc:
+                if not _conflict_with_recovery(target, exc):
+                    raise
                 if attempt == RECOVERY_CONFLICT_RETRIES:
                     raise target.error(f"day starting {lo.isoformat()} kept conflicting with recovery", exc) from None
+                # The failed attempt's events are already in the sink and its findings in the result: forget
+                # them, or the day read again would hand each over twice.
+                sink.drop_window(lo, hi)
+                result.event_count = event_count
+                del result.warnings[warnings:], result.skipped_apps[skipped_apps:]
                 time.sleep(0.5 * (attempt + 1))
         result.days_read += 1
     return result
+
+
+def _conflict_with_recovery(target: DatabaseTarget, exc: Exception) -> bool:
+    """A replica cancels a query that conflicts with replay (SQLSTATE 40001); a session idle between two fetches of
+    a cursor it ends instead, and the client may then see only a closed connection, the server's reason lost: a
+    lost connection to a server in recovery is taken for a conflict too."""
+    # a DatabaseSourceError raised while handling a psycopg error keeps it as its context
+    error = exc.__context__ if isinstance(exc, DatabaseSourceError) else exc
+    if isinstance(error, psycopg.errors.SerializationFailure):
+        return True
+    if not isinstance(error, psycopg.OperationalError) or error.sqlstate is not None:
+        return False
+    try:
+        with connect(target) as connection:
+            row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+    except (DatabaseSourceError, psycopg.Error):
+        return False
+    return row is not None and bool(row[0])
 
 
 def day_windows(window_start: datetime, window_end: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
