@@ -25,8 +25,9 @@ from psycopg.rows import dict_row
 from dify_meter.core.app_modes import ADVANCED_CHAT, COMPLETION, MESSAGE_MODES, NO_LLM_MODES, USAGE_MODES, WORKFLOW
 from dify_meter.core.event import UsageEvent
 from dify_meter.core.skipped_app import SkippedApp
-from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
+from dify_meter.sources.database.errors import DatabaseSourceError
 from dify_meter.sources.database.queries import query
+from dify_meter.sources.database.replica import check_replica
 from dify_meter.sources.database.rows import (
     NodeWithoutSplit,
     app_log_user,
@@ -301,7 +302,8 @@ def _read_day(
 ) -> None:
     day = _DayReader(target, tenant_id, lo, hi, zone, sink, result)
     with day_snapshot(target) as (messages_connection, nodes_connection):
-        _check_replica(target, messages_connection, hi, now(), result)
+        result.queries += 1
+        check_replica(target, messages_connection, hi, now())
         apps = list(day.rows(messages_connection, "apps", day.params))
         if not apps:
             raise DatabaseSourceError(f"workspace {tenant_id} is not a tenant of this Dify database (tenants.id)")
@@ -319,31 +321,6 @@ def _read_day(
             nodes = pool.submit(day.nodes, nodes_connection)
             day.messages(messages_connection)
             nodes.result()
-
-
-def _check_replica(
-    target: DatabaseTarget, connection: psycopg.Connection, hi: datetime, now: datetime, result: DatabaseReadResult
-) -> None:
-    """A replica that has not replayed up to the window's end (or now) would miss the day's last rows."""
-    result.queries += 1
-    try:
-        row = connection.execute("SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()").fetchone()
-    except psycopg.Error as exc:
-        raise target.error("cannot check replication state", exc) from None
-    assert row is not None
-    if (lag := replica_lag(row[0], row[1], hi, now)) is not None:
-        raise lag
-
-
-def replica_lag(
-    in_recovery: bool, replayed_until: datetime | None, hi: datetime, now: datetime
-) -> ReplicaLagError | None:
-    if in_recovery and (replayed_until is None or replayed_until < min(hi, now)):
-        return ReplicaLagError(
-            f"the replica has replayed Dify's writes only up to {replayed_until} but the window ends {hi}: "
-            "read this day again later (or point DIFY_DATABASE_URL at the primary)"
-        )
-    return None
 
 
 def _skipped(app: dict[str, Any]) -> SkippedApp:

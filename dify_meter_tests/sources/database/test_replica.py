@@ -3,6 +3,7 @@ rows, and a "conflict with recovery" in the middle of a day's read retries the d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -181,3 +182,32 @@ def test_a_connection_lost_without_a_reason_counts_as_a_conflict_only_on_a_repli
             raise DatabaseSourceError("query messages failed") from None  # as the reader wraps it
     assert _conflict_with_recovery(on_standby, wrapped.value)
     assert not _conflict_with_recovery(on_standby, DatabaseSourceError("runs without node executions"))
+
+
+def test_a_current_replica_of_an_idle_dify_reads_the_window_and_a_role_that_cannot_tell_is_told_why(
+    standby: HotStandby, tmp_path: Path
+) -> None:
+    """Nothing committed after the window: the last replayed commit is older than its end, yet the replica is
+    current, as the primary's WAL sender says in each keepalive (sent every half wal_sender_timeout)."""
+    with standby.primary.admin() as primary:
+        primary.execute("ALTER SYSTEM SET wal_sender_timeout = '2s'")
+        primary.execute("SELECT pg_reload_conf()")
+    url = standby.primary.database("1.16.1")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    (written,) = copy_message(url, created_at=today)
+    standby.catch_up()
+    window = (today, datetime.now(UTC))
+    with standby.admin() as replica:
+        keepalive_after = "SELECT last_msg_send_time > %s FROM pg_stat_wal_receiver"
+        while replica.execute(keepalive_after, [window[1]]).fetchone() != (True,):
+            time.sleep(0.1)  # the pytest timeout bounds this wait
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    refresh_raw_usage(source_on(standby, url), store, *window, UTC_ZONE)
+    assert [event.event_id for event in stored_events(store)] == [written]
+
+    read_only = standby.url(standby.primary.grant_read_only_role(url))
+    standby.catch_up()
+    limited = DatabaseSource(DatabaseTarget(read_only), TENANT_ID, timezone="UTC")
+    after_the_grants = (today, datetime.now(UTC))  # the GRANT script's commits are older than its end
+    with pytest.raises(ReplicaLagError, match="GRANT pg_read_all_stats"):
+        refresh_raw_usage(limited, DuckDBStore(tmp_path / "limited.duckdb"), *after_the_grants, UTC_ZONE)
