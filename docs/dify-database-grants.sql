@@ -40,3 +40,7 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Optional, on a replica: lets dify_meter read the WAL receiver's state, so that a day after which Dify wrote
+-- nothing is not held back as "replica lagging" (pg_read_all_stats also shows other sessions' statistics).
+-- GRANT pg_read_all_stats TO dify_meter_ro;

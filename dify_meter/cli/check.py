@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from dify_meter.cli.check_api_meter import CheckReport, check_api_meter
 from dify_meter.cli.main import EXIT_FAILED, EXIT_OK
 from dify_meter.core.validation import is_uuid
 from dify_meter.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from dify_meter.cli.check_database import DatabaseCheckReport
 
 SENDING_MODES = ("per_model", "all")
 # A check should answer in seconds: two tries, a short wait, instead of the export's patient retries.
@@ -25,7 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "check",
         help="test the Dify and API_Meter connections without writing any usage",
         description="Dify: authentication, version (X-Version), workspace, apps, and the account timezone "
-        "against DIFY_TIMEZONE. API_Meter: URL, token and tenant, with requests that cannot store anything. "
+        "against DIFY_TIMEZONE; with DIFY_SOURCE=database, Dify's PostgreSQL instead (server and Dify version, "
+        "the columns read and their GRANTs, write access, where node executions are kept, the workspace, "
+        "today's events). API_Meter: URL, token and tenant, with requests that cannot store anything. "
         "Exit 0 when both work, 1 when one does not, 2 for bad configuration.",
     )
     parser.set_defaults(handler=run_check)
@@ -34,10 +40,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 def config_problems(settings: Settings) -> list[str]:
     """Settings that are missing for what the exporter is configured to do."""
     problems = []
-    try:
-        settings.require_dify()
-    except SettingsError as exc:
-        problems.append(str(exc))
+    # The database source reads Dify's console only for Dify's own statistics, when DIFY_API_URL is set.
+    if settings.dify_source == "console" or settings.dify_api_url is not None:
+        try:
+            settings.require_dify()
+        except SettingsError as exc:
+            problems.append(str(exc))
     api_meter_set = any(
         value is not None for value in (settings.api_meter_url, settings.api_meter_token, settings.api_meter_tenant_id)
     )
@@ -54,7 +62,18 @@ def run_check(args: argparse.Namespace) -> int:
     problems = config_problems(settings)
     if problems:
         raise SettingsError("\n".join(problems))
-    reports = [check_dify(settings)]
+    reports: list[CheckReport | DatabaseCheckReport] = []
+    if settings.dify_source == "database":
+        from dify_meter.cli.check_database import check_database  # psycopg: only when it is needed
+
+        reports.append(check_database(settings))
+        if settings.dify_api_url is None:
+            print(
+                "Dify console: not configured (DIFY_API_URL unset); the dify_numbers check computes Dify's own "
+                "statistics with the SQL Dify runs for them.\n"
+            )
+    if settings.dify_source == "console" or settings.dify_api_url is not None:
+        reports.append(check_dify(settings))
     if settings.api_meter_url is not None:
         reports.append(check_api_meter(settings))
     else:

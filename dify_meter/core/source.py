@@ -20,6 +20,10 @@ class EventSink(Protocol):
     def drop_apps(self, app_ids: Collection[str]) -> int:
         """Forget the events of these apps handed over so far (the app vanished mid-fetch); how many."""
 
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        """Forget the events handed over so far that occurred in [lo, hi) (the source reads that time again);
+        how many."""
+
 
 @dataclass(frozen=True, slots=True)
 class DifyAppTotals:

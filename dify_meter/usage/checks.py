@@ -11,11 +11,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import duckdb
 
-from dify_meter.core.app_modes import MESSAGE_MODES
+from dify_meter.core.app_modes import MESSAGE_MODES, WORKFLOW
 from dify_meter.core.markdown import markdown_table
 from dify_meter.core.readable import decimal_text, sentence
 from dify_meter.core.skipped_app import SkippedApp
@@ -256,15 +256,50 @@ def check_unpriced(
     )
 
 
-def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, tuple]:
-    rows = conn.execute(
-        "SELECT app_id, sum(total_tokens), sum(cost), count(*) FILTER (WHERE NOT priced), "
-        "count(*) FILTER (WHERE approximate), sum(total_tokens) FILTER (WHERE approximate), "
-        "sum(total_tokens) FILTER (WHERE user_type = 'account') "
-        "FROM raw_usage_events WHERE usage_date BETWEEN ? AND ? GROUP BY app_id",
-        [first_day, last_day],
-    ).fetchall()
-    return {row[0]: (int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5] or 0), int(row[6] or 0)) for row in rows}
+class AppFigures(NamedTuple):
+    """One app's raw events over a window, as the checks against Dify's own statistics compare them."""
+
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    unpriced_events: int = 0
+    approximate_events: int = 0
+    approximate_tokens: int = 0
+    account_tokens: int = 0  # of console accounts' conversations: the bound on debugger traffic the console can give
+    events: int = 0
+    database_events: int = 0  # read from Dify's database, whose invoke_from tells debugger traffic apart exactly
+    debugger_tokens: int = 0
+    debugger_cost: Decimal = Decimal(0)
+    triggered_events: int = 0  # read from Dify's database with the run's triggered_from
+    app_run_tokens: int = 0  # of runs started from the app: all that Dify's workflow statistics count
+
+    @property
+    def debugger_known(self) -> bool:
+        return self.events > 0 and self.database_events == self.events
+
+    @property
+    def triggers_known(self) -> bool:
+        return self.events > 0 and self.triggered_events == self.events
+
+
+def _raw_per_app(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date) -> dict[str, AppFigures]:
+    rows = conn.execute(read_sql("check_raw_per_app.sql"), [first_day, last_day]).fetchall()
+    return {
+        row[0]: AppFigures(
+            int(row[1]),
+            row[2],
+            int(row[3]),
+            int(row[4]),
+            int(row[5] or 0),
+            int(row[6] or 0),
+            int(row[7]),
+            int(row[8]),
+            int(row[9] or 0),
+            row[10] or Decimal(0),
+            int(row[11]),
+            int(row[12] or 0),
+        )
+        for row in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -273,9 +308,7 @@ class Explanation:
     text: str
 
 
-def _explain(
-    mode: str, ours_tokens: int, ours_cost: Decimal, dify: DifyAppTotals, skipped: bool, account_tokens: int
-) -> Explanation:
+def _explain(mode: str, ours: AppFigures, dify: DifyAppTotals, skipped: bool) -> Explanation:
     if skipped:
         return Explanation(
             "explained",
@@ -283,9 +316,14 @@ def _explain(
             if mode == "completion"
             else "not read: a mode this exporter does not know (check apps_not_read)",
         )
+    if mode == WORKFLOW:
+        return _explain_workflow(ours, dify)
+    ours_tokens, ours_cost, account_tokens = ours.tokens, ours.cost, ours.account_tokens
     if ours_tokens == dify.tokens and ours_cost == dify.price:
         return Explanation("match", "match")
     excess = ours_tokens - dify.tokens
+    if mode in MESSAGE_MODES and ours.debugger_known:
+        return _explain_debugger_exactly(ours, dify)
     if excess > 0 and mode in MESSAGE_MODES:
         # The console lists debugger conversations of these modes like any other; Dify's statistics skip them.
         # The console cannot tell debugger from explore conversations, both are a console account's: the bound
@@ -311,6 +349,40 @@ def _explain(
     return Explanation("unexplained", "unexplained: compare the app's logs in Dify")
 
 
+def _explain_workflow(ours: AppFigures, dify: DifyAppTotals) -> Explanation:
+    """Dify's workflow statistics: tokens of app-run runs, no cost (only the database path asks for them)."""
+    if ours.tokens == dify.tokens:
+        return Explanation("match", "match")
+    if ours.triggers_known and ours.app_run_tokens == dify.tokens:
+        return Explanation(
+            "explained",
+            "more here: runs not started from the app (webhook, schedule, ...) are counted here and not in Dify's "
+            f"workflow statistics; exactly the {ours.tokens - ours.app_run_tokens:,} tokens of the events whose "
+            "triggered_from in Dify's database is not 'app-run'",
+        )
+    return Explanation(
+        "unexplained", f"unexplained: {ours.tokens - dify.tokens:,} tokens more here; compare the app's logs in Dify"
+    )
+
+
+def _explain_debugger_exactly(ours: AppFigures, dify: DifyAppTotals) -> Explanation:
+    """Every event was read from Dify's database: its invoke_from names debugger traffic, so no estimate."""
+    without_debugger = (ours.tokens - ours.debugger_tokens, ours.cost - ours.debugger_cost)
+    if ours.debugger_tokens and without_debugger == (dify.tokens, dify.price):
+        return Explanation(
+            "explained",
+            f"more here: debugger traffic is counted here and excluded by Dify; exactly the "
+            f"{ours.debugger_tokens:,} tokens and {decimal_text(ours.debugger_cost)} cost of the events whose "
+            "invoke_from in Dify's database is 'debugger'",
+        )
+    return Explanation(
+        "unexplained",
+        f"unexplained: {ours.tokens - dify.tokens:,} tokens and {decimal_text(ours.cost - dify.price)} cost more here, "
+        f"of which debugger traffic (invoke_from 'debugger' in Dify's database) is exactly {ours.debugger_tokens:,} "
+        f"tokens and {decimal_text(ours.debugger_cost)}; compare the app's logs in Dify",
+    )
+
+
 def check_dify_numbers(
     conn: duckdb.DuckDBPyConnection,
     first_day: date,
@@ -322,12 +394,15 @@ def check_dify_numbers(
 
     Passes when every difference has a known explanation (listed in the metadata); advanced-chat and workflow
     apps must match exactly. Warns only on an unexplained difference: that one a person should look at.
+    Debugger traffic is estimated from console-account usage, or, when every event of the app was read from
+    Dify's database (which gives its invoke_from), must account for the difference exactly.
     """
     ours = _raw_per_app(conn, first_day, last_day)
     rows, unexplained, explained = [], [], []
     for dify in sorted(totals, key=lambda t: t.app_name):
-        tokens, cost, *_, account_tokens = ours.get(dify.app_id, (0, Decimal(0), 0, 0, 0, 0))
-        explanation = _explain(dify.app_mode, tokens, cost, dify, dify.app_id in skipped_app_ids, account_tokens)
+        figures = ours.get(dify.app_id, AppFigures())
+        tokens, cost = figures.tokens, figures.cost
+        explanation = _explain(dify.app_mode, figures, dify, dify.app_id in skipped_app_ids)
         if explanation.kind == "explained":
             explained.append(dify.app_name)
         elif explanation.kind == "unexplained":
@@ -346,7 +421,8 @@ def check_dify_numbers(
         )
     facts: dict[str, int | str] = {
         "compared": "per messages-based app over the window: tokens and cost here vs Dify's statistics/token-costs "
-        "(Dify labels every currency USD; costs are compared as sums)",
+        "(Dify labels every currency USD; costs are compared as sums); per workflow app, when Dify's figures come "
+        "from its database: tokens vs its workflow statistics (app-run runs, no cost)",
         "apps_compared": len(rows),
         "apps_differing": len(explained) + len(unexplained),
         "apps_explained": len(explained),
@@ -395,9 +471,9 @@ def check_approximate_usage(
     ours = _raw_per_app(conn, first_day, last_day)
     names = {t.app_id: (t.app_name, t.app_mode) for t in totals}
     approximate = [
-        (names.get(app_id, (app_id, "?"))[0], values[3], values[4])
-        for app_id, values in sorted(ours.items())
-        if values[3]
+        (names.get(app_id, (app_id, "?"))[0], figures.approximate_events, figures.approximate_tokens)
+        for app_id, figures in sorted(ours.items())
+        if figures.approximate_events
     ]
     skipped = [(t.app_name, t.app_mode, t.tokens, t.price) for t in totals if t.app_id in skipped_app_ids]
     facts: dict[str, int | str] = {

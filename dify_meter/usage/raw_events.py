@@ -125,6 +125,18 @@ class StagedWindow:
         self.staged -= dropped
         return dropped
 
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        if lo.tzinfo is None or hi.tzinfo is None:  # a naive bound would be read in DuckDB's session time zone
+            raise ValueError("lo and hi must be timezone-aware")
+        with self.store.connect() as conn:
+            row = conn.execute(
+                f"DELETE FROM {STAGING_TABLE} WHERE fetch_id = ? AND occurred_at >= ? AND occurred_at < ?",
+                [self.fetch_id, lo, hi],
+            ).fetchone()
+        dropped = row[0] if row else 0
+        self.staged -= dropped
+        return dropped
+
     def commit(self) -> int:
         with self.store.connect() as conn, transaction(conn):
             _move_into_window(conn, self.fetch_id, self.first_day, self.last_day, self.staged)

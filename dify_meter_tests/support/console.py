@@ -73,6 +73,11 @@ class EventList:
         dropped, self.events = len(self.events) - len(kept), kept
         return dropped
 
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        kept = [event for event in self.events if not lo <= event.occurred_at < hi]
+        dropped, self.events = len(self.events) - len(kept), kept
+        return dropped
+
 
 @dataclasses.dataclass(slots=True)
 class FetchedEvents(FetchResult):

@@ -58,6 +58,9 @@ class BatchCounting:
     def drop_apps(self, app_ids: Collection[str]) -> int:
         return self.window.drop_apps(app_ids)
 
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        return self.window.drop_window(lo, hi)
+
 
 def staging_rows(store: DuckDBStore) -> list[tuple[str, str]]:
     with store.connect() as conn:

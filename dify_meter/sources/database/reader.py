@@ -26,8 +26,9 @@ from psycopg.rows import dict_row
 from dify_meter.core.app_modes import ADVANCED_CHAT, COMPLETION, MESSAGE_MODES, NO_LLM_MODES, USAGE_MODES, WORKFLOW
 from dify_meter.core.event import UsageEvent
 from dify_meter.core.skipped_app import SkippedApp
-from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
+from dify_meter.sources.database.errors import DatabaseSourceError
 from dify_meter.sources.database.queries import query
+from dify_meter.sources.database.replica import check_replica
 from dify_meter.sources.database.rows import (
     NodeWithoutSplit,
     app_log_user,
@@ -36,7 +37,7 @@ from dify_meter.sources.database.rows import (
     node_event,
     utc_seconds,
 )
-from dify_meter.sources.database.sessions import DatabaseTarget, day_snapshot
+from dify_meter.sources.database.sessions import DatabaseTarget, connect, day_snapshot
 
 CURSOR_ROWS = 2000  # rows per server-side cursor fetch
 BATCH_SIZE = 50_000  # events per sink write: each write is a DuckDB connection and one columnar insert
@@ -46,6 +47,9 @@ RECOVERY_CONFLICT_RETRIES = 3  # a replica cancels a query that conflicts with r
 class DatabaseEventSink(Protocol):
     def write(self, events: Sequence[UsageEvent]) -> None:
         """Take one batch of events (read_from, price_source, invoke_from and triggered_from set)."""
+
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        """Forget the events handed over so far that occurred in [lo, hi) (a day read again); how many."""
 
 
 @dataclass(slots=True)
@@ -87,15 +91,41 @@ def read_usage_events(
     result = DatabaseReadResult()
     for lo, hi in day_windows(window_start, window_end, zone):
         for attempt in range(RECOVERY_CONFLICT_RETRIES + 1):
+            event_count, warnings, skipped_apps = result.event_count, len(result.warnings), len(result.skipped_apps)
             try:
                 _read_day(target, tenant_id, lo, hi, zone, sink, result, now)
                 break
-            except psycopg.errors.SerializationFailure as exc:  # "conflict with recovery" on a replica
+            except (psycopg.OperationalError, DatabaseSourceError) as exc:
+                if not _conflict_with_recovery(target, exc):
+                    raise
                 if attempt == RECOVERY_CONFLICT_RETRIES:
                     raise target.error(f"day starting {lo.isoformat()} kept conflicting with recovery", exc) from None
+                # The failed attempt's events are already in the sink and its findings in the result: forget
+                # them, or the day read again would hand each over twice.
+                sink.drop_window(lo, hi)
+                result.event_count = event_count
+                del result.warnings[warnings:], result.skipped_apps[skipped_apps:]
                 time.sleep(0.5 * (attempt + 1))
         result.days_read += 1
     return result
+
+
+def _conflict_with_recovery(target: DatabaseTarget, exc: Exception) -> bool:
+    """A replica cancels a query that conflicts with replay (SQLSTATE 40001); a session idle between two fetches of
+    a cursor it ends instead, and the client may then see only a closed connection, the server's reason lost: a
+    lost connection to a server in recovery is taken for a conflict too."""
+    # a DatabaseSourceError raised while handling a psycopg error keeps it as its context
+    error = exc.__context__ if isinstance(exc, DatabaseSourceError) else exc
+    if isinstance(error, psycopg.errors.SerializationFailure):
+        return True
+    if not isinstance(error, psycopg.OperationalError) or error.sqlstate is not None:
+        return False
+    try:
+        with connect(target) as connection:
+            row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+    except (DatabaseSourceError, psycopg.Error):
+        return False
+    return row is not None and bool(row[0])
 
 
 def day_windows(window_start: datetime, window_end: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
@@ -285,7 +315,8 @@ def _read_day(
 ) -> None:
     day = _DayReader(target, tenant_id, lo, hi, zone, sink, result)
     with day_snapshot(target) as (messages_connection, nodes_connection):
-        _check_replica(target, messages_connection, hi, now(), result)
+        result.queries += 1
+        check_replica(target, messages_connection, hi, now())
         apps = list(day.rows(messages_connection, "apps", day.params))
         if not apps:
             raise DatabaseSourceError(f"workspace {tenant_id} is not a tenant of this Dify database (tenants.id)")
@@ -309,31 +340,6 @@ def _read_day(
             if other_half is not None:
                 other_half.result()
         day.check_nodes(messages_connection)
-
-
-def _check_replica(
-    target: DatabaseTarget, connection: psycopg.Connection, hi: datetime, now: datetime, result: DatabaseReadResult
-) -> None:
-    """A replica that has not replayed up to the window's end (or now) would miss the day's last rows."""
-    result.queries += 1
-    try:
-        row = connection.execute("SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()").fetchone()
-    except psycopg.Error as exc:
-        raise target.error("cannot check replication state", exc) from None
-    assert row is not None
-    if (lag := replica_lag(row[0], row[1], hi, now)) is not None:
-        raise lag
-
-
-def replica_lag(
-    in_recovery: bool, replayed_until: datetime | None, hi: datetime, now: datetime
-) -> ReplicaLagError | None:
-    if in_recovery and (replayed_until is None or replayed_until < min(hi, now)):
-        return ReplicaLagError(
-            f"the replica has replayed Dify's writes only up to {replayed_until} but the window ends {hi}: "
-            "read this day again later (or point DIFY_DATABASE_URL at the primary)"
-        )
-    return None
 
 
 def _skipped(app: dict[str, Any]) -> SkippedApp:

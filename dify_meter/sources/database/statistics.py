@@ -2,14 +2,17 @@
 
 The independent path the `dify_numbers` check compares the leaf-node events against when DIFY_API_URL is unset:
 `statistics/token-costs` (api/controllers/console/app/statistic.py at Dify 1.12.1, 1.14.1 and 1.16.1) sums the
-message columns of messages-based apps, debugger excluded, per local date. Here one query covers every app of the
-workspace, and the bounds are resolved as Dify resolves the console's `start`/`end` minutes, so the figures equal
-`sources/console/statistics.py::fetch_dify_totals` on the same data.
+message columns of messages-based apps, debugger excluded, per local date; `workflow/statistics/token-costs`
+(workflow_statistic.py) sums `workflow_runs.total_tokens` of app-run runs. One query per statistic covers every app
+of the workspace, and the bounds are resolved as Dify resolves the console's `start`/`end` minutes, so the
+messages-based figures equal `sources/console/statistics.py::fetch_dify_totals` on the same data (which asks no
+workflow statistics).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,7 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from dify_meter.core.app_modes import NO_MESSAGE_STATISTICS_MODES
+from dify_meter.core.app_modes import NO_MESSAGE_STATISTICS_MODES, WORKFLOW
 from dify_meter.core.source import DifyAppTotals
 from dify_meter.sources.database.errors import DatabaseSourceError
 from dify_meter.sources.database.queries import query
@@ -29,7 +32,8 @@ from dify_meter.sources.database.sessions import DatabaseTarget, begin_read_only
 def read_dify_totals(
     target: DatabaseTarget, tenant_id: str, window_start: datetime, window_end: datetime, *, timezone: str
 ) -> list[DifyAppTotals]:
-    """Per app (every app Dify keeps message statistics for), tokens and price over [window_start, window_end).
+    """Per app Dify keeps statistics for, its tokens and price over [window_start, window_end): messages-based
+    apps from `messages`, workflow apps from their app-run `workflow_runs` (tokens only: price 0).
 
     `timezone` plays the console account's part: the bounds are its minutes, as the console client sends them.
     """
@@ -40,22 +44,20 @@ def read_dify_totals(
     except ValueError:
         raise DatabaseSourceError(f"workspace id {tenant_id!r} is not a UUID (a Dify tenants.id)") from None
     zone = ZoneInfo(timezone)
-    with connect(target) as connection:
+    bounds = {"timezone": timezone, "start": dify_bound(window_start, zone), "end": dify_bound(window_end, zone)}
+    with closing(connect(target)) as connection:  # closed, never committed: the transaction only read
         try:
             begin_read_only(connection, target)
             apps = _rows(connection, "apps", {"tenant_id": tenant})
             if not apps:
                 raise DatabaseSourceError(f"workspace {tenant} is not a tenant of this Dify database (no tenants row)")
-            apps = [app for app in apps if app["app_id"] and app["app_mode"] not in NO_MESSAGE_STATISTICS_MODES]
-            days = _rows(
+            message_apps = [a for a in apps if a["app_id"] and a["app_mode"] not in NO_MESSAGE_STATISTICS_MODES]
+            workflow_apps = [a for a in apps if a["app_mode"] == WORKFLOW]
+            days = _rows(connection, "message_statistics", {**bounds, "app_ids": [a["app_id"] for a in message_apps]})
+            days += _rows(
                 connection,
-                "message_statistics",
-                {
-                    "app_ids": [app["app_id"] for app in apps],
-                    "timezone": timezone,
-                    "start": dify_bound(window_start, zone),
-                    "end": dify_bound(window_end, zone),
-                },
+                "workflow_statistics",
+                {**bounds, "tenant_id": tenant, "app_ids": [a["app_id"] for a in workflow_apps]},
             )
         except psycopg.Error as exc:
             raise target.error("cannot read Dify's statistics", exc) from None
@@ -63,10 +65,10 @@ def read_dify_totals(
     prices: defaultdict[str, Decimal] = defaultdict(Decimal)
     for day in days:  # summed per day first, as the console's daily rows are
         tokens[day["app_id"]] += int(day["token_count"] or 0)
-        prices[day["app_id"]] += day["total_price"] or Decimal(0)
+        prices[day["app_id"]] += day.get("total_price") or Decimal(0)
     return [
         DifyAppTotals(app["app_id"], app["app_name"], app["app_mode"], tokens[app["app_id"]], prices[app["app_id"]])
-        for app in apps
+        for app in message_apps + workflow_apps
     ]
 
 

@@ -22,6 +22,11 @@ class DatabaseEventList:
     def write(self, events: Sequence[UsageEvent]) -> None:
         self.batches.append(list(events))
 
+    def drop_window(self, lo: datetime, hi: datetime) -> int:
+        held = len(self.events)
+        self.batches = [[event for event in batch if not lo <= event.occurred_at < hi] for batch in self.batches]
+        return held - len(self.events)
+
     @property
     def events(self) -> list[UsageEvent]:
         return [event for batch in self.batches for event in batch]

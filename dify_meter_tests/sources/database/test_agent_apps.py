@@ -13,54 +13,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 
-from dify_meter_tests.sources.database.postgres import FIXTURES, OWNER_ID, TENANT_ID, EmbeddedPostgres, seed_sql
+from dify_meter_tests.sources.database.agent_recording import AGENT_APP, RECORDING, add_agent_app
+from dify_meter_tests.sources.database.postgres import OWNER_ID, TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
 
 pytestmark = pytest.mark.integration
 
-RECORDING = FIXTURES / "dify-1.16.1"
-AGENT_APP = "c9b7946a-b798-49f1-9008-195d3b63c68a"  # the id POST /console/api/agent returned (INDEX.md)
-AGENT_CONFIG, DEBUG_CONVERSATION = "b1a00000-0000-4000-8000-000000000001", "c1a00000-0000-4000-8000-0000000000d0"
 NEW_YORK = ZoneInfo("America/New_York")
 WINDOW = (datetime(2026, 11, 10, tzinfo=NEW_YORK), datetime(2026, 11, 13, tzinfo=NEW_YORK))
-# what the recorded agent creation wrote (INDEX.md, files 10-*): the app, a model-less config, the roster agent's
-# debug conversation of the owner (model_provider NULL, model_id '') and its agent_debug_conversations row
-AGENT_CREATION = f"""
-INSERT INTO apps (id, tenant_id, name, mode, icon_type, icon, icon_background, app_model_config_id, status, enable_site,
-  enable_api, description, created_by, updated_by, created_at, updated_at)
-VALUES ('{AGENT_APP}', '{TENANT_ID}', 'Agent Desk', 'agent', 'emoji', '🤖', '#E0F2FE', '{AGENT_CONFIG}', 'normal', true,
-  true, 'New Agent app (mode agent)', '{OWNER_ID}', '{OWNER_ID}', '2026-12-03 10:00:00', '2026-12-03 10:00:00');
-INSERT INTO app_model_configs (id, app_id, created_by, updated_by, created_at, updated_at)
-VALUES ('{AGENT_CONFIG}', '{AGENT_APP}', '{OWNER_ID}', '{OWNER_ID}', '2026-12-03 10:00:00', '2026-12-03 10:00:00');
-INSERT INTO conversations (id, app_id, app_model_config_id, model_provider, model_id, mode, name, inputs, status,
-  from_source, from_end_user_id, from_account_id, invoke_from, dialogue_count, created_at, updated_at)
-VALUES ('{DEBUG_CONVERSATION}', '{AGENT_APP}', NULL, NULL, '', 'agent', 'Debug', '{{}}', 'normal', 'console', NULL,
-  '{OWNER_ID}', 'debugger', 0, '2026-12-03 10:00:00', '2026-12-03 10:00:00');
-INSERT INTO agent_debug_conversations (tenant_id, agent_id, app_id, account_id, conversation_id)
-VALUES ('{TENANT_ID}', gen_random_uuid(), '{AGENT_APP}', '{OWNER_ID}', '{DEBUG_CONVERSATION}');
-"""
-
-
-def agent_seed() -> str:
-    return (
-        seed_sql(RECORDING / "fixture-seed-agent.sql")
-        .replace(":'agent_app_id'", f"'{AGENT_APP}'")
-        .replace(":'agent_amc_id'", f"'{AGENT_CONFIG}'")
-        .replace(":'agent_tenant_id'", f"'{TENANT_ID}'")
-        .replace(":'debug_conv_id'", f"'{DEBUG_CONVERSATION}'")
-    )
 
 
 def test_agent_turns_are_events_and_match_difys_statistics_once_the_debugger_is_left_out(
     postgres: EmbeddedPostgres,
 ) -> None:
     url = postgres.database("1.16.1")
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(AGENT_CREATION)
-        admin.execute(agent_seed())
+    add_agent_app(url)
     read = read_database(url, TENANT_ID, WINDOW, "America/New_York")
     agent = {event.event_id: event for event in read.events if event.app_id == AGENT_APP}
     assert sorted(agent) == [f"d1a00000-0000-4000-8000-00000000000{n}" for n in range(1, 5)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,8 @@ import psycopg
 import pytest
 
 from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
-from dify_meter.sources.database.reader import read_usage_events, replica_lag
+from dify_meter.sources.database.reader import read_usage_events
+from dify_meter.sources.database.replica import ReplicaState, replica_lag
 from dify_meter_tests.sources.database.postgres import (
     READ_ONLY_PASSWORD,
     SUPERUSER_PASSWORD,
@@ -138,12 +140,21 @@ def test_an_offloaded_node_without_its_usage_fails_the_day_and_one_without_offlo
 def test_a_replica_that_has_not_replayed_the_window_fails_the_day() -> None:
     end = NOV_10[1]
     later = end + timedelta(hours=1)
-    lag = replica_lag(True, end - timedelta(seconds=1), end, later)
+    lag = replica_lag(ReplicaState(True, end - timedelta(seconds=1)), end, later)
     assert isinstance(lag, ReplicaLagError) and "read this day again later" in str(lag)
-    assert isinstance(replica_lag(True, None, end, later), ReplicaLagError)
-    assert replica_lag(True, end, end, later) is None  # replayed past the window's end
-    assert replica_lag(True, later - timedelta(seconds=1), later + timedelta(hours=1), later) is not None  # today
-    assert replica_lag(False, None, end, later) is None  # a primary
+    assert "GRANT pg_read_all_stats" in str(lag)  # the role cannot see the WAL receiver: say how it could
+    assert isinstance(replica_lag(ReplicaState(True, None), end, later), ReplicaLagError)
+    assert replica_lag(ReplicaState(True, end), end, later) is None  # replayed past the window's end
+    today = ReplicaState(True, later - timedelta(seconds=1))
+    assert replica_lag(today, later + timedelta(hours=1), later) is not None
+    assert replica_lag(ReplicaState(False, None), end, later) is None  # a primary
+    # Dify idle since: the primary reported its WAL end after the window, and replay has reached it
+    idle = ReplicaState(True, end - timedelta(hours=2), primary_end_reported_at=later, replay_behind_primary=False)
+    assert replica_lag(idle, end, later) is None
+    behind = ReplicaState(True, end - timedelta(hours=2), primary_end_reported_at=later, replay_behind_primary=True)
+    assert "GRANT" not in str(replica_lag(behind, end, later))
+    stale = ReplicaState(True, end - timedelta(hours=2), primary_end_reported_at=end - timedelta(minutes=1))
+    assert replica_lag(dataclasses.replace(stale, replay_behind_primary=False), end, later) is not None
 
 
 def test_the_primary_passes_the_replica_check(postgres: EmbeddedPostgres) -> None:

@@ -16,7 +16,7 @@ def test_defaults_keep_the_console_source() -> None:
 
 
 def test_the_database_source_needs_its_url_and_the_tenant() -> None:
-    with pytest.raises(SettingsError, match="DIFY_DATABASE_URL and DIFY_WORKSPACE_ID"):
+    with pytest.raises(SettingsError, match=r"needs DIFY_DATABASE_URL \(postgresql://.*\) and DIFY_WORKSPACE_ID"):
         load_settings(dify_source="database", dify_workspace_id=WORKSPACE)
     settings = load_settings(
         dify_source="Database",
