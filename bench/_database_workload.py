@@ -6,7 +6,7 @@ messages, their conversations, the day's runs, all their node executions and app
 which PostgreSQL multiplies server-side (`INSERT … SELECT … generate_series`): copy k of the template gets
 ids derived from the template's (`md5(id || '/' || k)`) and its times shifted by whole days for multi-day
 workloads. Every leaf node's `process_data` is rebuilt as Dify's LLM node writes it, with a prompt of
-non-repetitive text in front (paragraphs picked per row by hash, p50 about 7 KB) and the template's keys
+non-repetitive text in front (paragraphs picked per row by hash: p50 8.0 KiB measured) and the template's keys
 (usage, model_provider, model_name) at its end; the server compresses it with its default (pglz).
 
 The cluster's data directory lives in `CACHE_ROOT` (outside the repository); each workload is a database
