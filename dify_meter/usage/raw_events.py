@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import duckdb
 
-from dify_meter.core.bulk_insert import insert_rows
+from dify_meter.core.bulk_insert import insert_columns
 from dify_meter.core.event import EVENT_COLUMNS, UsageEvent
 from dify_meter.core.store import DuckDBStore, StoreError, transaction
 
@@ -35,7 +35,7 @@ def _check_window(events: Sequence[UsageEvent], first_day: date, last_day: date)
 
 
 def _stage(conn: duckdb.DuckDBPyConnection, fetch_id: str, events: Sequence[UsageEvent]) -> None:
-    insert_rows(conn, STAGING_TABLE, _STAGED_COLUMNS, [(fetch_id, *_event_row(event)) for event in events])
+    insert_columns(conn, STAGING_TABLE, _STAGED_COLUMNS, [(fetch_id, *_event_row(event)) for event in events])
 
 
 def _move_into_window(

@@ -1,8 +1,9 @@
 """Usage events of a window read from Dify's PostgreSQL: the database source (docs/dify-database.md).
 
-Each local day of the window is read in its own snapshot by two connections in parallel (messages on one,
-workflow nodes on the other), with a fixed number of queries per day whatever the number of conversations
-or runs. Events reach the sink in batches as rows stream from server-side cursors, so memory stays bounded.
+Each local day of the window is read in its own snapshot by two connections in parallel (messages and half
+of the day's workflow runs' nodes on one, the other half on the other), with a fixed number of queries per day
+whatever the number of conversations or runs. Events reach the sink in batches as rows stream from
+server-side cursors, so memory stays bounded.
 A day that cannot be read exactly raises `DatabaseSourceError` before its end, so the caller's staging
 of that day is dropped and the day's previous rows stay untouched.
 """
@@ -39,7 +40,7 @@ from dify_meter.sources.database.rows import (
 from dify_meter.sources.database.sessions import DatabaseTarget, connect, day_snapshot
 
 CURSOR_ROWS = 2000  # rows per server-side cursor fetch
-BATCH_SIZE = 5000  # events per sink write
+BATCH_SIZE = 50_000  # events per sink write: each write is a DuckDB connection and one columnar insert
 RECOVERY_CONFLICT_RETRIES = 3  # a replica cancels a query that conflicts with replay: read the day again
 
 
@@ -203,14 +204,15 @@ class _DayReader:
             batch = self.hand_over(batch)
         self.hand_over(batch, final=True)
 
-    def nodes(self, connection: psycopg.Connection) -> None:
+    def nodes(self, connection: psycopg.Connection, part: int) -> None:
+        """The node events of one half (`part` 0 or 1, by a hash of the run id) of the day's workflow runs."""
         advanced_chat, workflow = self.app_ids({ADVANCED_CHAT}), self.app_ids({WORKFLOW})
-        if not advanced_chat and not workflow:
-            return
         batch: list[UsageEvent] = []
         if advanced_chat:
             for row in self.rows(
-                connection, "advanced_chat_nodes", {**self.params, "advanced_chat_app_ids": advanced_chat}
+                connection,
+                "advanced_chat_nodes",
+                {**self.params, "advanced_chat_app_ids": advanced_chat, "part": part},
             ):
                 self.add_node(
                     batch,
@@ -223,7 +225,9 @@ class _DayReader:
                 )
                 batch = self.hand_over(batch)
         if workflow:
-            for row in self.rows(connection, "workflow_nodes", {**self.params, "workflow_app_ids": workflow}):
+            for row in self.rows(
+                connection, "workflow_nodes", {**self.params, "workflow_app_ids": workflow, "part": part}
+            ):
                 self.add_node(
                     batch,
                     row,
@@ -235,6 +239,12 @@ class _DayReader:
                 )
                 batch = self.hand_over(batch)
         self.hand_over(batch, final=True)
+
+    def check_nodes(self, connection: psycopg.Connection) -> None:
+        """After every part: ended runs without node rows fail the day, nodes without a split are judged."""
+        advanced_chat, workflow = self.app_ids({ADVANCED_CHAT}), self.app_ids({WORKFLOW})
+        if not advanced_chat and not workflow:
+            return
         missing = list(
             self.rows(
                 connection,
@@ -250,6 +260,9 @@ class _DayReader:
                 "a logstore) or they were archived: their usage cannot be read from the database"
             )
         self.check_without_split(connection)
+
+    def has_nodes(self) -> bool:
+        return bool(self.app_ids({ADVANCED_CHAT, WORKFLOW}))
 
     def add_node(self, batch: list[UsageEvent], row: Mapping[str, Any], **context: Any) -> None:
         app = self.apps[row["app_id"]]
@@ -317,10 +330,16 @@ def _read_day(
                 result.skipped_apps.append(_skipped(app))
         if result.days_read == 0:
             result.apps_read = len(day.apps)
+        # The node rows cost PostgreSQL the most (process_data is decompressed and parsed): each connection
+        # reads half of the day's runs, the first one after the messages, so both cores stay busy.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            nodes = pool.submit(day.nodes, nodes_connection)
+            other_half = pool.submit(day.nodes, nodes_connection, 1) if day.has_nodes() else None
             day.messages(messages_connection)
-            nodes.result()
+            if day.has_nodes():
+                day.nodes(messages_connection, 0)
+            if other_half is not None:
+                other_half.result()
+        day.check_nodes(messages_connection)
 
 
 def _skipped(app: dict[str, Any]) -> SkippedApp:

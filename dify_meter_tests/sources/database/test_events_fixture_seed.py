@@ -70,7 +70,7 @@ def test_a_month_takes_the_same_queries_each_day_and_keeps_dify_facts(postgres: 
         "UTC",
     )
     assert database.result.days_read == 30
-    assert database.result.queries == 30 * 6  # apps, replica state, messages, two node queries, runs without nodes
+    assert database.result.queries == 30 * 8  # apps, replica state, messages, 2 x two node queries, runs without nodes
     assert len(database.events) == 27
     facts = database.facts
     assert facts["d1000000-0000-4000-8000-000000000001"].price_source == "message_row"

@@ -9,6 +9,7 @@ WITH runs AS MATERIALIZED (
     WHERE m.created_at >= %(lo)s AND m.created_at < %(hi)s
       AND m.app_id = ANY(%(advanced_chat_app_ids)s::uuid[])
       AND NOT c.is_deleted AND c.invoke_from <> 'debugger' AND m.workflow_run_id IS NOT NULL
+      AND (hashtext(m.workflow_run_id::text) & 1) = %(part)s  -- one of the two halves of the day's runs
 )
 SELECT {node_columns},
        runs.message_id::text AS message_id, runs.conversation_id::text AS conversation_id,
