@@ -9,7 +9,7 @@ PostgreSQL shows that report only to a role with pg_read_all_stats (docs/dify-da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.rows import class_row
@@ -17,6 +17,10 @@ from psycopg.rows import class_row
 from dify_meter.sources.database.errors import ReplicaLagError
 from dify_meter.sources.database.queries import query
 from dify_meter.sources.database.sessions import DatabaseTarget
+
+# A commit made with synchronous_commit=off reaches the WAL (and the replica) up to 3 x wal_writer_delay (600 ms
+# by default) after it returns: a report of the primary's WAL end counts only this long after the window's end.
+ASYNC_COMMIT_MARGIN = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,7 @@ def replica_lag(state: ReplicaState, hi: datetime, now: datetime) -> ReplicaLagE
     if state.replayed_until is not None and state.replayed_until >= needed:
         return None
     reported = state.primary_end_reported_at
-    if reported is not None and reported >= needed and state.replay_behind_primary is False:
+    if reported is not None and reported >= needed + ASYNC_COMMIT_MARGIN and state.replay_behind_primary is False:
         return None  # Dify was idle since: replayed all the primary had when it reported, after the window
     hint = (
         ""

@@ -18,6 +18,7 @@ from dify_meter.core.source import EventSink, SourceReport
 from dify_meter.core.store import DuckDBStore
 from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
 from dify_meter.sources.database.reader import BATCH_SIZE, _conflict_with_recovery
+from dify_meter.sources.database.replica import ASYNC_COMMIT_MARGIN
 from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter.sources.database.source import DatabaseSource
 from dify_meter.usage.refresh import refresh_raw_usage
@@ -199,7 +200,7 @@ def test_a_current_replica_of_an_idle_dify_reads_the_window_and_a_role_that_cann
     window = (today, datetime.now(UTC))
     with standby.admin() as replica:
         keepalive_after = "SELECT last_msg_send_time > %s FROM pg_stat_wal_receiver"
-        while replica.execute(keepalive_after, [window[1]]).fetchone() != (True,):
+        while replica.execute(keepalive_after, [window[1] + ASYNC_COMMIT_MARGIN]).fetchone() != (True,):
             time.sleep(0.1)  # the pytest timeout bounds this wait
     store = DuckDBStore(tmp_path / "m.duckdb")
     refresh_raw_usage(source_on(standby, url), store, *window, UTC_ZONE)
