@@ -36,7 +36,7 @@ from dify_meter.sandbox.dify.pg_rows import write_workspace  # noqa: E402
 from dify_meter.sources.database.facts import DatabaseEvent  # noqa: E402
 from dify_meter.sources.database.reader import read_usage_events  # noqa: E402
 from dify_meter.usage.raw_events import StagedWindow  # noqa: E402
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres  # noqa: E402
+from dify_meter_tests.support.postgres import EmbeddedPostgres  # noqa: E402
 
 CONSOLE_SCALE_26_SECONDS = 29.7  # bench/README: the console source on this day, concurrency 8, remote profile
 

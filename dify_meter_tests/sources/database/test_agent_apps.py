@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from dify_meter_tests.sources.database.postgres import FIXTURES, OWNER_ID, TENANT_ID, EmbeddedPostgres, seed_sql
 from dify_meter_tests.sources.database.support import read_database
+from dify_meter_tests.support.postgres import FIXTURES, OWNER_ID, TENANT_ID, EmbeddedPostgres, seed_sql
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,14 @@ import pytest
 
 from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
 from dify_meter.sources.database.reader import read_usage_events, replica_lag
-from dify_meter_tests.sources.database.postgres import (
+from dify_meter_tests.sources.database.support import DatabaseEventList, read_database
+from dify_meter_tests.support.postgres import (
     READ_ONLY_PASSWORD,
     SUPERUSER_PASSWORD,
     TENANT_ID,
     EmbeddedPostgres,
     free_port,
 )
-from dify_meter_tests.sources.database.support import DatabaseEventList, read_database
 
 pytestmark = pytest.mark.integration
 

