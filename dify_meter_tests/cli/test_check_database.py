@@ -14,14 +14,14 @@ import pytest
 
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
-from dify_meter_tests.sources.database.postgres import (
+from dify_meter_tests.support.cli import run_check
+from dify_meter_tests.support.environment import ALL_VARIABLES
+from dify_meter_tests.support.postgres import (
     READ_ONLY_PASSWORD,
     SUPERUSER_PASSWORD,
     TENANT_ID,
     EmbeddedPostgres,
 )
-from dify_meter_tests.support.cli import run_check
-from dify_meter_tests.support.environment import ALL_VARIABLES
 
 pytestmark = pytest.mark.e2e
 DATABASE_VARIABLES = (

@@ -18,8 +18,8 @@ from dify_meter.defs.deadline import delivery_deadline_sensor
 from dify_meter.defs.instance import ensure_dagster_home
 from dify_meter.settings import SettingsError, load_settings
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
 from dify_meter_tests.support.events import make_event
+from dify_meter_tests.support.postgres import EmbeddedPostgres
 from dify_meter_tests.support.settings import resources_on
 
 pytestmark = pytest.mark.integration

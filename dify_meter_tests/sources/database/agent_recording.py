@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from dify_meter_tests.sources.database.postgres import FIXTURES, OWNER_ID, TENANT_ID, seed_sql
+from dify_meter_tests.support.postgres import FIXTURES, OWNER_ID, TENANT_ID, seed_sql
 
 RECORDING = FIXTURES / "dify-1.16.1"
 AGENT_APP = "c9b7946a-b798-49f1-9008-195d3b63c68a"  # the id POST /console/api/agent returned (INDEX.md)

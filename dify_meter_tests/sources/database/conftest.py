@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
+from dify_meter_tests.support.postgres import EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")

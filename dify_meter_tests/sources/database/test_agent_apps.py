@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dify_meter_tests.sources.database.agent_recording import AGENT_APP, RECORDING, add_agent_app
-from dify_meter_tests.sources.database.postgres import OWNER_ID, TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
+from dify_meter_tests.support.postgres import OWNER_ID, TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 

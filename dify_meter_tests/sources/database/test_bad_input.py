@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from dify_meter.sandbox.dify.postgres import free_port
 from dify_meter.sources.database.errors import DatabaseSourceError, ReplicaLagError
 from dify_meter.sources.database.reader import read_usage_events
 from dify_meter.sources.database.replica import ReplicaState, replica_lag
-from dify_meter_tests.sources.database.postgres import (
+from dify_meter_tests.sources.database.support import DatabaseEventList, read_database
+from dify_meter_tests.support.postgres import (
     READ_ONLY_PASSWORD,
     SUPERUSER_PASSWORD,
     TENANT_ID,
     EmbeddedPostgres,
-    free_port,
 )
-from dify_meter_tests.sources.database.support import DatabaseEventList, read_database
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter.sources.database.statistics import read_dify_totals
 from dify_meter.usage.checks import check_dify_numbers
 from dify_meter.usage.raw_events import replace_window
-from dify_meter_tests.sources.database.postgres import TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
 from dify_meter_tests.support.events import day_window
+from dify_meter_tests.support.postgres import TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 NOV10, NOV11 = date(2026, 11, 10), date(2026, 11, 11)

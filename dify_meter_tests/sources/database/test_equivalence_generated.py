@@ -15,9 +15,9 @@ from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.pg_rows import write_workspace
 from dify_meter.sandbox.dify.server import DifySimulator
 from dify_meter.sources.console.client import DifyClient
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
 from dify_meter_tests.support.console import NO_WAIT, assert_same_events, fetch_events
+from dify_meter_tests.support.postgres import EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dify_meter_tests.sources.database.postgres import TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.support import console_events, read_database
 from dify_meter_tests.support.console import assert_same_events
+from dify_meter_tests.support.postgres import TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from dify_meter_tests.sources.database.postgres import TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
+from dify_meter_tests.support.postgres import TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 

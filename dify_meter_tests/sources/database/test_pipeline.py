@@ -15,9 +15,9 @@ import pytest
 
 from dify_meter.sandbox.dify.generate import generate_workspace
 from dify_meter.sandbox.dify.pg_rows import write_workspace
-from dify_meter_tests.sources.database.postgres import EmbeddedPostgres
 from dify_meter_tests.support.cli import MON, SAT, exit_code, printed_totals, truth, truth_costs
 from dify_meter_tests.support.configured_cli import api_meter, configured, dify
+from dify_meter_tests.support.postgres import EmbeddedPostgres
 
 __all__ = ["api_meter", "configured", "dify"]  # fixtures, found by pytest under these names
 pytestmark = pytest.mark.e2e

@@ -18,9 +18,9 @@ from dify_meter.sources.database.probe import (
     probe_database,
 )
 from dify_meter.sources.database.sessions import DatabaseTarget
-from dify_meter_tests.sources.database.postgres import TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.statement_log import logged_statements
 from dify_meter_tests.sources.database.support import read_database
+from dify_meter_tests.support.postgres import TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 REPOSITORY = Path(__file__).parents[3]

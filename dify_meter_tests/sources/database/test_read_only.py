@@ -9,8 +9,8 @@ import pytest
 
 from dify_meter.core.event import UsageEvent
 from dify_meter.sources.database.sessions import DatabaseTarget, day_snapshot
-from dify_meter_tests.sources.database.postgres import TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.support import read_database
+from dify_meter_tests.support.postgres import TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 

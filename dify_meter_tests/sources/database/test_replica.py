@@ -22,11 +22,11 @@ from dify_meter.sources.database.replica import ASYNC_COMMIT_MARGIN
 from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter.sources.database.source import DatabaseSource
 from dify_meter.usage.refresh import refresh_raw_usage
-from dify_meter_tests.sources.database.postgres import TENANT_ID
 from dify_meter_tests.sources.database.replica import HotStandby, replicated_postgres
 from dify_meter_tests.sources.database.support import read_database
 from dify_meter_tests.support.console import assert_same_events
 from dify_meter_tests.support.events import stored_events
+from dify_meter_tests.support.postgres import TENANT_ID
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,9 @@ from dify_meter.sources.database.errors import DatabaseSourceError
 from dify_meter.sources.database.sessions import DatabaseTarget
 from dify_meter.sources.database.statistics import dify_bound, read_dify_totals
 from dify_meter_tests.sources.database.agent_recording import AGENT_APP, add_agent_app
-from dify_meter_tests.sources.database.postgres import FIXTURES, TENANT_ID, EmbeddedPostgres
 from dify_meter_tests.sources.database.statement_log import logged_statements
 from dify_meter_tests.support.console import NO_WAIT
+from dify_meter_tests.support.postgres import FIXTURES, TENANT_ID, EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 MINUTE = "%Y-%m-%d %H:%M"  # the console's start/end, in the account's timezone
