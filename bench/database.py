@@ -108,9 +108,7 @@ def day_statements(url: str, workspace_id: str, lo: datetime, hi: datetime) -> l
     return [first, second]
 
 
-def run_statements(
-    url: str, connections: list[list[tuple[str, dict[str, Any]]]], *, transfer: bool
-) -> tuple[int, int]:
+def run_statements(url: str, connections: list[list[tuple[str, dict[str, Any]]]], *, transfer: bool) -> tuple[int, int]:
     """Each connection's statements in turn, connections in parallel; rows fetched (transfer) or only counted.
 
     Rows and, when only counted, their size as text (what the text protocol sends: the bytes read)."""

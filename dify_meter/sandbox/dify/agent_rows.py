@@ -87,9 +87,7 @@ def create_agent_app(
         ws.add(app)
         ws.add(AppModelConfig(ids.config_id, app.id, None, None, None, account_id, at, {}, None))
         ws.add(AgentConfigSnapshot(ids.snapshot_id, ids.agent_id, 1, None, None, account_id, at))
-        ws.add(
-            Site(app.id, ids.site_code, app.name, app.icon_type, app.icon, app.icon_background, account_id, at)
-        )
+        ws.add(Site(app.id, ids.site_code, app.name, app.icon_type, app.icon, app.icon_background, account_id, at))
     return app
 
 
@@ -99,11 +97,7 @@ def debug_conversation_of(
     """The account's debug conversation of the agent app, created (with its link row) when it has none."""
     with ws.lock:
         link = next(
-            (
-                d
-                for d in ws.agent_debug_conversations.values()
-                if d.app_id == app.id and d.account_id == account_id
-            ),
+            (d for d in ws.agent_debug_conversations.values() if d.app_id == app.id and d.account_id == account_id),
             None,
         )
         if link is not None:
@@ -123,9 +117,7 @@ def debug_conversation_of(
         )
         ws.add(conversation)
         ws.add(
-            AgentDebugConversation(
-                str(uuid.uuid4()), app.bound_agent_id or "", app.id, account_id, conversation.id, at
-            )
+            AgentDebugConversation(str(uuid.uuid4()), app.bound_agent_id or "", app.id, account_id, conversation.id, at)
         )
         return conversation
 
