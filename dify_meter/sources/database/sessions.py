@@ -65,7 +65,10 @@ def begin_read_only(connection: psycopg.Connection, target: DatabaseTarget, snap
 def day_snapshot(target: DatabaseTarget, connections: int = 2) -> Iterator[list[psycopg.Connection]]:
     """`connections` connections in one READ ONLY REPEATABLE READ snapshot, closed at exit."""
     with ExitStack() as stack:
-        opened = [stack.enter_context(connect(target)) for _ in range(connections)]
+        opened = []
+        for _ in range(connections):
+            opened.append(connection := connect(target))
+            stack.callback(connection.close)  # not the context manager: it would COMMIT on a clean exit
         try:
             begin_read_only(opened[0], target)
             row = opened[0].execute("SELECT pg_export_snapshot()").fetchone()
