@@ -3,11 +3,7 @@ Dify's real schema and recorded seed: as a superuser, as the GRANT script's role
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,9 +16,10 @@ from dify_meter_tests.support.postgres import (
     READ_ONLY_PASSWORD,
     SUPERUSER_PASSWORD,
     TENANT_ID,
-    EmbeddedPostgres,
+    postgres,
 )
 
+__all__ = ["postgres"]  # a fixture, found by pytest under this name
 pytestmark = pytest.mark.e2e
 DATABASE_VARIABLES = (
     "DIFY_SOURCE",
@@ -31,16 +28,6 @@ DATABASE_VARIABLES = (
     "DIFY_DATABASE_LOCK_TIMEOUT_SECONDS",
 )
 NOT_A_TENANT = "0f0e0d0c-0b0a-4909-8807-060504030201"
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[EmbeddedPostgres]:
-    # Not under pytest's tmp_path root: pytest keeps that 0700, and the server runs as another user when root.
-    root = Path(tempfile.mkdtemp(prefix="dify-meter-postgres-"))
-    server = EmbeddedPostgres(root).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

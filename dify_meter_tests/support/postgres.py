@@ -8,11 +8,15 @@ of its own (`CREATE DATABASE … TEMPLATE`, a file copy). bench/database.py star
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import psycopg.conninfo
+import pytest
 from psycopg import sql
 
 from dify_meter.sandbox.dify.postgres import EmbeddedPostgres as PostgresServer
@@ -31,6 +35,17 @@ INSERT INTO accounts (id, name, email, timezone, status, created_at, updated_at)
 VALUES ('{OWNER_ID}', 'Admin', 'admin@example.com', 'America/New_York', 'active', '2026-11-28 00:07:41',
         '2026-11-28 00:07:41');
 """
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres]:
+    """One server per test session (per xdist worker): the fixture of every folder whose conftest imports it."""
+    # Not under pytest's tmp_path root: pytest keeps that 0700, and the server runs as another user when root.
+    root = Path(tempfile.mkdtemp(prefix="dify-meter-postgres-"))
+    server = EmbeddedPostgres(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 class EmbeddedPostgres(PostgresServer):

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -37,7 +36,7 @@ from dify_meter.sources.database.rows import (
     node_event,
     utc_seconds,
 )
-from dify_meter.sources.database.sessions import DatabaseTarget, connect, day_snapshot
+from dify_meter.sources.database.sessions import DatabaseTarget, checked_tenant, connect, day_snapshot
 
 CURSOR_ROWS = 2000  # rows per server-side cursor fetch
 BATCH_SIZE = 50_000  # events per sink write: each write is a DuckDB connection and one columnar insert
@@ -80,12 +79,7 @@ def read_usage_events(
 
     `url` is a postgresql:// URL (secret: no message repeats its password); `workspace_id` the tenant id.
     """
-    if window_start.tzinfo is None or window_end.tzinfo is None:
-        raise ValueError("window_start and window_end must be timezone-aware")
-    try:
-        tenant_id = str(UUID(workspace_id))
-    except ValueError:
-        raise DatabaseSourceError(f"workspace id {workspace_id!r} is not a UUID (a Dify tenants.id)") from None
+    tenant_id = checked_tenant(workspace_id, window_start, window_end)
     zone = ZoneInfo(timezone)
     target = DatabaseTarget(url, statement_timeout_seconds, lock_timeout_seconds, connect_timeout_seconds)
     result = DatabaseReadResult()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -33,6 +35,16 @@ class DatabaseTarget:
         """`what` failed, with PostgreSQL's reason and no password in it."""
         reason = redact(str(exc).strip(), password_of(self.url)) or type(exc).__name__
         return DatabaseSourceError(f"Dify database {describe_target(self.url)}: {what}: {reason}")
+
+
+def checked_tenant(workspace_id: str, window_start: datetime, window_end: datetime) -> str:
+    """The tenant id of a read of [window_start, window_end), canonical; raises for a naive window or a non-UUID."""
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        raise ValueError("window_start and window_end must be timezone-aware")
+    try:
+        return str(UUID(workspace_id))
+    except ValueError:
+        raise DatabaseSourceError(f"workspace id {workspace_id!r} is not a UUID (a Dify tenants.id)") from None
 
 
 def connect(target: DatabaseTarget) -> psycopg.Connection:

@@ -16,7 +16,6 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -26,7 +25,7 @@ from dify_meter.core.app_modes import NO_MESSAGE_STATISTICS_MODES, WORKFLOW
 from dify_meter.core.source import DifyAppTotals
 from dify_meter.sources.database.errors import DatabaseSourceError
 from dify_meter.sources.database.queries import query
-from dify_meter.sources.database.sessions import DatabaseTarget, begin_read_only, connect
+from dify_meter.sources.database.sessions import DatabaseTarget, begin_read_only, checked_tenant, connect
 
 
 def read_dify_totals(
@@ -37,12 +36,7 @@ def read_dify_totals(
 
     `timezone` plays the console account's part: the bounds are its minutes, as the console client sends them.
     """
-    if window_start.tzinfo is None or window_end.tzinfo is None:
-        raise ValueError("window_start and window_end must be timezone-aware")
-    try:
-        tenant = str(UUID(tenant_id))
-    except ValueError:
-        raise DatabaseSourceError(f"workspace id {tenant_id!r} is not a UUID (a Dify tenants.id)") from None
+    tenant = checked_tenant(tenant_id, window_start, window_end)
     zone = ZoneInfo(timezone)
     bounds = {"timezone": timezone, "start": dify_bound(window_start, zone), "end": dify_bound(window_end, zone)}
     with closing(connect(target)) as connection:  # closed, never committed: the transaction only read
