@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Literal
 
@@ -88,3 +88,62 @@ def cost_of(price: Decimal | None, currency: str | None) -> Cost:
     if price is None or price == 0:
         return Cost(Decimal(0), currency, False)
     return Cost(price, currency, True)
+
+
+def source_event(
+    *,
+    event_id: str,
+    source: EventSource,
+    occurred_at: datetime,
+    timezone: tzinfo,
+    app_id: str,
+    app_name: str,
+    app_mode: str,
+    user: User,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    price: Decimal | None,
+    currency: str | None,
+    conversation_id: str | None,
+    message_id: str | None,
+    workflow_run_id: str | None,
+    node_type: str | None,
+    approximate: bool = False,
+    read_from: ReadFrom = "console",
+    price_source: PriceSource | None = None,
+    invoke_from: str | None = None,
+    triggered_from: str | None = None,
+) -> UsageEvent:
+    """An event as a source reads it: dated by `occurred_at` in `timezone`, its total the sum of its tokens, its
+    price by `cost_of`. (The simulator's ground truth builds its events apart, to check these rules.)"""
+    cost = cost_of(price, currency)
+    return UsageEvent(
+        event_id=event_id,
+        source=source,
+        usage_date=occurred_at.astimezone(timezone).date(),
+        occurred_at=occurred_at,
+        app_id=app_id,
+        app_name=app_name,
+        app_mode=app_mode,
+        user_type=user.type,
+        user_id=user.id,
+        provider_raw=provider,
+        model_raw=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+        cost=cost.amount,
+        currency=cost.currency,
+        priced=cost.priced,
+        approximate=approximate,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        workflow_run_id=workflow_run_id,
+        node_type=node_type,
+        read_from=read_from,
+        price_source=price_source,
+        invoke_from=invoke_from,
+        triggered_from=triggered_from,
+    )

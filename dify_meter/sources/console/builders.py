@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from dify_meter.core.event import UNKNOWN, UsageEvent, User, cost_of
+from dify_meter.core.event import UNKNOWN, UsageEvent, User, source_event
 from dify_meter.sources.console.models import (
     AGENT_NODE_TYPE,
     App,
@@ -38,30 +38,26 @@ def message_event(
     app: App, message: MessageUsage, *, user: User, provider: str, model: str, approximate: bool, timezone: tzinfo
 ) -> UsageEvent:
     """A chat, agent-chat or completion message: tokens from the message, price from metadata.usage."""
-    cost = cost_of(message.price, message.currency)
-    return UsageEvent(
+    return source_event(
         event_id=message.message_id,
         source="message",
-        usage_date=message.created_at.astimezone(timezone).date(),
         occurred_at=message.created_at,
+        timezone=timezone,
         app_id=app.id,
         app_name=app.name,
         app_mode=app.mode,
-        user_type=user.type,
-        user_id=user.id,
-        provider_raw=provider,
-        model_raw=model,
+        user=user,
+        provider=provider,
+        model=model,
         input_tokens=message.input_tokens,
         output_tokens=message.output_tokens,
-        total_tokens=message.input_tokens + message.output_tokens,
-        cost=cost.amount,
-        currency=cost.currency,
-        priced=cost.priced,
-        approximate=approximate,
+        price=message.price,
+        currency=message.currency,
         conversation_id=message.conversation_id,
         message_id=message.message_id,
         workflow_run_id=message.workflow_run_id,
         node_type=None,
+        approximate=approximate,
     )
 
 
@@ -95,27 +91,22 @@ def node_events(
                 f"{run.app.label}: node {node.node_execution_id} ({node.node_type}) of run {run.workflow_run_id} "
                 "names no model (process_data truncated?); counted as 'unknown'"
             )
-        cost = cost_of(node.price, node.currency)
         events.append(
-            UsageEvent(
+            source_event(
                 event_id=node.node_execution_id,
                 source="node",
-                usage_date=run.occurred_at.astimezone(timezone).date(),
                 occurred_at=run.occurred_at,
+                timezone=timezone,
                 app_id=run.app.id,
                 app_name=run.app.name,
                 app_mode=run.app.mode,
-                user_type=run.user.type,
-                user_id=run.user.id,
-                provider_raw=provider,
-                model_raw=model,
+                user=run.user,
+                provider=provider,
+                model=model,
                 input_tokens=node.input_tokens,
                 output_tokens=node.output_tokens,
-                total_tokens=node.input_tokens + node.output_tokens,
-                cost=cost.amount,
-                currency=cost.currency,
-                priced=cost.priced,
-                approximate=False,
+                price=node.price,
+                currency=node.currency,
                 conversation_id=run.conversation_id,
                 message_id=run.message_id,
                 workflow_run_id=run.workflow_run_id,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from dify_meter.core.event import UNKNOWN, PriceSource, UsageEvent, User, cost_of
+from dify_meter.core.event import UNKNOWN, PriceSource, UsageEvent, User, source_event
 
 AGENT_NODE_TYPE = "agent"
 Row = Mapping[str, Any]
@@ -52,29 +52,22 @@ def message_event(app: Row, row: Row, timezone: tzinfo) -> UsageEvent:
         provider, model = row["message_provider"], row["message_model"]
     else:
         provider, model = row["config_provider"] or UNKNOWN, row["config_model"] or UNKNOWN
-    cost = cost_of(price, currency)
-    user = conversation_user(row)
     occurred_at = utc_seconds(row["created_at"])
-    tokens_in, tokens_out = row["message_tokens"], row["answer_tokens"]
-    return UsageEvent(
+    return source_event(
         event_id=row["message_id"],
         source="message",
-        usage_date=occurred_at.astimezone(timezone).date(),
         occurred_at=occurred_at,
+        timezone=timezone,
         app_id=app["app_id"],
         app_name=app["app_name"],
         app_mode=app["app_mode"],
-        user_type=user.type,
-        user_id=user.id,
-        provider_raw=provider,
-        model_raw=model,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        total_tokens=tokens_in + tokens_out,
-        cost=cost.amount,
-        currency=cost.currency,
-        priced=cost.priced,
-        approximate=False,
+        user=conversation_user(row),
+        provider=provider,
+        model=model,
+        input_tokens=row["message_tokens"],
+        output_tokens=row["answer_tokens"],
+        price=price,
+        currency=currency,
         conversation_id=row["conversation_id"],
         message_id=row["message_id"],
         workflow_run_id=None,
@@ -119,27 +112,21 @@ def node_event(
             f"of run {row['workflow_run_id']} names no model (process_data truncated?); "
             "counted as 'unknown'"
         )
-    cost = cost_of(price, currency)
-    tokens_in, tokens_out = int(row["prompt_tokens"]), int(row["completion_tokens"])
-    return UsageEvent(
+    return source_event(
         event_id=row["node_execution_id"],
         source="node",
-        usage_date=occurred_at.astimezone(timezone).date(),
         occurred_at=occurred_at,
+        timezone=timezone,
         app_id=app["app_id"],
         app_name=app["app_name"],
         app_mode=app["app_mode"],
-        user_type=user.type,
-        user_id=user.id,
-        provider_raw=provider,
-        model_raw=model,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        total_tokens=tokens_in + tokens_out,
-        cost=cost.amount,
-        currency=cost.currency,
-        priced=cost.priced,
-        approximate=False,
+        user=user,
+        provider=provider,
+        model=model,
+        input_tokens=int(row["prompt_tokens"]),
+        output_tokens=int(row["completion_tokens"]),
+        price=price,
+        currency=currency,
         conversation_id=conversation_id,
         message_id=message_id,
         workflow_run_id=row["workflow_run_id"],
