@@ -169,7 +169,8 @@ def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day:
     row = conn.execute(
         "SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
         "coalesce(sum(total_tokens), 0), count(*) FILTER (NOT priced), count(*) FILTER (approximate), "
-        f"count(DISTINCT app_id) FROM raw_usage_events WHERE {where}",
+        "count(DISTINCT app_id), count(*) FILTER (price_source = 'message_row' AND priced) "
+        f"FROM raw_usage_events WHERE {where}",
         params,
     ).fetchone()
     assert row is not None
@@ -181,6 +182,7 @@ def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day:
         unpriced_events=row[4],
         approximate_events=row[5],
         apps=row[6],
+        priced_from_message_row=row[7],
     )
     summary.cost_by_currency = dict(
         conn.execute(
@@ -203,8 +205,4 @@ def summarize_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day:
             f"SELECT read_from, count(*) FROM raw_usage_events WHERE {where} GROUP BY 1 ORDER BY 1", params
         ).fetchall()
     )
-    priced_from_row = conn.execute(
-        f"SELECT count(*) FROM raw_usage_events WHERE {where} AND price_source = 'message_row' AND priced", params
-    ).fetchone()
-    summary.priced_from_message_row = priced_from_row[0] if priced_from_row else 0
     return summary
