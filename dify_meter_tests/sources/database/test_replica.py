@@ -58,7 +58,7 @@ def copy_message(url: str, created_at: datetime, copies: int = 1) -> list[str]:
 
 
 def source_on(standby: HotStandby, url: str) -> DatabaseSource:
-    return DatabaseSource(DatabaseTarget(standby.url(url)), TENANT_ID, timezone="UTC")
+    return DatabaseSource(DatabaseTarget(standby.replica_url(url)), TENANT_ID, timezone="UTC")
 
 
 def test_a_lagging_replica_fails_the_window_keeps_the_days_rows_and_reads_it_once_caught_up(
@@ -173,7 +173,7 @@ def test_a_connection_lost_without_a_reason_counts_as_a_conflict_only_on_a_repli
     standby.catch_up()
     lost = psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
     assert lost.sqlstate is None
-    on_standby, on_primary = DatabaseTarget(standby.url(url)), DatabaseTarget(url)
+    on_standby, on_primary = DatabaseTarget(standby.replica_url(url)), DatabaseTarget(url)
     assert _conflict_with_recovery(on_standby, lost)
     assert not _conflict_with_recovery(on_primary, lost)
     with pytest.raises(DatabaseSourceError) as wrapped:
@@ -206,7 +206,7 @@ def test_a_current_replica_of_an_idle_dify_reads_the_window_and_a_role_that_cann
     refresh_raw_usage(source_on(standby, url), store, *window, UTC_ZONE)
     assert [event.event_id for event in stored_events(store)] == [written]
 
-    read_only = standby.url(standby.primary.grant_read_only_role(url))
+    read_only = standby.replica_url(standby.primary.grant_read_only_role(url))
     standby.catch_up()
     limited = DatabaseSource(DatabaseTarget(read_only), TENANT_ID, timezone="UTC")
     after_the_grants = (today, datetime.now(UTC))  # the GRANT script's commits are older than its end
