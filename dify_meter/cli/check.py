@@ -40,12 +40,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def config_problems(settings: Settings) -> list[str]:
     """Settings that are missing for what the exporter is configured to do."""
     problems = []
-    # The database source reads Dify's console only for Dify's own statistics, when DIFY_API_URL is set.
-    if settings.dify_source == "console" or settings.dify_api_url is not None:
-        try:
-            settings.require_dify()
-        except SettingsError as exc:
-            problems.append(str(exc))
+    try:
+        settings.require_dify()  # per DIFY_SOURCE: the database source needs the console only with DIFY_API_URL
+    except SettingsError as exc:
+        problems.append(str(exc))
     api_meter_set = any(
         value is not None for value in (settings.api_meter_url, settings.api_meter_token, settings.api_meter_tenant_id)
     )
